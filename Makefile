@@ -1,0 +1,46 @@
+# raftkv — the two commands are `make run` and `make test`.
+
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The race detector roughly doubles CPU time; the suite is sized for 2 cores.
+TESTFLAGS   ?= -race -timeout 14m
+FUZZTIME    ?= 20s
+
+.PHONY: all build test run bench lint fmt vet staticcheck fuzz clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+run:
+	$(GO) run ./cmd/raftkv-demo
+
+test: lint
+	$(GO) test $(TESTFLAGS) ./...
+
+lint: fmt vet staticcheck
+
+fmt:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Runs every fuzz target for FUZZTIME each (go test accepts one -fuzz target
+# per package per run).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+clean:
+	$(GO) clean ./...

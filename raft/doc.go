@@ -1,0 +1,3 @@
+// Package raft implements the Raft consensus protocol as a pure,
+// deterministic state machine.
+package raft
