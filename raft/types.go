@@ -82,7 +82,6 @@ const (
 	MsgHeartbeatResp                        // heartbeat response
 	MsgSnap                                 // InstallSnapshot request
 	MsgTimeoutNow                           // leadership transfer (thesis §3.10)
-	MsgProp                                 // a proposal forwarded to the leader
 )
 
 var messageTypeNames = [...]string{
@@ -96,7 +95,6 @@ var messageTypeNames = [...]string{
 	MsgHeartbeatResp: "MsgHeartbeatResp",
 	MsgSnap:          "MsgSnap",
 	MsgTimeoutNow:    "MsgTimeoutNow",
-	MsgProp:          "MsgProp",
 }
 
 func (t MessageType) String() string {
@@ -166,8 +164,6 @@ func (m Message) String() string {
 		if m.Snapshot != nil {
 			s += fmt.Sprintf(" snap=%d/%d", m.Snapshot.Metadata.Index, m.Snapshot.Metadata.Term)
 		}
-	case MsgProp:
-		s += fmt.Sprintf(" entries=%d", len(m.Entries))
 	}
 	return s
 }

@@ -1,0 +1,126 @@
+package raft
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strconv"
+)
+
+// None is the id of no member: no vote cast, no known leader.
+const None uint64 = 0
+
+// Config configures a member's consensus state machine.
+type Config struct {
+	// ID is this member's id; never 0.
+	ID uint64
+	// Peers lists the initial voters (this member included) when Storage
+	// holds no membership yet (a brand-new cluster). Ignored otherwise.
+	Peers []uint64
+	// Learners lists the initial learners, likewise.
+	Learners []uint64
+
+	// ElectionTick is the base election timeout T in ticks: a follower that
+	// hears nothing from a leader for a random timeout in [T, 2T) ticks starts
+	// an election. It must be greater than HeartbeatTick (10x is usual).
+	ElectionTick int
+	// HeartbeatTick is the number of ticks between a leader's heartbeats.
+	HeartbeatTick int
+
+	// Storage is the member's stable log, read-only to raft.
+	Storage Storage
+	// Applied is the last index the application has applied (restart only).
+	Applied uint64
+
+	// Rand is the only source of randomness raft uses (election timeouts).
+	// Required: pass a seeded generator (math/rand/v2 PCG) so that runs are
+	// reproducible.
+	Rand *rand.Rand
+
+	// DisablePreVote turns off the Pre-Vote phase (thesis §9.6), on by default.
+	DisablePreVote bool
+	// DisableCheckQuorum turns off CheckQuorum (thesis §6.2): a leader that
+	// has not heard from a majority within an election timeout steps down,
+	// and followers ignore votes while they hear from a leader. On by default.
+	DisableCheckQuorum bool
+
+	// MaxSizePerMsg bounds the entry bytes in one append (0: 1 MiB).
+	MaxSizePerMsg uint64
+	// MaxInflightMsgs bounds the appends in flight to a follower in
+	// Replicate state (0: 256).
+	MaxInflightMsgs int
+	// MaxCommittedSizePerReady bounds the committed entry bytes handed out
+	// per Ready (0: 64 MiB).
+	MaxCommittedSizePerReady uint64
+
+	// PlantedBugs deliberately breaks the protocol so that tests can prove
+	// the simulator's checkers catch each bug. Never set it outside tests.
+	PlantedBugs PlantedBugs
+}
+
+// PlantedBugs lists deliberate protocol violations, each of which a correct
+// checker must detect. The zero value plants nothing.
+type PlantedBugs struct {
+	// DoubleVote: a voter grants a vote to any candidate of its current term,
+	// even after voting for another (breaks Election Safety).
+	DoubleVote bool
+	// CommitOldTerm: a leader commits entries of earlier terms by counting
+	// replicas (the Figure 8 bug, breaks Leader Completeness).
+	CommitOldTerm bool
+	// SkipUpToDateCheck: a voter grants votes without the §5.4.1 log
+	// comparison (breaks Leader Completeness).
+	SkipUpToDateCheck bool
+}
+
+// Errors returned by the consensus state machine.
+var (
+	// ErrProposalDropped: the proposal was not appended (no leader known, a
+	// leadership transfer in progress, or this member was removed). The
+	// caller may retry later.
+	ErrProposalDropped = errors.New("raft: proposal dropped")
+	// ErrStepLocalMsg: Step was handed a message that is not from a peer.
+	ErrStepLocalMsg = errors.New("raft: cannot step a local message")
+	// ErrStepPeerNotFound: a response came from a member not in the
+	// configuration.
+	ErrStepPeerNotFound = errors.New("raft: cannot step as peer not found")
+)
+
+// NotLeaderError is returned when a proposal reaches a member that is not
+// the leader. Leader names the leader this member follows (None if unknown),
+// so the caller can forward the proposal.
+type NotLeaderError struct {
+	Leader uint64
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == None {
+		return "raft: not leader (no leader known)"
+	}
+	return "raft: not leader (leader is " + strconv.FormatUint(e.Leader, 10) + ")"
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ID == None:
+		return errors.New("raft: cannot use none as id")
+	case c.HeartbeatTick <= 0:
+		return errors.New("raft: heartbeat tick must be greater than 0")
+	case c.ElectionTick <= c.HeartbeatTick:
+		return errors.New("raft: election tick must be greater than heartbeat tick")
+	case c.Storage == nil:
+		return errors.New("raft: storage cannot be nil")
+	case c.Rand == nil:
+		return errors.New("raft: a seeded Rand is required")
+	case c.MaxInflightMsgs < 0:
+		return errors.New("raft: max inflight messages must not be negative")
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.MaxInflightMsgs == 0 {
+		c.MaxInflightMsgs = 256
+	}
+	if c.MaxCommittedSizePerReady == 0 {
+		c.MaxCommittedSizePerReady = 64 << 20
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package raft
+
+import (
+	"github.com/raftkv/raftkv/raft/tracker"
+)
+
+// SoftState is volatile state worth observing: who leads and in what role
+// this member is. It need not be persisted.
+type SoftState struct {
+	Lead      uint64
+	RaftState StateType
+}
+
+// Ready is a batch of work for the caller, taken with RawNode.Ready and
+// acknowledged with RawNode.Advance. See the package documentation for the
+// order in which its parts must be handled.
+type Ready struct {
+	// SoftState is non-nil when the leader or role changed.
+	*SoftState
+	// HardState is to be persisted; empty when unchanged.
+	HardState HardState
+	// Entries are to be persisted (appended to stable storage, replacing
+	// any held entry at the same index and everything after it).
+	Entries []Entry
+	// Snapshot, if not empty, is to be persisted and installed in the
+	// application state machine.
+	Snapshot Snapshot
+	// CommittedEntries are to be applied to the state machine, in order.
+	// They may include entries of this Ready's Entries: persist first.
+	CommittedEntries []Entry
+	// Messages go out only after HardState, Entries and Snapshot are
+	// durable (when MustSync, after a sync).
+	Messages []Message
+	// MustSync says whether the persistence of this Ready must be synced to
+	// disk before Messages are sent: true when the term, the vote or the log
+	// changed. A change of the commit index alone need not be synced.
+	MustSync bool
+}
+
+// containsUpdates reports whether rd carries any work.
+func (rd Ready) containsUpdates() bool {
+	return rd.SoftState != nil || !rd.HardState.IsEmpty() || !rd.Snapshot.IsEmpty() ||
+		len(rd.Entries) > 0 || len(rd.CommittedEntries) > 0 || len(rd.Messages) > 0
+}
+
+// RawNode is the synchronous face of the consensus state machine. It is not
+// safe for concurrent use: one goroutine drives it.
+type RawNode struct {
+	raft      *raft
+	prevSoft  SoftState
+	prevHard  HardState
+	inFlight  bool // a Ready was taken and not yet advanced
+	readyHard HardState
+	readySoft SoftState
+}
+
+// NewRawNode returns a member built from c. A member with an empty Storage
+// and c.Peers set starts a brand-new cluster; one whose Storage holds state
+// resumes from it.
+func NewRawNode(c *Config) (*RawNode, error) {
+	r, err := newRaft(c)
+	if err != nil {
+		return nil, err
+	}
+	rn := &RawNode{raft: r}
+	rn.prevSoft = r.softState()
+	rn.prevHard = r.hardState()
+	return rn, nil
+}
+
+func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, RaftState: r.state} }
+
+// Tick advances the member's logical clock by one tick.
+func (rn *RawNode) Tick() { rn.raft.tick() }
+
+// Campaign makes this member start an election now (subject to Pre-Vote),
+// as if its election timeout had elapsed.
+func (rn *RawNode) Campaign() { rn.raft.hup(campaignElection) }
+
+// Step hands the member a message received from a peer.
+func (rn *RawNode) Step(m Message) error {
+	if m.From == None || m.To != rn.raft.id {
+		return ErrStepLocalMsg
+	}
+	if m.Type.IsResponse() && rn.raft.prs[m.From] == nil {
+		return ErrStepPeerNotFound
+	}
+	return rn.raft.Step(m)
+}
+
+// Propose appends data to the log if this member leads. A follower returns a
+// *NotLeaderError naming the leader it knows; a leader that is handing over
+// leadership returns ErrProposalDropped. Proposals made between two Ready
+// calls leave in the same appends.
+func (rn *RawNode) Propose(data []byte) error {
+	return rn.raft.propose([]Entry{{Data: data}})
+}
+
+// ProposeBatch appends several entries at once, like Propose.
+func (rn *RawNode) ProposeBatch(data [][]byte) error {
+	ents := make([]Entry, len(data))
+	for i, d := range data {
+		ents[i].Data = d
+	}
+	return rn.raft.propose(ents)
+}
+
+// HasReady reports whether Ready would return any work.
+func (rn *RawNode) HasReady() bool {
+	r := rn.raft
+	if r.softState() != rn.prevSoft {
+		return true
+	}
+	if hs := r.hardState(); !hs.IsEmpty() && hs != rn.prevHard {
+		return true
+	}
+	return r.log.unstable.snapshot != nil || len(r.msgs) > 0 || r.appendsPending ||
+		len(r.log.unstableEntries()) > 0 || r.log.hasNextCommittedEnts()
+}
+
+// Ready returns the work accumulated since the last Advance. Every Ready
+// must be followed by Advance before the next Ready.
+func (rn *RawNode) Ready() Ready {
+	if rn.inFlight {
+		panic("raft: Ready called twice without Advance")
+	}
+	r := rn.raft
+	r.flushAppends()
+	rd := Ready{
+		Entries:          r.log.unstableEntries(),
+		CommittedEntries: r.log.nextCommittedEnts(),
+		Messages:         r.msgs,
+	}
+	r.msgs = nil
+	if ss := r.softState(); ss != rn.prevSoft {
+		rd.SoftState = &ss
+	}
+	if hs := r.hardState(); hs != rn.prevHard {
+		rd.HardState = hs
+	}
+	if s := r.log.unstable.snapshot; s != nil {
+		rd.Snapshot = *s
+	}
+	hs := r.hardState()
+	rd.MustSync = len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() ||
+		hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
+	rn.inFlight = true
+	rn.readyHard = r.hardState()
+	rn.readySoft = r.softState()
+	return rd
+}
+
+// Advance tells the member that rd has been handled: persisted, sent and
+// applied as the package documentation requires.
+func (rn *RawNode) Advance(rd Ready) {
+	if !rn.inFlight {
+		panic("raft: Advance without Ready")
+	}
+	rn.inFlight = false
+	r := rn.raft
+	rn.prevHard = rn.readyHard
+	rn.prevSoft = rn.readySoft
+	if n := len(rd.CommittedEntries); n > 0 {
+		r.log.appliedTo(rd.CommittedEntries[n-1].Index)
+	}
+	if n := len(rd.Entries); n > 0 {
+		e := rd.Entries[n-1]
+		r.log.stableTo(e.Index, e.Term)
+	}
+	if !rd.Snapshot.IsEmpty() {
+		r.log.stableSnapTo(rd.Snapshot.Metadata.Index)
+	}
+}
+
+// Status is a snapshot of a member's state for observers (tests, the
+// simulator's checkers, the stats API).
+type Status struct {
+	ID uint64
+	HardState
+	SoftState
+	Applied   uint64
+	LastIndex uint64
+	// Progress is set on the leader only: each member's replication state.
+	Progress map[uint64]tracker.Progress
+	// LeadTransferee is the target of a leadership transfer in progress.
+	LeadTransferee uint64
+	Voters         []uint64
+	Learners       []uint64
+}
+
+// Status returns the member's current state.
+func (rn *RawNode) Status() Status {
+	r := rn.raft
+	s := Status{
+		ID:             r.id,
+		HardState:      r.hardState(),
+		SoftState:      r.softState(),
+		Applied:        r.log.applied,
+		LastIndex:      r.log.lastIndex(),
+		LeadTransferee: r.leadTransferee,
+		Voters:         append([]uint64(nil), r.voters...),
+		Learners:       append([]uint64(nil), r.learners...),
+	}
+	if r.state == StateLeader {
+		s.Progress = make(map[uint64]tracker.Progress, len(r.prs))
+		for id, pr := range r.prs {
+			p := *pr
+			p.Inflights = nil
+			s.Progress[id] = p
+		}
+	}
+	return s
+}
+
+// Term returns the term of the entry at index i in this member's log,
+// including entries not yet persisted.
+func (rn *RawNode) Term(i uint64) (uint64, error) { return rn.raft.log.term(i) }
