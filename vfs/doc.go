@@ -32,8 +32,10 @@
 //     renames and removes are undone);
 //   - each file's contents revert to what was last synced, except that, by a
 //     seeded choice per file, a prefix of the unsynced writes may survive (a
-//     torn write), optionally followed by zero bytes where the file had grown
-//     but the data never reached the disk;
+//     torn write; the prefix ends on a SectorSize boundary unless it is the
+//     whole of what was written), optionally followed by whole sectors of
+//     zero bytes where the file had grown but the data never reached the
+//     disk;
 //   - every File handle opened before the crash becomes stale: its methods
 //     return ErrStaleHandle, so code from the "previous life" cannot write
 //     into the new one.

@@ -25,6 +25,9 @@ type MemFS struct {
 	rates      FaultRates
 }
 
+// SectorSize is the unit in which MemFS tears unsynced writes at a crash.
+const SectorSize = 512
+
 // FaultRates are probabilities, drawn from the MemFS's random source, that
 // an operation fails or is corrupted. The zero value injects nothing.
 type FaultRates struct {
@@ -114,19 +117,25 @@ func (m *MemFS) crashInode(n *inode) {
 		return
 	}
 	var after []byte
-	unsynced := len(n.data) - n.dirtyFrom
 	switch m.rng.IntN(3) {
 	case 0: // every unsynced write lost
 		after = slices.Clone(n.synced)
-	default: // a prefix of the unsynced bytes reached the disk
-		k := m.rng.IntN(unsynced + 1)
-		after = slices.Clone(n.data[:n.dirtyFrom+k])
+	default:
+		// A prefix of the unsynced bytes reached the disk. Disks write whole
+		// sectors, so the surviving prefix ends on a sector boundary (or at
+		// the end of what was written).
+		end := n.dirtyFrom + m.rng.IntN(len(n.data)-n.dirtyFrom+1)
+		if end < len(n.data) {
+			end = max(n.dirtyFrom, end/SectorSize*SectorSize)
+		}
+		after = slices.Clone(n.data[:end])
 		if len(n.synced) > len(after) {
 			after = append(after, n.synced[len(after):]...)
 		} else if len(after) < len(n.data) && m.rng.IntN(2) == 0 {
-			// The file grew but the data did not land: zeros.
-			z := 1 + m.rng.IntN(len(n.data)-len(after))
-			after = append(after, make([]byte, z)...)
+			// The file's size grew but its data did not land: whole
+			// sectors of zeros, up to at most the size written.
+			zeroEnd := min(len(n.data), (len(after)/SectorSize+1+m.rng.IntN(4))*SectorSize)
+			after = append(after, make([]byte, zeroEnd-len(after))...)
 		}
 	}
 	n.data = after

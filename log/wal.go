@@ -1,0 +1,527 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/vfs"
+)
+
+// Errors returned by the WAL.
+var (
+	// ErrCorrupt: a record that is not a torn tail is bad; see CorruptError.
+	ErrCorrupt = errors.New("wal: corrupt")
+	// ErrClusterMismatch: the WAL belongs to another cluster; see MismatchError.
+	ErrClusterMismatch = errors.New("wal: directory belongs to another cluster")
+	// ErrMemberMismatch: the WAL belongs to another member; see MismatchError.
+	ErrMemberMismatch = errors.New("wal: directory belongs to another member")
+	// ErrFailed: an earlier write or sync failed; the WAL refuses all further
+	// writes and must be closed and reopened (which recovers what is durable).
+	ErrFailed = errors.New("wal: failed by an earlier write or sync error")
+	// ErrClosed: the WAL is closed.
+	ErrClosed = errors.New("wal: closed")
+	// ErrOutOfOrder: entries passed to Save are not contiguous, or do not
+	// start in (snapshot index, last index + 1].
+	ErrOutOfOrder = errors.New("wal: entries out of order")
+	// ErrSnapOutOfDate: a snapshot marker not newer than the last one.
+	ErrSnapOutOfDate = errors.New("wal: snapshot marker older than the last one")
+)
+
+// MismatchError reports a segment written for another cluster or member.
+// errors.Is(err, ErrClusterMismatch) or ErrMemberMismatch holds.
+type MismatchError struct {
+	File      string
+	What      string // "cluster" or "member"
+	Want, Got uint64
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("wal: %s belongs to %s %x, not %x", e.File, e.What, e.Got, e.Want)
+}
+
+func (e *MismatchError) Unwrap() error {
+	if e.What == "cluster" {
+		return ErrClusterMismatch
+	}
+	return ErrMemberMismatch
+}
+
+// DefaultSegmentSize is the size at which a segment is closed and a new one
+// started.
+const DefaultSegmentSize = 64 << 20
+
+// Options configure a WAL.
+type Options struct {
+	// ClusterID and MemberID are written into every segment header and
+	// checked on open.
+	ClusterID, MemberID uint64
+	// SegmentSize: a new segment starts before a write once the current one
+	// has reached this many bytes. 0 means DefaultSegmentSize.
+	SegmentSize int64
+	// Logger receives recovery and segment events. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// State is what a WAL held when it was opened.
+type State struct {
+	// HardState is the last hard state written (zero if none).
+	HardState raft.HardState
+	// Snapshot is the last snapshot marker written (zero Index if none).
+	Snapshot Marker
+	// Entries are the log entries after Snapshot.Index, contiguous, with
+	// later writes for an index having replaced earlier ones.
+	Entries []raft.Entry
+	// Fresh reports that the directory held no WAL and Open created one.
+	Fresh bool
+}
+
+type segment struct {
+	seq, first uint64
+	name       string // base name
+}
+
+func segmentName(seq, first uint64) string { return fmt.Sprintf("%016x-%016x.wal", seq, first) }
+
+func parseSegmentName(name string) (segment, bool) {
+	var s segment
+	if !strings.HasSuffix(name, ".wal") || len(name) != 16+1+16+4 {
+		return s, false
+	}
+	if _, err := fmt.Sscanf(name, "%016x-%016x.wal", &s.seq, &s.first); err != nil {
+		return s, false
+	}
+	s.name = name
+	return s, segmentName(s.seq, s.first) == name
+}
+
+// WAL is an open write-ahead log. It is not safe for concurrent use.
+type WAL struct {
+	fs     vfs.FS
+	dir    string
+	opts   Options
+	logger *slog.Logger
+
+	segs []segment // in seq order; the last is open for appending
+	f    vfs.File  // the last segment
+	size int64     // bytes in the last segment
+
+	// What the log holds, as a reader of it would see it.
+	hs        raft.HardState
+	snap      Marker
+	lastIndex uint64 // invariant: lastIndex >= snap.Index
+
+	enc *encoder
+	err error // sticky: ErrFailed-wrapped cause, or ErrClosed
+}
+
+// Open opens the WAL in dir (creating dir and a first segment if there is
+// none), recovers it and returns what it holds. See the package
+// documentation for what recovery does.
+func Open(fsys vfs.FS, dir string, opts Options) (*WAL, *State, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	w := &WAL{fs: fsys, dir: dir, opts: opts, logger: opts.Logger, enc: newEncoder()}
+	if err := fsys.MkdirAll(dir); err != nil {
+		return nil, nil, err
+	}
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, ".tmp") {
+			// A segment that never got its final name: never written to.
+			w.logger.Info("wal: removing unfinished segment", "file", filepath.Join(dir, name))
+			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if s, ok := parseSegmentName(name); ok {
+			w.segs = append(w.segs, s)
+		} else {
+			w.logger.Warn("wal: ignoring unknown file", "file", filepath.Join(dir, name))
+		}
+	}
+	if len(w.segs) == 0 {
+		if err := fsys.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+			return nil, nil, err
+		}
+		if err := w.startSegment(0, 1); err != nil {
+			return nil, nil, err
+		}
+		return w, &State{Fresh: true}, nil
+	}
+	st, err := w.replay()
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, st, nil
+}
+
+func (w *WAL) path(name string) string { return filepath.Join(w.dir, name) }
+
+// replayer rebuilds the log from records.
+type replayer struct {
+	hs   raft.HardState
+	snap Marker
+	// base is the index before ents[0]; entries at or below it are covered
+	// by a snapshot (or, before the first marker of a WAL whose first
+	// segments were removed, by the removed segments).
+	base uint64
+	ents []raft.Entry
+}
+
+func (r *replayer) last() uint64 { return r.base + uint64(len(r.ents)) }
+
+func (w *WAL) replay() (*State, error) {
+	var r replayer
+	d := newDecoder()
+	first := w.segs[0].first
+	r.base = first - 1
+	var lastData []byte
+	var good int
+	for i, seg := range w.segs {
+		path := w.path(seg.name)
+		data, err := vfs.ReadFile(w.fs, path)
+		if err != nil {
+			return nil, err
+		}
+		isLast := i == len(w.segs)-1
+		if i > 0 {
+			prev := w.segs[i-1]
+			if seg.seq != prev.seq+1 || seg.first != r.last()+1 {
+				return nil, &CorruptError{File: path, Offset: 0, Err: fmt.Errorf(
+					"segment %d starting at index %d does not follow segment %d ending at index %d: a segment is missing or truncated",
+					seg.seq, seg.first, prev.seq, r.last())}
+			}
+		}
+		good, err = scanFrames(data, isLast, func(off int, typ RecordType, p []byte) error {
+			if (off == 0) != (typ == RecordHeader) {
+				return fmt.Errorf("%v record at offset %d: a segment starts with its header and has one", typ, off)
+			}
+			return w.applyRecord(&r, d, seg, path, typ, p)
+		})
+		if err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				ce.File = path
+				var me *MismatchError
+				if errors.As(ce.Err, &me) {
+					return nil, me
+				}
+			}
+			return nil, err
+		}
+		if good == 0 {
+			return nil, &CorruptError{File: path, Err: errors.New("segment has no header")}
+		}
+		lastData = data
+	}
+	if first > 1 && r.snap.Index < first-1 {
+		return nil, &CorruptError{File: w.path(w.segs[0].name), Err: fmt.Errorf(
+			"the WAL starts at index %d but the newest snapshot marker is at %d: earlier segments are missing",
+			first, r.snap.Index)}
+	}
+	if r.hs.Commit > r.last() {
+		return nil, &CorruptError{File: w.path(w.segs[len(w.segs)-1].name), Err: fmt.Errorf(
+			"hard state commit index %d is beyond the last entry %d: the end of the WAL is missing",
+			r.hs.Commit, r.last())}
+	}
+
+	lastSeg := w.segs[len(w.segs)-1]
+	f, err := w.fs.OpenAppend(w.path(lastSeg.name))
+	if err != nil {
+		return nil, err
+	}
+	if good < len(lastData) {
+		w.logger.Warn("wal: cutting torn tail", "file", w.path(lastSeg.name),
+			"offset", good, "bytes", len(lastData)-good)
+		if err := f.Truncate(int64(good)); err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	w.f, w.size = f, int64(good)
+	w.hs, w.snap, w.lastIndex = r.hs, r.snap, r.last()
+	return &State{HardState: r.hs, Snapshot: r.snap, Entries: r.ents}, nil
+}
+
+// applyRecord applies one record to the replay.
+func (w *WAL) applyRecord(r *replayer, d *decoder, seg segment, path string, typ RecordType, p []byte) error {
+	switch typ {
+	case RecordHeader:
+		h, err := d.header(p)
+		if err != nil {
+			return err
+		}
+		if h.ClusterID != w.opts.ClusterID {
+			return &MismatchError{File: path, What: "cluster", Want: w.opts.ClusterID, Got: h.ClusterID}
+		}
+		if h.MemberID != w.opts.MemberID {
+			return &MismatchError{File: path, What: "member", Want: w.opts.MemberID, Got: h.MemberID}
+		}
+		if h.Seq != seg.seq || h.FirstIndex != seg.first {
+			return fmt.Errorf("header says segment %d at index %d, the file name says %d at %d",
+				h.Seq, h.FirstIndex, seg.seq, seg.first)
+		}
+	case RecordEntry:
+		e, err := d.entry(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case e.Index <= r.base:
+			// Covered by a snapshot.
+		case e.Index > r.last()+1:
+			return fmt.Errorf("entry %d follows last index %d: a gap", e.Index, r.last())
+		default:
+			r.ents = append(r.ents[:e.Index-r.base-1], e)
+		}
+	case RecordHardState:
+		hs, err := d.hardState(p)
+		if err != nil {
+			return err
+		}
+		r.hs = hs
+	case RecordSnapshot:
+		m, err := d.marker(p)
+		if err != nil {
+			return err
+		}
+		if m.Index > r.snap.Index {
+			r.snap = m
+		}
+		if m.Index < r.base {
+			return nil // an older marker repeated at the start of a segment
+		}
+		if m.DiscardLog {
+			r.ents = nil
+		} else {
+			if m.Index > r.last() {
+				return fmt.Errorf("snapshot marker at %d keeps the log but the log ends at %d", m.Index, r.last())
+			}
+			r.ents = r.ents[m.Index-r.base:]
+		}
+		r.base = m.Index
+	default:
+		return fmt.Errorf("%v record in a WAL segment", typ)
+	}
+	return nil
+}
+
+// startSegment writes a new segment seq starting at index first: under a
+// temporary name, header and the current hard state and snapshot marker
+// (so that every segment is self-sufficient once older ones are removed),
+// synced, renamed, directory synced. Then it becomes the segment appended to.
+func (w *WAL) startSegment(seq, first uint64) error {
+	name := segmentName(seq, first)
+	tmp := w.path(name + ".tmp")
+	e := w.enc
+	e.a.b = e.a.b[:0]
+	e.header(Header{ClusterID: w.opts.ClusterID, MemberID: w.opts.MemberID, Seq: seq, FirstIndex: first})
+	if !w.hs.IsEmpty() {
+		e.hardState(w.hs)
+	}
+	if w.snap.Index > 0 {
+		e.marker(Marker{Index: w.snap.Index, Term: w.snap.Term})
+	}
+	f, err := w.fs.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(e.a.b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = w.fs.Rename(tmp, w.path(name))
+	}
+	if err == nil {
+		err = w.fs.SyncDir(w.dir)
+	}
+	if err != nil {
+		return err
+	}
+	nf, err := w.fs.OpenAppend(w.path(name))
+	if err != nil {
+		return err
+	}
+	if w.f != nil {
+		w.f.Close()
+	}
+	w.f, w.size = nf, int64(len(e.a.b))
+	w.segs = append(w.segs, segment{seq: seq, first: first, name: name})
+	w.logger.Debug("wal: new segment", "file", w.path(name))
+	return nil
+}
+
+// roll closes the full last segment (synced) and starts the next one.
+func (w *WAL) roll() error {
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	return w.startSegment(w.segs[len(w.segs)-1].seq+1, w.lastIndex+1)
+}
+
+func (w *WAL) fail(err error) error {
+	w.err = fmt.Errorf("%w: %w", ErrFailed, err)
+	return w.err
+}
+
+// Save appends one batch: ents (contiguous; the first may be at or below
+// the last index, which truncates the log there) and then hs (skipped if
+// empty or unchanged). If sync is true the batch is durable when Save
+// returns, at the cost of exactly one file sync (plus three when the batch
+// starts a new segment). A failed write or sync fails the WAL (ErrFailed).
+func (w *WAL) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(ents) > 0 {
+		if ents[0].Index <= w.snap.Index || ents[0].Index > w.lastIndex+1 {
+			return fmt.Errorf("%w: first entry %d, snapshot at %d, last index %d",
+				ErrOutOfOrder, ents[0].Index, w.snap.Index, w.lastIndex)
+		}
+		for i := 1; i < len(ents); i++ {
+			if ents[i].Index != ents[i-1].Index+1 {
+				return fmt.Errorf("%w: entry %d follows %d", ErrOutOfOrder, ents[i].Index, ents[i-1].Index)
+			}
+		}
+	}
+	writeHS := !hs.IsEmpty() && hs != w.hs
+	if len(ents) > 0 || writeHS {
+		if w.size >= w.opts.SegmentSize {
+			if err := w.roll(); err != nil {
+				return w.fail(err)
+			}
+		}
+		e := w.enc
+		e.a.b = e.a.b[:0]
+		for i := range ents {
+			e.entry(&ents[i])
+		}
+		if writeHS {
+			e.hardState(hs)
+		}
+		if _, err := w.f.Write(e.a.b); err != nil {
+			return w.fail(err)
+		}
+		w.size += int64(len(e.a.b))
+		if len(e.a.b) > 1<<20 {
+			e.a.b = nil // do not pin a huge buffer
+		}
+		if len(ents) > 0 {
+			w.lastIndex = ents[len(ents)-1].Index
+		}
+		if writeHS {
+			w.hs = hs
+		}
+	}
+	if sync {
+		return w.Sync()
+	}
+	return nil
+}
+
+// Sync makes every record written so far durable.
+func (w *WAL) Sync() error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.f.Sync(); err != nil {
+		return w.fail(err)
+	}
+	return nil
+}
+
+// SaveSnapshot records, durably, that a snapshot at (m.Index, m.Term) has
+// been saved (the snapshot itself must already be durable elsewhere), then
+// removes the segments wholly below m.Index. m.DiscardLog says whether the
+// log after m.Index is dropped (it did not match the snapshot) or kept.
+func (w *WAL) SaveSnapshot(m Marker) error {
+	if w.err != nil {
+		return w.err
+	}
+	if m.Index <= w.snap.Index {
+		return fmt.Errorf("%w: %d <= %d", ErrSnapOutOfDate, m.Index, w.snap.Index)
+	}
+	if !m.DiscardLog && m.Index > w.lastIndex {
+		return fmt.Errorf("%w: marker at %d keeps a log that ends at %d", ErrOutOfOrder, m.Index, w.lastIndex)
+	}
+	if w.size >= w.opts.SegmentSize {
+		if err := w.roll(); err != nil {
+			return w.fail(err)
+		}
+	}
+	e := w.enc
+	e.a.b = e.a.b[:0]
+	e.marker(m)
+	if _, err := w.f.Write(e.a.b); err != nil {
+		return w.fail(err)
+	}
+	w.size += int64(len(e.a.b))
+	if err := w.f.Sync(); err != nil {
+		return w.fail(err)
+	}
+	w.snap = m
+	if m.DiscardLog {
+		w.lastIndex = m.Index
+	}
+	return w.removeBelow(m.Index)
+}
+
+// removeBelow removes the segments all of whose entries are at or below
+// index: those followed by a segment that starts at or below index+1. The
+// last segment is never removed. Oldest first, so that a crash part-way
+// leaves a suffix of the segments.
+func (w *WAL) removeBelow(index uint64) error {
+	n := 0
+	for n+1 < len(w.segs) && w.segs[n+1].first <= index+1 {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	for _, s := range w.segs[:n] {
+		if err := w.fs.Remove(w.path(s.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		w.logger.Debug("wal: removed segment", "file", w.path(s.name))
+	}
+	w.segs = append(w.segs[:0:0], w.segs[n:]...)
+	return w.fs.SyncDir(w.dir)
+}
+
+// Segments returns the base names of the WAL's segment files, oldest first.
+func (w *WAL) Segments() []string {
+	out := make([]string, len(w.segs))
+	for i, s := range w.segs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// Close closes the WAL without syncing; records not yet synced may be lost
+// at a crash. Further calls return ErrClosed.
+func (w *WAL) Close() error {
+	if errors.Is(w.err, ErrClosed) {
+		return ErrClosed
+	}
+	w.err = ErrClosed
+	return w.f.Close()
+}

@@ -1,0 +1,304 @@
+package log
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/vfs"
+	"pgregory.net/rapid"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func opts(segSize int64) Options {
+	return Options{ClusterID: 0xc1, MemberID: 2, SegmentSize: segSize, Logger: quiet}
+}
+
+// eachFS runs fn on the OS file system in a temp dir and on a MemFS.
+func eachFS(t *testing.T, fn func(t *testing.T, fsys vfs.FS, dir string)) {
+	t.Run("os", func(t *testing.T) { fn(t, vfs.OS(), filepath.Join(t.TempDir(), "wal")) })
+	t.Run("mem", func(t *testing.T) {
+		fn(t, vfs.NewMem(rand.New(rand.NewPCG(1, 1))), "/data/wal")
+	})
+}
+
+func ents(term, lo, hi uint64) []raft.Entry {
+	var out []raft.Entry
+	for i := lo; i <= hi; i++ {
+		out = append(out, raft.Entry{Term: term, Index: i, Data: []byte(fmt.Sprintf("e%d-t%d", i, term))})
+	}
+	return out
+}
+
+func mustOpen(t *testing.T, fsys vfs.FS, dir string, o Options) (*WAL, *State) {
+	t.Helper()
+	w, st, err := Open(fsys, dir, o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return w, st
+}
+
+func indexes(es []raft.Entry) string {
+	var b strings.Builder
+	for _, e := range es {
+		fmt.Fprintf(&b, "%d/%d ", e.Index, e.Term)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func TestFrameRoundTrip(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		e := newEncoder()
+		ent := raft.Entry{
+			Term: rapid.Uint64().Draw(t, "term"), Index: rapid.Uint64().Draw(t, "index"),
+			Type: raft.EntryType(rapid.Uint8().Draw(t, "type")),
+			Data: rapid.SliceOf(rapid.Byte()).Draw(t, "data"),
+		}
+		if len(ent.Data) == 0 {
+			ent.Data = nil
+		}
+		hs := raft.HardState{Term: rapid.Uint64().Draw(t, "t"), Vote: rapid.Uint64().Draw(t, "v"), Commit: rapid.Uint64().Draw(t, "c")}
+		m := Marker{Index: rapid.Uint64().Draw(t, "mi"), Term: rapid.Uint64().Draw(t, "mt"), DiscardLog: rapid.Bool().Draw(t, "md")}
+		h := Header{ClusterID: rapid.Uint64().Draw(t, "cl"), MemberID: rapid.Uint64().Draw(t, "me"), Seq: rapid.Uint64().Draw(t, "s"), FirstIndex: rapid.Uint64().Draw(t, "f")}
+		e.header(h)
+		e.entry(&ent)
+		e.hardState(hs)
+		e.marker(m)
+		b := e.a.b
+		var got []any
+		for len(b) > 0 {
+			typ, p, n, err := DecodeFrame(b)
+			if err != nil {
+				t.Fatalf("DecodeFrame: %v", err)
+			}
+			if n%FrameAlign != 0 {
+				t.Fatalf("frame of %d bytes is not aligned", n)
+			}
+			var v any
+			switch typ {
+			case RecordHeader:
+				v, err = DecodeHeader(p)
+			case RecordEntry:
+				v, err = DecodeEntry(p)
+			case RecordHardState:
+				v, err = DecodeHardState(p)
+			case RecordSnapshot:
+				v, err = DecodeMarker(p)
+			}
+			if err != nil {
+				t.Fatalf("decode %v: %v", typ, err)
+			}
+			got = append(got, v)
+			b = b[n:]
+		}
+		want := []any{h, ent, hs, m}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+		}
+	})
+}
+
+func TestDecodeFrameRejectsDamage(t *testing.T) {
+	good := AppendFrame(nil, RecordEntry, []byte{0x94, 1, 2, 0, 0xc4, 1, 'x'})
+	if _, _, _, err := DecodeFrame(good); err != nil {
+		t.Fatal(err)
+	}
+	flip := bytes.Clone(good)
+	flip[12] ^= 0x10
+	zero := make([]byte, len(good))
+	badType := AppendFrame(nil, RecordType(99), nil)
+	cases := []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"flipped payload bit", flip, ErrBadCRC},
+		{"zero length", zero, ErrZeroLength},
+		{"short header", good[:5], ErrShortFrame},
+		{"short body", good[:12], ErrShortFrame},
+		{"missing padding", good[:len(good)-1], ErrShortFrame},
+		{"huge length", append([]byte{0xff, 0xff, 0xff, 0xff}, good[4:]...), ErrBadLength},
+		{"unknown type", badType, ErrBadType},
+	}
+	for _, c := range cases {
+		if _, _, _, err := DecodeFrame(c.b); !errors.Is(err, c.want) {
+			t.Errorf("%s: err = %v; want %v", c.name, err, c.want)
+		}
+	}
+}
+
+func TestOpenSaveReopen(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		w, st := mustOpen(t, fsys, dir, opts(0))
+		if !st.Fresh || len(st.Entries) != 0 {
+			t.Fatalf("fresh open: %+v", st)
+		}
+		hs := raft.HardState{Term: 2, Vote: 2, Commit: 3}
+		if err := w.Save(raft.HardState{Term: 1, Vote: 1}, ents(1, 1, 5), true); err != nil {
+			t.Fatal(err)
+		}
+		// Index 4 again with a new term: truncates 4 and 5.
+		if err := w.Save(hs, ents(2, 4, 4), true); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Save(hs, nil, true); !errors.Is(err, ErrClosed) {
+			t.Fatalf("Save after Close: %v", err)
+		}
+		w, st = mustOpen(t, fsys, dir, opts(0))
+		defer w.Close()
+		if st.Fresh {
+			t.Fatal("reopen reported Fresh")
+		}
+		if st.HardState != hs {
+			t.Fatalf("hard state %+v; want %+v", st.HardState, hs)
+		}
+		want := append(ents(1, 1, 3), ents(2, 4, 4)...)
+		if !reflect.DeepEqual(st.Entries, want) {
+			t.Fatalf("entries %s; want %s", indexes(st.Entries), indexes(want))
+		}
+		// The reopened WAL continues where it left off.
+		if err := w.Save(raft.HardState{}, ents(2, 5, 6), true); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestSaveRejectsGapsAndDisorder(t *testing.T) {
+	w, _ := mustOpen(t, vfs.NewMem(rand.New(rand.NewPCG(1, 1))), "/w", opts(0))
+	if err := w.Save(raft.HardState{}, ents(1, 2, 3), false); !errors.Is(err, ErrOutOfOrder) {
+		t.Fatalf("gap: %v", err)
+	}
+	bad := append(ents(1, 1, 2), ents(1, 4, 4)...)
+	if err := w.Save(raft.HardState{}, bad, false); !errors.Is(err, ErrOutOfOrder) {
+		t.Fatalf("non-contiguous: %v", err)
+	}
+	if err := w.Save(raft.HardState{}, ents(1, 1, 2), false); err != nil {
+		t.Fatalf("valid batch after rejected ones: %v", err)
+	}
+}
+
+// fill writes n batches of k entries (term 1) into a WAL with small segments.
+func fill(t *testing.T, w *WAL, from, n, k uint64) uint64 {
+	t.Helper()
+	for b := range n {
+		lo := from + b*k
+		if err := w.Save(raft.HardState{Term: 1, Commit: lo + k - 1}, ents(1, lo, lo+k-1), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return from + n*k - 1
+}
+
+func TestSegmentsRollAndSnapshotRemovesOldOnes(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		w, _ := mustOpen(t, fsys, dir, opts(512))
+		last := fill(t, w, 1, 40, 3)
+		segs := w.Segments()
+		if len(segs) < 5 {
+			t.Fatalf("only %d segments after %d entries with 512-byte segments", len(segs), last)
+		}
+		if err := w.SaveSnapshot(Marker{Index: 60, Term: 1}); err != nil {
+			t.Fatal(err)
+		}
+		after := w.Segments()
+		if len(after) >= len(segs) {
+			t.Fatalf("snapshot removed no segment: %d -> %d", len(segs), len(after))
+		}
+		names, _ := fsys.ReadDir(dir)
+		if !reflect.DeepEqual(names, after) {
+			t.Fatalf("directory %v; WAL says %v", names, after)
+		}
+		var first uint64
+		fmt.Sscanf(after[0], "%016x-%016x.wal", new(uint64), &first)
+		if first > 61 {
+			t.Fatalf("removed a segment holding entries above the snapshot: first left is %d", first)
+		}
+		last = fill(t, w, last+1, 5, 3)
+		w.Close()
+
+		w, st := mustOpen(t, fsys, dir, opts(512))
+		defer w.Close()
+		if st.Snapshot != (Marker{Index: 60, Term: 1}) {
+			t.Fatalf("snapshot %+v", st.Snapshot)
+		}
+		if want := ents(1, 61, last); !reflect.DeepEqual(st.Entries, want) {
+			t.Fatalf("entries %s; want %s", indexes(st.Entries), indexes(want))
+		}
+		if st.HardState.Commit != last {
+			t.Fatalf("commit %d; want %d", st.HardState.Commit, last)
+		}
+	})
+}
+
+func TestSnapshotMarkerDiscardOrKeep(t *testing.T) {
+	fsys := vfs.NewMem(rand.New(rand.NewPCG(1, 1)))
+	w, _ := mustOpen(t, fsys, "/w", opts(0))
+	fill(t, w, 1, 1, 10)
+	if err := w.SaveSnapshot(Marker{Index: 4, Term: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// A leader's snapshot at 20 that does not match the log: discard it.
+	if err := w.SaveSnapshot(Marker{Index: 20, Term: 3, DiscardLog: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(raft.HardState{Term: 3, Commit: 20}, ents(3, 21, 22), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SaveSnapshot(Marker{Index: 10, Term: 3}); !errors.Is(err, ErrSnapOutOfDate) {
+		t.Fatalf("older marker: %v", err)
+	}
+	w.Close()
+	_, st := mustOpen(t, fsys, "/w", opts(0))
+	if want := ents(3, 21, 22); !reflect.DeepEqual(st.Entries, want) || st.Snapshot.Index != 20 {
+		t.Fatalf("entries %s snap %+v; want %s after 20", indexes(st.Entries), st.Snapshot, indexes(want))
+	}
+}
+
+func TestForeignDirectory(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		w, _ := mustOpen(t, fsys, dir, opts(0))
+		w.Close()
+		o := opts(0)
+		o.ClusterID = 0xdead
+		_, _, err := Open(fsys, dir, o)
+		var me *MismatchError
+		if !errors.Is(err, ErrClusterMismatch) || !errors.As(err, &me) || me.Got != 0xc1 {
+			t.Fatalf("other cluster: %v", err)
+		}
+		o = opts(0)
+		o.MemberID = 9
+		if _, _, err := Open(fsys, dir, o); !errors.Is(err, ErrMemberMismatch) {
+			t.Fatalf("other member: %v", err)
+		}
+	})
+}
+
+func TestFailedSyncFailsTheWAL(t *testing.T) {
+	m := vfs.NewMem(rand.New(rand.NewPCG(5, 5)))
+	w, _ := mustOpen(t, m, "/w", opts(0))
+	fill(t, w, 1, 1, 3)
+	m.FailSyncs(1)
+	if err := w.Save(raft.HardState{}, ents(1, 4, 4), true); !errors.Is(err, ErrFailed) || !errors.Is(err, vfs.ErrInjected) {
+		t.Fatalf("Save with failing sync: %v", err)
+	}
+	if err := w.Save(raft.HardState{}, ents(1, 5, 5), true); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save after a failed sync must keep failing: %v", err)
+	}
+	m.Crash()
+	_, st := mustOpen(t, m, "/w", opts(0))
+	if l := len(st.Entries); l < 3 || l > 4 {
+		t.Fatalf("recovered %d entries; want the 3 synced, maybe 4", l)
+	}
+}
