@@ -1,0 +1,245 @@
+package kv
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/google/btree"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// snapshotVersion is the first value of every snapshot (see doc.go).
+const snapshotVersion = 1
+
+// ErrBadSnapshot is wrapped by every Restore error about the snapshot's
+// content (as opposed to a read error).
+var ErrBadSnapshot = errors.New("kv: bad snapshot")
+
+type snapHeader struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Version  uint8
+	Index    uint64
+	ClockNs  int64
+	GraceNs  int64
+	Nodes    uint64
+	Events   uint64
+}
+
+type snapNode struct {
+	_msgpack      struct{} `msgpack:",as_array"`
+	Key           string
+	Value         *string
+	Dir           bool
+	HasTTL        bool
+	ExpireNs      int64
+	TTL           int64
+	CreatedIndex  uint64
+	ModifiedIndex uint64
+}
+
+type snapEvent struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Action   string
+	Node     *snapNode
+	PrevNode *snapNode
+	Index    uint64
+	Refresh  bool
+}
+
+const (
+	flagDir = 1 << iota
+	flagTTL
+)
+
+// Save writes a snapshot of the store: a function of the applied history
+// only, so members that applied the same log write the same bytes. It holds
+// the store lock only to take a copy-on-write clone of the index, so Apply
+// continues while the snapshot streams out.
+func (s *Store) Save(w io.Writer) error {
+	s.mu.Lock()
+	tree := s.tree.Clone()
+	hdr := snapHeader{Version: snapshotVersion, Index: s.index, ClockNs: s.clockNs, GraceNs: s.graceNs,
+		Nodes: uint64(tree.Len()), Events: uint64(s.hist.n)}
+	events := s.hist.events()
+	s.mu.Unlock()
+
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := msgpack.NewEncoder(bw)
+	if err := enc.Encode(&hdr); err != nil {
+		return err
+	}
+	var err error
+	tree.Ascend(func(n node) bool {
+		var flags uint8
+		if n.dir {
+			flags |= flagDir
+		}
+		if n.hasTTL {
+			flags |= flagTTL
+		}
+		if err = enc.EncodeArrayLen(6); err != nil {
+			return false
+		}
+		if err = enc.EncodeString(n.path); err != nil {
+			return false
+		}
+		if err = enc.EncodeString(n.value); err != nil {
+			return false
+		}
+		if err = enc.EncodeUint8(flags); err != nil {
+			return false
+		}
+		if err = enc.EncodeUint(n.created); err != nil {
+			return false
+		}
+		if err = enc.EncodeUint(n.modified); err != nil {
+			return false
+		}
+		err = enc.EncodeInt(n.expireNs)
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		se := snapEvent{Action: ev.Action, Node: toSnapNode(ev.Node), PrevNode: toSnapNode(ev.PrevNode),
+			Index: ev.Index, Refresh: ev.Refresh}
+		if err := enc.Encode(&se); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func toSnapNode(n *Node) *snapNode {
+	if n == nil {
+		return nil
+	}
+	sn := &snapNode{Key: n.Key, Value: n.Value, Dir: n.Dir, TTL: n.TTL,
+		CreatedIndex: n.CreatedIndex, ModifiedIndex: n.ModifiedIndex}
+	if n.Expiration != nil {
+		sn.HasTTL = true
+		sn.ExpireNs = n.Expiration.UnixNano()
+	}
+	return sn
+}
+
+func fromSnapNode(sn *snapNode) *Node {
+	if sn == nil {
+		return nil
+	}
+	n := &Node{Key: sn.Key, Value: sn.Value, Dir: sn.Dir, TTL: sn.TTL,
+		CreatedIndex: sn.CreatedIndex, ModifiedIndex: sn.ModifiedIndex}
+	if sn.HasTTL {
+		n.Expiration = expirationTime(sn.ExpireNs)
+	}
+	return n
+}
+
+// Restore replaces the store's content with a snapshot written by Save,
+// rebuilding the TTL index and the watch history. It checks the snapshot's
+// structure and leaves the store unchanged on error. Registered watchers are
+// closed with error 400 (they cannot know what changed); their clients
+// resume from the index in the error. Stats are kept.
+func (s *Store) Restore(r io.Reader) error {
+	dec := msgpack.NewDecoder(r)
+	var hdr snapHeader
+	if err := dec.Decode(&hdr); err != nil {
+		return fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	if hdr.Version != snapshotVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrBadSnapshot, hdr.Version, snapshotVersion)
+	}
+	tree := btree.NewG(btreeDegree, nodeLess)
+	ttls := btree.NewG(btreeDegree, ttlLess)
+	var prev node
+	for i := uint64(0); i < hdr.Nodes; i++ {
+		n, err := decodeNode(dec)
+		if err != nil {
+			return fmt.Errorf("%w: node %d: %v", ErrBadSnapshot, i, err)
+		}
+		if n.created > hdr.Index || n.modified > hdr.Index || n.created > n.modified {
+			return fmt.Errorf("%w: node %q: indexes %d/%d beyond %d", ErrBadSnapshot, n.path, n.created, n.modified, hdr.Index)
+		}
+		if i > 0 && !nodeLess(prev, n) {
+			return fmt.Errorf("%w: node %q out of order", ErrBadSnapshot, n.path)
+		}
+		if pk := n.parentKey(); pk != "" {
+			// The parent sorts before its children (its parent key is a
+			// proper prefix of theirs), so it must already be here.
+			parent, ok := tree.Get(keyNode(pk))
+			if !ok || !parent.dir {
+				return fmt.Errorf("%w: node %q has no parent directory", ErrBadSnapshot, n.path)
+			}
+		}
+		tree.ReplaceOrInsert(n)
+		if n.hasTTL {
+			ttls.ReplaceOrInsert(ttlEntry{n.expireNs, n.path})
+		}
+		prev = n
+	}
+	hist := newHistory(s.opts.HistorySize)
+	for i := uint64(0); i < hdr.Events; i++ {
+		var se snapEvent
+		if err := dec.Decode(&se); err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrBadSnapshot, i, err)
+		}
+		if se.Node == nil || se.Index != hdr.Index-hdr.Events+1+i {
+			return fmt.Errorf("%w: event %d: index %d out of sequence", ErrBadSnapshot, i, se.Index)
+		}
+		hist.add(&Event{Action: se.Action, Node: fromSnapNode(se.Node), PrevNode: fromSnapNode(se.PrevNode),
+			Index: se.Index, Refresh: se.Refresh})
+	}
+	if hdr.GraceNs < 0 {
+		return fmt.Errorf("%w: negative grace", ErrBadSnapshot)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hub.closeAll(&s.stats, "snapshot restored")
+	s.index, s.clockNs, s.graceNs = hdr.Index, hdr.ClockNs, hdr.GraceNs
+	s.tree, s.ttls, s.hist = tree, ttls, hist
+	return nil
+}
+
+func decodeNode(dec *msgpack.Decoder) (node, error) {
+	l, err := dec.DecodeArrayLen()
+	if err != nil {
+		return node{}, err
+	}
+	if l != 6 {
+		return node{}, fmt.Errorf("array of %d, want 6", l)
+	}
+	var n node
+	if n.path, err = dec.DecodeString(); err != nil {
+		return node{}, err
+	}
+	if n.value, err = dec.DecodeString(); err != nil {
+		return node{}, err
+	}
+	flags, err := dec.DecodeUint8()
+	if err != nil {
+		return node{}, err
+	}
+	if n.created, err = dec.DecodeUint64(); err != nil {
+		return node{}, err
+	}
+	if n.modified, err = dec.DecodeUint64(); err != nil {
+		return node{}, err
+	}
+	if n.expireNs, err = dec.DecodeInt64(); err != nil {
+		return node{}, err
+	}
+	if n.path == "/" || cleanPath(n.path) != n.path {
+		return node{}, fmt.Errorf("bad path %q", n.path)
+	}
+	n.nameAt = keyNode(n.path).nameAt
+	n.dir = flags&flagDir != 0
+	n.hasTTL = flags&flagTTL != 0
+	if flags&^(flagDir|flagTTL) != 0 || (n.dir && n.value != "") || (!n.hasTTL && n.expireNs != 0) {
+		return node{}, fmt.Errorf("node %q: bad flags %#x", n.path, flags)
+	}
+	return n, nil
+}
