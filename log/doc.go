@@ -85,7 +85,9 @@
 // but the sector never landed). Any other bad frame, in any segment, stops
 // Open with a *CorruptError naming the file and byte offset, and nothing is
 // modified: a zeroed record followed by others, a flipped bit, a truncated
-// or missing segment. (A bit flip in the very last record that makes its
+// or missing segment. (The newest segments missing entirely cannot be told
+// from a crash before they were created, unless the hard state left commits
+// an entry that is gone, which is reported. A bit flip in the very last record that makes its
 // length run past the end of the file is indistinguishable from a torn write
 // and is cut.) Segment headers for another cluster or member stop Open with
 // a *MismatchError.
