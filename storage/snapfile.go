@@ -1,0 +1,201 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/raftkv/raftkv/log"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/vfs"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+const (
+	snapMagic   = "raftkv-snap"
+	snapVersion = 1
+)
+
+// SnapshotError reports a damaged or foreign snapshot file.
+// errors.Is(err, ErrCorrupt) holds, or ErrClusterMismatch/ErrMemberMismatch.
+type SnapshotError struct {
+	File string
+	Err  error
+}
+
+func (e *SnapshotError) Error() string { return fmt.Sprintf("storage: snapshot %s: %v", e.File, e.Err) }
+func (e *SnapshotError) Unwrap() error { return e.Err }
+
+func snapshotName(index, term uint64) string { return fmt.Sprintf("%016x-%016x.snap", index, term) }
+
+type snapFile struct {
+	index, term uint64
+	path        string
+}
+
+// listSnapshots returns the snapshot files, oldest first, removing leftover
+// temporary files.
+func (s *Storage) listSnapshots() ([]snapFile, error) {
+	names, err := s.fsys.ReadDir(s.snapDir())
+	if err != nil {
+		return nil, err
+	}
+	var out []snapFile
+	for _, n := range names {
+		p := filepath.Join(s.snapDir(), n)
+		if strings.HasSuffix(n, ".tmp") {
+			if err := s.fsys.Remove(p); err != nil && !notExist(err) {
+				return nil, err
+			}
+			continue
+		}
+		var f snapFile
+		if _, err := fmt.Sscanf(n, "%016x-%016x.snap", &f.index, &f.term); err != nil || snapshotName(f.index, f.term) != n {
+			s.logger.Warn("storage: ignoring unknown file", "file", p)
+			continue
+		}
+		f.path = p
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// encodeSnapshot frames snap as a snapshot file's contents.
+func encodeSnapshot(cluster, member uint64, snap raft.Snapshot) []byte {
+	var b bytes.Buffer
+	enc := msgpack.NewEncoder(&b)
+	md := snap.Metadata
+	// Writes to a bytes.Buffer cannot fail.
+	_ = enc.EncodeArrayLen(9)
+	_ = enc.EncodeString(snapMagic)
+	_ = enc.EncodeUint(snapVersion)
+	_ = enc.EncodeUint(cluster)
+	_ = enc.EncodeUint(member)
+	_ = enc.EncodeUint(md.Index)
+	_ = enc.EncodeUint(md.Term)
+	for _, ids := range [][]uint64{md.ConfState.Voters, md.ConfState.Learners} {
+		_ = enc.EncodeArrayLen(len(ids))
+		for _, id := range ids {
+			_ = enc.EncodeUint(id)
+		}
+	}
+	_ = enc.EncodeBytes(snap.Data)
+	return log.AppendFrame(nil, log.RecordSnapshotFile, b.Bytes())
+}
+
+// decodeSnapshot parses a snapshot file's contents.
+func decodeSnapshot(b []byte) (cluster, member uint64, snap raft.Snapshot, err error) {
+	typ, p, n, err := log.DecodeFrame(b)
+	if err != nil {
+		return 0, 0, snap, err
+	}
+	if typ != log.RecordSnapshotFile || n != len(b) {
+		return 0, 0, snap, fmt.Errorf("not a snapshot file (record %v, %d of %d bytes)", typ, n, len(b))
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(p))
+	l, err := dec.DecodeArrayLen()
+	if err != nil {
+		return 0, 0, snap, err
+	}
+	if l < 9 {
+		return 0, 0, snap, fmt.Errorf("array of %d elements", l)
+	}
+	magic, err := dec.DecodeString()
+	if err != nil || magic != snapMagic {
+		return 0, 0, snap, fmt.Errorf("bad magic %q (%v)", magic, err)
+	}
+	var version uint64
+	md := &snap.Metadata
+	for _, p := range []*uint64{&version, &cluster, &member, &md.Index, &md.Term} {
+		if *p, err = dec.DecodeUint64(); err != nil {
+			return 0, 0, snap, err
+		}
+	}
+	if version != snapVersion {
+		return 0, 0, snap, fmt.Errorf("unsupported version %d", version)
+	}
+	for _, ids := range []*[]uint64{&md.ConfState.Voters, &md.ConfState.Learners} {
+		k, err := dec.DecodeArrayLen()
+		if err != nil {
+			return 0, 0, snap, err
+		}
+		for range max(k, 0) {
+			id, err := dec.DecodeUint64()
+			if err != nil {
+				return 0, 0, snap, err
+			}
+			*ids = append(*ids, id)
+		}
+	}
+	if snap.Data, err = dec.DecodeBytes(); err != nil {
+		return 0, 0, snap, err
+	}
+	if len(snap.Data) == 0 {
+		snap.Data = nil
+	}
+	return cluster, member, snap, nil
+}
+
+// readSnapshot loads the snapshot file for (index, term) and checks it.
+func (s *Storage) readSnapshot(index, term uint64) (raft.Snapshot, error) {
+	path := filepath.Join(s.snapDir(), snapshotName(index, term))
+	b, err := vfs.ReadFile(s.fsys, path)
+	if err != nil {
+		if notExist(err) {
+			return raft.Snapshot{}, fmt.Errorf("%w: %s (the WAL's newest marker is %d/%d)", ErrSnapshotMissing, path, index, term)
+		}
+		return raft.Snapshot{}, err
+	}
+	cluster, member, snap, err := decodeSnapshot(b)
+	switch {
+	case err != nil:
+		return snap, &SnapshotError{File: path, Err: fmt.Errorf("%w: %w", ErrCorrupt, err)}
+	case cluster != s.opts.ClusterID:
+		return snap, &SnapshotError{File: path, Err: fmt.Errorf("%w: cluster %x, not %x", ErrClusterMismatch, cluster, s.opts.ClusterID)}
+	case member != s.opts.MemberID:
+		return snap, &SnapshotError{File: path, Err: fmt.Errorf("%w: member %x, not %x", ErrMemberMismatch, member, s.opts.MemberID)}
+	case snap.Metadata.Index != index || snap.Metadata.Term != term:
+		return snap, &SnapshotError{File: path, Err: fmt.Errorf("%w: holds %d/%d", ErrCorrupt, snap.Metadata.Index, snap.Metadata.Term)}
+	}
+	return snap, nil
+}
+
+// writeSnapshotFile makes buf durable as snap's file: temporary name,
+// sync, rename, directory sync.
+func (s *Storage) writeSnapshotFile(snap raft.Snapshot, buf []byte) error {
+	path := filepath.Join(s.snapDir(), snapshotName(snap.Metadata.Index, snap.Metadata.Term))
+	tmp := path + ".tmp"
+	f, err := s.fsys.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(buf); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = s.fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = s.fsys.SyncDir(s.snapDir())
+	}
+	return err
+}
+
+// purgeSnapshots removes all but the newest SnapshotsKept snapshot files.
+func (s *Storage) purgeSnapshots() error {
+	files, err := s.listSnapshots()
+	if err != nil {
+		return err
+	}
+	for len(files) > s.opts.SnapshotsKept {
+		if err := s.fsys.Remove(files[0].path); err != nil && !notExist(err) {
+			return err
+		}
+		files = files[1:]
+	}
+	return nil
+}
