@@ -11,7 +11,10 @@ import (
 const sec = int64(time.Second)
 
 // mustApply applies c and fails the test on error.
-func mustApply(t *testing.T, s *Store, c *Command) *Event {
+func mustApply(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, s *Store, c *Command) *Event {
 	t.Helper()
 	ev, err := s.Apply(c)
 	if err != nil {
