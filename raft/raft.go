@@ -554,13 +554,13 @@ func (r *raft) Step(m Message) error {
 			}
 		}
 	case m.Term < r.Term:
-		if (r.checkQuorum || r.preVote) && (m.Type == MsgHeartbeat || m.Type == MsgApp) {
-			// A stale leader (e.g. cut off and now back) is told the newer
-			// term so it steps down. Without this, a member that advanced
-			// its term while partitioned could leave the cluster without a
-			// leader: it ignores the old leader, and, under Pre-Vote or
-			// CheckQuorum, cannot win an election either.
-			r.send(Message{To: m.From, Type: MsgAppResp})
+		if m.Type == MsgHeartbeat || m.Type == MsgApp {
+			// Figure 2, AppendEntries receiver rule 1: reply false with our
+			// term, so a stale leader (cut off and now back) steps down.
+			// Under Pre-Vote or CheckQuorum this is also what lets a member
+			// whose term grew while it was partitioned rejoin: it ignores
+			// the old leader's term, and cannot win an election either.
+			r.send(Message{To: m.From, Type: MsgAppResp, Reject: true})
 		} else if m.Type == MsgPreVote {
 			// Tell the pre-candidate our term so it can catch up.
 			r.send(Message{To: m.From, Type: MsgPreVoteResp, Reject: true})

@@ -37,12 +37,6 @@ type Ready struct {
 	MustSync bool
 }
 
-// containsUpdates reports whether rd carries any work.
-func (rd Ready) containsUpdates() bool {
-	return rd.SoftState != nil || !rd.HardState.IsEmpty() || !rd.Snapshot.IsEmpty() ||
-		len(rd.Entries) > 0 || len(rd.CommittedEntries) > 0 || len(rd.Messages) > 0
-}
-
 // RawNode is the synchronous face of the consensus state machine. It is not
 // safe for concurrent use: one goroutine drives it.
 type RawNode struct {

@@ -18,7 +18,7 @@ import (
 //
 // Commands:
 //
-//	cluster n=3 [prevote=false] [checkquorum=false] [election=10] [heartbeat=1]
+//	cluster n=3 [prevote=false] [checkquorum=false] [election=10] [heartbeat=5]
 //	campaign <id>               start an election on <id> now
 //	tick <id> [n=1]             tick a member n times
 //	tick-heartbeat <id>         tick a leader until it sends heartbeats
@@ -26,7 +26,7 @@ import (
 //	propose <id> <data>         propose on <id>, printing any error
 //	stabilize                   handle Readies and deliver messages until quiet
 //	process-ready               handle every pending Ready without delivering
-//	drop                        discard every message in flight
+//	drop                        handle pending Readies, then discard every message in flight
 //	isolate <id> | partition 1,2 3,4,5 | heal
 //	crash <id> | restart <id>
 //	status                      one line per member
@@ -53,7 +53,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, d *datadriven.TestData) *harness {
-	n, election, heartbeat := 3, 10, 1
+	n, election, heartbeat := 3, 10, 5
 	prevote, checkquorum := true, true
 	for _, a := range d.CmdArgs {
 		var err error
@@ -178,6 +178,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	case "process-ready":
 		c.HandleAllReady()
 	case "drop":
+		c.HandleAllReady()
 		for _, m := range c.Queue {
 			fmt.Fprintf(&h.out, "%v DROPPED\n", m)
 		}

@@ -240,17 +240,18 @@ func (c *Cluster) Propose(id uint64, data []byte) error {
 	return c.Nodes[id].Raw.Propose(data)
 }
 
-// TickUntilCampaign ticks member id until it starts an election (it sends
-// vote or pre-vote requests), at most 2*ElectionTick ticks. It reports
-// whether it campaigned.
+// TickUntilCampaign ticks member id, handling its Readies, until it starts
+// an election (it sends vote or pre-vote requests), at most 2*ElectionTick
+// ticks. It reports whether it campaigned.
 func (c *Cluster) TickUntilCampaign(id uint64) bool {
-	n := c.Nodes[id]
 	for range 2 * c.opts.ElectionTick {
-		before := n.Raw.Status().RaftState
 		c.Tick(id)
-		st := n.Raw.Status().RaftState
-		if st != before && (st == raft.StateCandidate || st == raft.StatePreCandidate || st == raft.StateLeader) {
-			return true
+		queued := len(c.Queue)
+		c.HandleReady(id)
+		for _, m := range c.Queue[queued:] {
+			if m.From == id && (m.Type == raft.MsgVote || m.Type == raft.MsgPreVote) {
+				return true
+			}
 		}
 	}
 	return false
