@@ -61,9 +61,10 @@
 // previous segment plus one. Keep a log of entries after a base index, the
 // base starting at firstIndex-1 of the first segment. Then for each record:
 //
-//   - entry e: ignore it if e.index <= base; it is an error if e.index is
-//     more than the last index + 1; otherwise drop the entries at e.index
-//     and after, and append e.
+//   - entry e: if e.index <= base, drop every entry (e truncated the log
+//     below base) and go on; it is an error if e.index is more than the last
+//     index + 1; otherwise drop the entries at e.index and after, and
+//     append e.
 //   - hardstate: it replaces the previous one.
 //   - snapshot marker m: the newest marker is the member's snapshot. If
 //     m.index < base, ignore it otherwise. If discardLog, drop every entry;

@@ -284,7 +284,12 @@ func (w *WAL) applyRecord(r *replayer, d *decoder, seg segment, path string, typ
 		}
 		switch {
 		case e.Index <= r.base:
-			// Covered by a snapshot.
+			// The entry itself is covered by a snapshot (or a removed
+			// segment), but it truncated the log: whatever followed it
+			// is gone. (Only seen at the start of a WAL whose first
+			// segments were removed; Save refuses entries at or below the
+			// snapshot.)
+			r.ents = r.ents[:0:0]
 		case e.Index > r.last()+1:
 			return fmt.Errorf("entry %d follows last index %d: a gap", e.Index, r.last())
 		default:

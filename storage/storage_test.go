@@ -27,7 +27,12 @@ func eachFS(t *testing.T, fn func(t *testing.T, fsys vfs.FS, dir string)) {
 	t.Run("mem", func(t *testing.T) { fn(t, vfs.NewMem(rand.New(rand.NewPCG(3, 4))), "/data/member") })
 }
 
-func mustOpen(t testing.TB, fsys vfs.FS, dir string, o Options) *Storage {
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func mustOpen(t fataler, fsys vfs.FS, dir string, o Options) *Storage {
 	t.Helper()
 	s, err := Open(fsys, dir, o)
 	if err != nil {
@@ -44,7 +49,7 @@ func ents(term, lo, hi uint64) []raft.Entry {
 	return out
 }
 
-func allEntries(t testing.TB, s *Storage) []raft.Entry {
+func allEntries(t fataler, s *Storage) []raft.Entry {
 	t.Helper()
 	fi, _ := s.FirstIndex()
 	li, _ := s.LastIndex()
