@@ -29,11 +29,9 @@ func main() {
 }
 
 type demo struct {
-	c      *rafttest.Cluster
-	nowMs  int
-	seen   map[uint64]raft.StateType
-	quiet  bool
-	logged int
+	c     *rafttest.Cluster
+	nowMs int
+	seen  map[uint64]raft.StateType
 }
 
 func run(seed uint64) error {
