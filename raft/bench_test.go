@@ -37,7 +37,7 @@ func benchCommit(b *testing.B, batch int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; done += batch {
-		if err := leader.Raw.ProposeBatch(data); err != nil {
+		if _, err := leader.Raw.ProposeBatch(data); err != nil {
 			b.Fatal(err)
 		}
 		c.DeliverAll(nil)

@@ -82,21 +82,31 @@ func (rn *RawNode) Step(m Message) error {
 	return rn.raft.Step(m)
 }
 
-// Propose appends data to the log if this member leads. A follower returns a
-// *NotLeaderError naming the leader it knows; a leader that is handing over
-// leadership returns ErrProposalDropped. Proposals made between two Ready
-// calls leave in the same appends.
-func (rn *RawNode) Propose(data []byte) error {
-	return rn.raft.propose([]Entry{{Data: data}})
+// Propose appends data to the log if this member leads, and returns the
+// index it was given. A follower returns a *NotLeaderError naming the
+// leader it knows; a leader that is handing over leadership returns
+// ErrProposalDropped. Proposals made between two Ready calls leave in the
+// same appends. The entry may still be lost (overwritten by another
+// leader's entry at the same index); the caller learns which entry
+// committed at that index when it is applied.
+func (rn *RawNode) Propose(data []byte) (uint64, error) {
+	if err := rn.raft.propose([]Entry{{Data: data}}); err != nil {
+		return 0, err
+	}
+	return rn.raft.log.lastIndex(), nil
 }
 
-// ProposeBatch appends several entries at once, like Propose.
-func (rn *RawNode) ProposeBatch(data [][]byte) error {
+// ProposeBatch appends several entries at once, like Propose, and returns
+// the index of the first.
+func (rn *RawNode) ProposeBatch(data [][]byte) (uint64, error) {
 	ents := make([]Entry, len(data))
 	for i, d := range data {
 		ents[i].Data = d
 	}
-	return rn.raft.propose(ents)
+	if err := rn.raft.propose(ents); err != nil {
+		return 0, err
+	}
+	return rn.raft.log.lastIndex() - uint64(len(data)) + 1, nil
 }
 
 // HasReady reports whether Ready would return any work.

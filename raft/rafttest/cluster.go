@@ -237,7 +237,8 @@ func (c *Cluster) DeliverAll(visit func(m raft.Message, delivered bool)) {
 
 // Propose proposes data on member id.
 func (c *Cluster) Propose(id uint64, data []byte) error {
-	return c.Nodes[id].Raw.Propose(data)
+	_, err := c.Nodes[id].Raw.Propose(data)
+	return err
 }
 
 // TickUntilCampaign ticks member id, handling its Readies, until it starts
