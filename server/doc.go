@@ -1,0 +1,46 @@
+// Package server is one raftkv member.
+//
+// Its heart is Node, the node core: raft, durable storage and the key space
+// wired together and driven synchronously. The caller feeds it ticks
+// (Tick), messages from peers (Step) and client commands (Propose), and
+// calls HandleReady until it reports no more work. Node starts no
+// goroutines and reads no clock: time comes in as arguments. The
+// deterministic simulator (package sim) drives exactly this object on a
+// virtual clock and an in-memory disk; the real-time server wraps it in a
+// loop with a ticker, the peer transport and the HTTP API.
+//
+// # What Node does with each Ready
+//
+//  1. Persists: the snapshot (if any), then hard state and entries in one
+//     WAL batch with one fsync when raft says it must.
+//  2. Sends the messages through its Transport (never before step 1).
+//  3. Installs the snapshot in the key space, then applies committed
+//     entries in order, answering the proposals waiting on them.
+//  4. Advances raft.
+//
+// # Entries
+//
+// A normal entry's data is a msgpack array [proposer id, sequence number,
+// encoded kv.Command]. The proposer keeps a wait per index it proposed at;
+// when the entry applied at that index is its own, the wait gets the
+// store's answer, and when it is someone else's (a leader change
+// overwrote it), the wait gets ErrProposalLost: the command certainly did
+// not take effect. A proposal whose index is never reached, or is covered by
+// a snapshot, gets no answer: its outcome is unknown, and the caller's
+// timeout says so.
+//
+// An empty entry is a new leader's no-op; applying it grants TTL keys the
+// leader-change grace (an election timeout), see package kv.
+//
+// # Time
+//
+// Commands carry the proposer's clock (Propose's nowNs). A leader whose
+// store holds TTL keys proposes a time-only entry every SyncInterval, so
+// keys expire without client traffic, identically on every member.
+//
+// # Reads
+//
+// Linearizable (quorum) reads are proposed as kv.MethodQuorumGet commands
+// and answered when applied; they go through the log. Local reads use
+// Store().Get and may be stale.
+package server

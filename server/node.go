@@ -1,0 +1,356 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/storage"
+	"github.com/raftkv/raftkv/vfs"
+)
+
+// Transport hands messages to peers. Send must not block: a message it
+// cannot deliver is dropped (Raft retransmits).
+type Transport interface {
+	Send(msgs []raft.Message)
+}
+
+// Config configures a Node.
+type Config struct {
+	ID, ClusterID uint64
+	// Peers are the initial voters, this member included. They are used to
+	// bootstrap a brand-new data directory and, until the first snapshot
+	// records membership, to restart one.
+	Peers []uint64
+
+	FS  vfs.FS
+	Dir string
+
+	// ElectionTick and HeartbeatTick are raft's timeouts in ticks;
+	// TickInterval is how long a tick is meant to last. The node never reads
+	// a clock: TickInterval only converts tick counts into the durations
+	// that go into log entries (the TTL grace after a leader change).
+	ElectionTick, HeartbeatTick int
+	TickInterval                time.Duration
+	// SyncInterval is how often a leader with TTL keys proposes a time
+	// entry so that keys expire without client traffic (0: 500ms, as v2).
+	SyncInterval time.Duration
+
+	// Rand seeds raft's election timeouts.
+	Rand *rand.Rand
+
+	KV          kv.Options
+	SegmentSize int64
+	Transport   Transport
+	Logger      *slog.Logger
+
+	// OnReady, if set, sees every Ready before it is handled (the
+	// simulator's trace and checkers use it).
+	OnReady func(rd raft.Ready)
+
+	// PlantedBugs deliberately breaks the member so that tests can prove
+	// the simulator's checkers catch it. Never set outside tests.
+	PlantedBugs PlantedBugs
+}
+
+// PlantedBugs are deliberate defects for checker tests.
+type PlantedBugs struct {
+	Raft raft.PlantedBugs
+	// SkipSync persists without fsync: votes and acknowledged entries may
+	// vanish in a crash ("acknowledging a write before it is durable").
+	SkipSync bool
+}
+
+// Result is the outcome of a proposed command, once its entry is applied
+// (or known lost).
+type Result struct {
+	// Event is the v2 response body; nil when Err is set.
+	Event *kv.Event
+	// Err is a *kv.Error when the store refused the command, or
+	// ErrProposalLost.
+	Err error
+	// Index and Term are the raft position of the entry.
+	Index, Term uint64
+}
+
+// Errors of the node core.
+var (
+	// ErrProposalLost: another entry was committed at the index the
+	// proposal was given (a leader change overwrote it). The command
+	// certainly did not take effect; the client may retry.
+	ErrProposalLost = errors.New("server: proposal lost to a leader change")
+	// ErrCorruptEntry: a committed entry could not be decoded. The member
+	// stops: skipping an entry would make it diverge.
+	ErrCorruptEntry = errors.New("server: committed entry cannot be decoded")
+)
+
+// envelope is the payload of a normal log entry: who proposed the command,
+// so the proposer can recognise its own entry when it is applied.
+type envelope struct {
+	_msgpack struct{} `msgpack:",as_array"` //lint:ignore U1000 msgpack reads the tag
+	From     uint64
+	Seq      uint64
+	Cmd      []byte
+}
+
+type pending struct {
+	seq  uint64
+	done func(Result)
+}
+
+// Node is one member driven synchronously: the caller feeds it ticks,
+// messages and proposals, and calls HandleReady until it returns false.
+// It starts no goroutines and reads no clock (time comes in as arguments),
+// so the simulator and the real-time server run exactly this code.
+// A Node is not safe for concurrent use, except for its Store's read side.
+type Node struct {
+	cfg   Config
+	raw   *raft.RawNode
+	st    *storage.Storage
+	store *kv.Store
+	log   *slog.Logger
+
+	// waits[index] is the proposal this member made at that index.
+	waits map[uint64]pending
+	// seq numbers this member's proposals. It starts at a random point in
+	// each life of the member, so an entry proposed before a restart is
+	// never mistaken for one proposed after it.
+	seq uint64
+
+	lastSyncNs int64
+	graceNs    int64
+	syncNs     int64
+	nowNs      int64
+}
+
+// NewNode opens (or creates) the member's data directory and starts it: a
+// fresh directory bootstraps a new cluster of cfg.Peers; an existing one
+// resumes from its snapshot and log, re-applying committed entries.
+func NewNode(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = 500 * time.Millisecond
+	}
+	st, err := storage.Open(cfg.FS, cfg.Dir, storage.Options{
+		ClusterID: cfg.ClusterID, MemberID: cfg.ID, SegmentSize: cfg.SegmentSize, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		st:      st,
+		store:   kv.New(cfg.KV),
+		log:     cfg.Logger,
+		waits:   map[uint64]pending{},
+		graceNs: int64(cfg.ElectionTick) * int64(cfg.TickInterval),
+		syncNs:  int64(cfg.SyncInterval),
+	}
+	n.seq = cfg.Rand.Uint64() >> 1
+	snap, err := st.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	if !snap.IsEmpty() {
+		if err := n.store.Restore(bytes.NewReader(snap.Data)); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("server: restoring snapshot %d: %w", snap.Metadata.Index, err)
+		}
+	}
+	rc := &raft.Config{
+		ID: cfg.ID, ElectionTick: cfg.ElectionTick, HeartbeatTick: cfg.HeartbeatTick,
+		Storage: st, Applied: snap.Metadata.Index, Rand: cfg.Rand,
+		PlantedBugs: cfg.PlantedBugs.Raft,
+	}
+	if _, cs, _ := st.InitialState(); len(cs.Voters) == 0 {
+		rc.Peers = cfg.Peers
+	}
+	n.raw, err = raft.NewRawNode(rc)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Store is the member's key space, for local reads and watches.
+func (n *Node) Store() *kv.Store { return n.store }
+
+// Storage is the member's durable state (read-only use).
+func (n *Node) Storage() *storage.Storage { return n.st }
+
+// Status is raft's view of the member.
+func (n *Node) Status() raft.Status { return n.raw.Status() }
+
+// ID is the member's id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Close closes the storage. A closed node must not be used.
+func (n *Node) Close() error { return n.st.Close() }
+
+// Tick advances raft's clock by one tick; nowNs is the caller's clock
+// (wall or virtual), used to stamp the time entries a leader proposes.
+func (n *Node) Tick(nowNs int64) {
+	n.nowNs = nowNs
+	n.raw.Tick()
+	st := n.raw.Status().SoftState
+	if st.RaftState == raft.StateLeader && n.store.HasTTLs() && nowNs-n.lastSyncNs >= n.syncNs {
+		n.lastSyncNs = nowNs
+		cmd := &kv.Command{Method: kv.MethodSync, TimeUnixNano: nowNs}
+		// A failure means leadership was just lost: nothing to do.
+		_ = n.propose(cmd, nil)
+	}
+}
+
+// Step hands the member a message from a peer.
+func (n *Node) Step(m raft.Message) error { return n.raw.Step(m) }
+
+// Campaign starts an election now (tests and tools).
+func (n *Node) Campaign() { n.raw.Campaign() }
+
+// Propose proposes a client command stamped with nowNs. done is called from
+// HandleReady once the entry is applied or known lost; if the leader loses
+// its leadership and the entry never reaches this member, done is never
+// called and the caller's timeout decides (the outcome is then unknown).
+// A member that does not lead returns *raft.NotLeaderError.
+func (n *Node) Propose(cmd *kv.Command, nowNs int64, done func(Result)) error {
+	n.nowNs = nowNs
+	if cmd.TimeUnixNano == 0 {
+		cmd.TimeUnixNano = nowNs
+	}
+	return n.propose(cmd, done)
+}
+
+func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
+	b, err := cmd.Encode()
+	if err != nil {
+		return err
+	}
+	n.seq++
+	data, err := msgpack.Marshal(&envelope{From: n.cfg.ID, Seq: n.seq, Cmd: b})
+	if err != nil {
+		return err
+	}
+	index, err := n.raw.Propose(data)
+	if err != nil {
+		return err
+	}
+	if done != nil {
+		if old, ok := n.waits[index]; ok {
+			// An earlier proposal at this index was overwritten by our own
+			// new term's log before it was applied.
+			old.done(Result{Err: ErrProposalLost, Index: index})
+		}
+		n.waits[index] = pending{seq: n.seq, done: done}
+	}
+	return nil
+}
+
+// HasReady reports whether HandleReady has work.
+func (n *Node) HasReady() bool { return n.raw.HasReady() }
+
+// HandleReady handles one Ready if there is one, in the order raft's
+// contract requires: persist (one WAL batch, one fsync if raft says it
+// must), send, apply, advance. It reports whether there was work. An error
+// is fatal for the member (storage failure, corrupt entry): it must stop.
+func (n *Node) HandleReady() (bool, error) {
+	if !n.raw.HasReady() {
+		return false, nil
+	}
+	rd := n.raw.Ready()
+	if n.cfg.OnReady != nil {
+		n.cfg.OnReady(rd)
+	}
+	if !rd.Snapshot.IsEmpty() {
+		if err := n.st.SaveSnapshot(rd.Snapshot); err != nil {
+			return true, err
+		}
+	}
+	mustSync := rd.MustSync && !n.cfg.PlantedBugs.SkipSync
+	if err := n.st.Save(rd.HardState, rd.Entries, mustSync); err != nil {
+		return true, err
+	}
+	// Persist before you speak: only now may votes and acknowledgements
+	// leave.
+	n.cfg.Transport.Send(rd.Messages)
+	if !rd.Snapshot.IsEmpty() {
+		if err := n.store.Restore(bytes.NewReader(rd.Snapshot.Data)); err != nil {
+			return true, fmt.Errorf("%w: snapshot %d: %v", ErrCorruptEntry, rd.Snapshot.Metadata.Index, err)
+		}
+		n.dropWaitsUpTo(rd.Snapshot.Metadata.Index)
+	}
+	for _, e := range rd.CommittedEntries {
+		if err := n.apply(e); err != nil {
+			return true, err
+		}
+	}
+	n.raw.Advance(rd)
+	return true, nil
+}
+
+// dropWaitsUpTo forgets proposals at or below index: a snapshot from the
+// leader replaced those entries, and whether each was in it is unknown
+// here, so their outcome is left to the caller's timeout (ambiguous).
+func (n *Node) dropWaitsUpTo(index uint64) {
+	for i := range n.waits {
+		if i <= index {
+			delete(n.waits, i)
+		}
+	}
+}
+
+func (n *Node) apply(e raft.Entry) error {
+	w, waiting := n.waits[e.Index]
+	if waiting {
+		delete(n.waits, e.Index)
+	}
+	if e.Type != raft.EntryNormal {
+		if waiting {
+			w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
+		}
+		return nil
+	}
+	if len(e.Data) == 0 {
+		// The empty entry of a new leader's term: grant TTLs the grace of
+		// an election (kv doc, "Leader-change grace").
+		if waiting {
+			w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
+		}
+		_, err := n.store.Apply(&kv.Command{Method: kv.MethodSync, GraceNs: n.graceNs})
+		if err != nil {
+			return fmt.Errorf("server: applying grace at %d: %w", e.Index, err)
+		}
+		return nil
+	}
+	var env envelope
+	if err := msgpack.Unmarshal(e.Data, &env); err != nil {
+		return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
+	}
+	cmd, err := kv.DecodeCommand(env.Cmd)
+	if err != nil {
+		return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
+	}
+	ev, aerr := n.store.Apply(cmd)
+	if !waiting {
+		return nil
+	}
+	if env.From != n.cfg.ID || env.Seq != w.seq {
+		w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
+		return nil
+	}
+	if aerr != nil {
+		w.done(Result{Err: aerr, Index: e.Index, Term: e.Term})
+	} else {
+		w.done(Result{Event: ev, Index: e.Index, Term: e.Term})
+	}
+	return nil
+}

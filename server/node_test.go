@@ -1,0 +1,200 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/vfs"
+)
+
+// net is a synchronous test network: messages queue until deliver.
+type net struct{ queue []raft.Message }
+
+func (t *net) Send(msgs []raft.Message) { t.queue = append(t.queue, msgs...) }
+
+type testCluster struct {
+	t     *testing.T
+	net   *net
+	nodes map[uint64]*Node
+	fs    map[uint64]*vfs.MemFS
+	ids   []uint64
+	now   int64
+}
+
+func newTestCluster(t *testing.T, ids ...uint64) *testCluster {
+	c := &testCluster{t: t, net: &net{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: ids}
+	for _, id := range ids {
+		c.fs[id] = vfs.NewMem(rand.New(rand.NewPCG(id, 7)))
+		c.start(id)
+	}
+	return c
+}
+
+func (c *testCluster) start(id uint64) {
+	n, err := NewNode(Config{
+		ID: id, ClusterID: 42, Peers: c.ids, FS: c.fs[id], Dir: "/data",
+		ElectionTick: 10, HeartbeatTick: 1, TickInterval: 100 * time.Millisecond,
+		Rand: rand.New(rand.NewPCG(id, 1)), Transport: c.net,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[id] = n
+}
+
+// run delivers messages and handles Readies until the cluster is quiet.
+func (c *testCluster) run() {
+	for {
+		busy := false
+		for _, id := range c.ids {
+			n := c.nodes[id]
+			if n == nil {
+				continue
+			}
+			for {
+				did, err := n.HandleReady()
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				if !did {
+					break
+				}
+				busy = true
+			}
+		}
+		q := c.net.queue
+		c.net.queue = nil
+		for _, m := range q {
+			if n := c.nodes[m.To]; n != nil {
+				_ = n.Step(m)
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+	}
+}
+
+func (c *testCluster) tick() {
+	c.now += int64(100 * time.Millisecond)
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil {
+			n.Tick(c.now)
+		}
+	}
+	c.run()
+}
+
+func (c *testCluster) leader() *Node {
+	for range 100 {
+		for _, id := range c.ids {
+			if n := c.nodes[id]; n != nil && n.Status().RaftState == raft.StateLeader {
+				return n
+			}
+		}
+		c.tick()
+	}
+	c.t.Fatal("no leader")
+	return nil
+}
+
+func (c *testCluster) do(cmd *kv.Command) Result {
+	var res *Result
+	if err := c.leader().Propose(cmd, c.now, func(r Result) { res = &r }); err != nil {
+		c.t.Fatal(err)
+	}
+	c.run()
+	if res == nil {
+		c.t.Fatalf("no result for %+v", cmd)
+	}
+	return *res
+}
+
+func TestNodeProposeApplyEverywhere(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	res := c.do(&kv.Command{Method: kv.MethodPut, Path: "/message", Value: "Hello"})
+	if res.Err != nil || res.Event.Action != kv.ActionSet || res.Event.Node.Value == nil || *res.Event.Node.Value != "Hello" {
+		t.Fatalf("set: %+v %v", res.Event, res.Err)
+	}
+	// Commit reaches followers with the next heartbeat.
+	c.tick()
+	for _, id := range c.ids {
+		ev, err := c.nodes[id].Store().Get("/message", false, false)
+		if err != nil || *ev.Node.Value != "Hello" {
+			t.Fatalf("member %d: %v %v", id, ev, err)
+		}
+	}
+	// A refused command answers with the store's error.
+	res = c.do(&kv.Command{Method: kv.MethodPut, Path: "/message", Value: "x", PrevValue: "nope"})
+	var kerr *kv.Error
+	if !errors.As(res.Err, &kerr) || kerr.Code != kv.EcodeTestFailed {
+		t.Fatalf("CAS on a wrong value: %v", res.Err)
+	}
+	// A quorum read goes through the log and sees the write.
+	res = c.do(&kv.Command{Method: kv.MethodQuorumGet, Path: "/message"})
+	if res.Err != nil || *res.Event.Node.Value != "Hello" {
+		t.Fatalf("quorum get: %+v %v", res.Event, res.Err)
+	}
+}
+
+func TestNodeFollowerRefusesWithLeader(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	lead := c.leader()
+	c.tick()
+	for _, id := range c.ids {
+		if id == lead.ID() {
+			continue
+		}
+		err := c.nodes[id].Propose(&kv.Command{Method: kv.MethodPut, Path: "/a", Value: "1"}, c.now, func(Result) {})
+		var nl *raft.NotLeaderError
+		if !errors.As(err, &nl) || nl.Leader != lead.ID() {
+			t.Fatalf("follower %d: %v", id, err)
+		}
+	}
+}
+
+func TestNodeRestartRecoversState(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	c.do(&kv.Command{Method: kv.MethodPut, Path: "/a", Value: "1"})
+	c.do(&kv.Command{Method: kv.MethodPut, Path: "/b", Value: "2"})
+	c.tick()
+	// Crash every member at once: only what was synced survives, which
+	// must include every acknowledged write.
+	for _, id := range c.ids {
+		c.fs[id].Crash()
+		c.start(id)
+	}
+	c.net.queue = nil
+	c.leader()
+	c.tick()
+	for _, id := range c.ids {
+		ev, err := c.nodes[id].Store().Get("/b", false, false)
+		if err != nil || *ev.Node.Value != "2" {
+			t.Fatalf("member %d after restart: %v %v", id, ev, err)
+		}
+	}
+}
+
+func TestNodeTTLExpiresThroughTimeEntries(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	ttl := uint64(2)
+	c.do(&kv.Command{Method: kv.MethodPut, Path: "/lease", Value: "x", TTLSec: &ttl})
+	// No client traffic: the leader's time entries must expire the key on
+	// every member (after the leader-change grace of one election timeout).
+	for range 60 {
+		c.tick()
+	}
+	for _, id := range c.ids {
+		if _, err := c.nodes[id].Store().Get("/lease", false, false); err == nil {
+			t.Fatalf("member %d still has the expired key", id)
+		}
+	}
+}
