@@ -692,7 +692,7 @@ func modelProperty(bug string) func(*rapid.T) {
 		// Our own loop rather than t.Repeat: long histories regardless of
 		// the -rapid.steps flag, with writes weighted up.
 		names := []string{"apply", "apply", "apply", "apply", "get", "watch", "drain", "drain", "remove"}
-		steps := rapid.IntRange(1, 300).Draw(t, "steps")
+		steps := rapid.IntRange(1, 400).Draw(t, "steps")
 		for range steps {
 			actions[rapid.SampledFrom(names).Draw(t, "action")](t)
 			actions[""](t)
@@ -722,15 +722,17 @@ func (r *recordTB) FailNow()                  { r.failed = true }
 func (r *recordTB) Fail()                     { r.failed = true }
 func (r *recordTB) Failed() bool              { return r.failed }
 
-// noFailFile stops rapid from writing a fail file for a failure the test
-// expects.
+// noFailFile stops rapid from writing a fail file, and from spending long
+// minimising, for a failure the test expects.
 func noFailFile(t *testing.T) {
-	f := flag.Lookup("rapid.nofailfile")
-	old := f.Value.String()
-	if err := f.Value.Set("true"); err != nil {
-		t.Fatal(err)
+	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "20ms"} {
+		f := flag.Lookup(name)
+		old := f.Value.String()
+		if err := f.Value.Set(v); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Value.Set(old) })
 	}
-	t.Cleanup(func() { _ = f.Value.Set(old) })
 }
 
 // TestModelComparisonIsLive plants one mistake at a time in the model and

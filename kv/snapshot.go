@@ -18,6 +18,7 @@ const snapshotVersion = 1
 var ErrBadSnapshot = errors.New("kv: bad snapshot")
 
 type snapHeader struct {
+	//lint:ignore U1000 msgpack reads this field's tag (encode as an array)
 	_msgpack struct{} `msgpack:",as_array"`
 	Version  uint8
 	Index    uint64
@@ -28,6 +29,7 @@ type snapHeader struct {
 }
 
 type snapNode struct {
+	//lint:ignore U1000 msgpack reads this field's tag (encode as an array)
 	_msgpack      struct{} `msgpack:",as_array"`
 	Key           string
 	Value         *string
@@ -40,6 +42,7 @@ type snapNode struct {
 }
 
 type snapEvent struct {
+	//lint:ignore U1000 msgpack reads this field's tag (encode as an array)
 	_msgpack struct{} `msgpack:",as_array"`
 	Action   string
 	Node     *snapNode
