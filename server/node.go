@@ -46,6 +46,12 @@ type Config struct {
 	// Rand seeds raft's election timeouts.
 	Rand *rand.Rand
 
+	// MaxSizePerMsg, DisablePreVote and DisableCheckQuorum are passed to
+	// raft.Config (zero values: raft's defaults). The simulator varies them;
+	// MaxSizePerMsg 1 sends one entry per append.
+	MaxSizePerMsg                      uint64
+	DisablePreVote, DisableCheckQuorum bool
+
 	KV          kv.Options
 	SegmentSize int64
 	Transport   Transport
@@ -169,7 +175,9 @@ func NewNode(cfg Config) (*Node, error) {
 	rc := &raft.Config{
 		ID: cfg.ID, ElectionTick: cfg.ElectionTick, HeartbeatTick: cfg.HeartbeatTick,
 		Storage: st, Applied: snap.Metadata.Index, Rand: cfg.Rand,
-		PlantedBugs: cfg.PlantedBugs.Raft,
+		PlantedBugs:   cfg.PlantedBugs.Raft,
+		MaxSizePerMsg: cfg.MaxSizePerMsg, DisablePreVote: cfg.DisablePreVote,
+		DisableCheckQuorum: cfg.DisableCheckQuorum,
 	}
 	if _, cs, _ := st.InitialState(); len(cs.Voters) == 0 {
 		rc.Peers = cfg.Peers
