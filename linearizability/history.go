@@ -26,7 +26,7 @@ const (
 	recordPending   recordState = iota // called, not yet returned
 	recordDone                         // returned with a definite outcome
 	recordAmbiguous                    // a write whose outcome is unknown
-	recordDropped                      // a read whose outcome is unknown
+	recordDropped                      // a read whose outcome is unknown, or an operation with no effect
 )
 
 type record struct {
@@ -189,6 +189,24 @@ func (r *Recorder) Ambiguous() {
 	r.clientID = h.nextClientID
 	h.nextClientID++
 	r.lastReturnNs = 0 // the fresh client has no past
+}
+
+// NoEffect records that the outstanding operation certainly did not take
+// effect: the server proved it (for raftkv, a proposal whose log index went
+// to another entry, server.ErrProposalLost). The operation is dropped from
+// the history, as if it had never been called, which is sound for reads and
+// writes alike; unlike [Recorder.Ambiguous] the client keeps its id.
+func (r *Recorder) NoEffect() {
+	h := r.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.pending < 0 {
+		panic(fmt.Sprintf("linearizability: client %d: NoEffect with no operation outstanding", r.clientID))
+	}
+	rec := &h.records[r.pending]
+	r.pending = -1
+	rec.state = recordDropped
+	r.lastReturnNs = max(r.lastReturnNs, rec.callNs)
 }
 
 // Operations returns a snapshot of the history for porcupine, in call

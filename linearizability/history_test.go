@@ -181,3 +181,32 @@ func TestRecorderConcurrent(t *testing.T) {
 		t.Fatalf("%v: too few operations or no ambiguous ones", res)
 	}
 }
+
+// TestRecorderNoEffect: an operation the server proved had no effect is
+// dropped, keeps the client id, and does not hide a stale read: had the
+// lost write been kept as ambiguous, the read of "2" would be accepted.
+func TestRecorderNoEffect(t *testing.T) {
+	h := NewHistory(nil)
+	a, b := h.NewRecorder(), h.NewRecorder()
+	a.CallAt(1, set("k", "1"))
+	a.ReturnAt(2, ok(5))
+	a.CallAt(3, set("k", "2"))
+	a.NoEffect()
+	if a.ClientID() != 0 {
+		t.Fatalf("client id %d after NoEffect, want 0", a.ClientID())
+	}
+	mustPanic(t, "no operation outstanding", func() { a.NoEffect() })
+	b.CallAt(10, get("k"))
+	b.ReturnAt(11, val("1", 5))
+	if n := len(h.Operations()); n != 2 {
+		t.Fatalf("%d operations, want 2 (the lost write dropped)", n)
+	}
+	if res, err := h.Check(CheckOptions{}); err != nil || res.Verdict != VerdictOK {
+		t.Fatalf("got %v, %v", res, err)
+	}
+	b.CallAt(12, get("k"))
+	b.ReturnAt(13, val("2", 6))
+	if res, err := h.Check(CheckOptions{}); err != nil || res.Verdict != VerdictIllegal {
+		t.Fatalf("a read of a write with no effect: got %v, %v, want illegal", res, err)
+	}
+}
