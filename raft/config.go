@@ -43,6 +43,13 @@ type Config struct {
 	// and followers ignore votes while they hear from a leader. On by default.
 	DisableCheckQuorum bool
 
+	// ReadOnlyLeaseBased answers ReadIndex requests on the leader without a
+	// heartbeat round, relying on CheckQuorum's lease. It is only correct
+	// if clocks drift less than the margin between the lease and the
+	// followers' election timeouts: off by default, and ignored without
+	// CheckQuorum.
+	ReadOnlyLeaseBased bool
+
 	// MaxSizePerMsg bounds the entry bytes in one append (0: 1 MiB).
 	MaxSizePerMsg uint64
 	// MaxInflightMsgs bounds the appends in flight to a follower in

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -93,6 +94,15 @@ type raft struct {
 	maxMsgSize  uint64
 	maxInflight int
 
+	// ReadIndex (read_only.go). Invariant: pendingReads are in round order
+	// and only a leader holds any.
+	readLease    bool
+	pendingReads []readRequest
+	waitingReads []readRequest
+	readRound    uint64
+	readAcked    map[uint64]uint64
+	readStates   []ReadState
+
 	// appendsPending: the leader appended proposals that are not yet sent;
 	// they leave together, batched, when the next Ready is taken.
 	appendsPending bool
@@ -130,6 +140,7 @@ func newRaft(c *Config) (*raft, error) {
 		heartbeatTimeout: c.HeartbeatTick,
 		checkQuorum:      !c.DisableCheckQuorum,
 		preVote:          !c.DisablePreVote,
+		readLease:        c.ReadOnlyLeaseBased,
 		maxMsgSize:       c.MaxSizePerMsg,
 		maxInflight:      c.MaxInflightMsgs,
 		rand:             c.Rand,
@@ -216,6 +227,10 @@ func (r *raft) reset(term uint64) {
 	r.leadTransferee = None
 	r.votes = map[uint64]bool{}
 	r.appendsPending = false
+	// Reads waiting for confirmation are abandoned: this member no longer
+	// leads (or leads a new term), so their callers must retry.
+	r.pendingReads, r.waitingReads = nil, nil
+	r.readAcked = map[uint64]uint64{}
 	last := r.log.lastIndex()
 	for _, id := range r.members() {
 		pr := r.prs[id]
@@ -643,6 +658,7 @@ func stepLeader(r *raft, m Message) error {
 			pr.Inflights.FreeLE(m.Index)
 		}
 		if r.maybeCommit() {
+			r.releaseWaitingReads()
 			r.bcastAppend()
 		} else if oldPaused {
 			r.sendAppend(m.From)
@@ -656,6 +672,9 @@ func stepLeader(r *raft, m Message) error {
 	case MsgHeartbeatResp:
 		pr.RecentActive = true
 		pr.ProbeSent = false
+		if !pr.IsLearner {
+			r.ackRead(m.From, m.Context)
+		}
 		if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
 			pr.Inflights.FreeFirstOne()
 		}
@@ -668,6 +687,8 @@ func stepLeader(r *raft, m Message) error {
 		if pr.Match < r.log.lastIndex() {
 			r.sendAppend(m.From)
 		}
+	case MsgReadIndex:
+		return r.readIndex(m.Context, m.From)
 	case MsgVoteResp, MsgPreVoteResp:
 		// Late answers to an election this member already won.
 	}
@@ -724,6 +745,14 @@ func stepFollower(r *raft, m Message) error {
 		r.electionElapsed = 0
 		r.lead = m.From
 		r.handleSnapshot(m)
+	case MsgReadIndexResp:
+		r.readStates = append(r.readStates, ReadState{Index: m.Index, RequestCtx: m.Context})
+	case MsgReadIndex:
+		// A read forwarded to a member that is no longer leader: pass it
+		// on if we know better, else drop it (the caller retries).
+		if r.lead != None {
+			r.send(Message{To: r.lead, Type: MsgReadIndex, Context: m.Context})
+		}
 	case MsgTimeoutNow:
 		// The leader hands over leadership: campaign at once, skipping
 		// Pre-Vote, with a context that lets voters ignore their lease.
@@ -801,6 +830,33 @@ func (r *raft) restore(s Snapshot) bool {
 		r.addMember(id, true)
 	}
 	return true
+}
+
+// --- leadership transfer ---------------------------------------------------
+
+// ErrTransferTarget: the requested transferee is not a voter.
+var ErrTransferTarget = errors.New("raft: leadership transfer target is not a voter")
+
+func (r *raft) transferLeadership(to uint64) error {
+	if r.state != StateLeader {
+		return &NotLeaderError{Leader: r.lead}
+	}
+	pr := r.prs[to]
+	if pr == nil || pr.IsLearner {
+		return ErrTransferTarget
+	}
+	if to == r.id || to == r.leadTransferee {
+		return nil
+	}
+	r.leadTransferee = to
+	// The transfer must finish within one election timeout from now.
+	r.electionElapsed = 0
+	if pr.Match == r.log.lastIndex() {
+		r.send(Message{To: to, Type: MsgTimeoutNow})
+	} else {
+		r.sendAppend(to)
+	}
+	return nil
 }
 
 // --- proposals ---------------------------------------------------------------

@@ -28,6 +28,9 @@ type Ready struct {
 	// CommittedEntries are to be applied to the state machine, in order.
 	// They may include entries of this Ready's Entries: persist first.
 	CommittedEntries []Entry
+	// ReadStates are read requests whose index is confirmed: answer each
+	// once the state machine has applied up to its Index.
+	ReadStates []ReadState
 	// Messages go out only after HardState, Entries and Snapshot are
 	// durable (when MustSync, after a sync).
 	Messages []Message
@@ -109,6 +112,21 @@ func (rn *RawNode) ProposeBatch(data [][]byte) (uint64, error) {
 	return rn.raft.log.lastIndex() - uint64(len(data)) + 1, nil
 }
 
+// ReadIndex asks for a linearizable read (thesis §6.4) without writing to
+// the log. ctx identifies the request; it comes back in a ReadState of a
+// later Ready once the leader has confirmed, with one heartbeat round to a
+// quorum, that it still leads. Reads made between two Readies share one
+// round. A follower forwards the request to its leader; with no leader
+// known it returns *NotLeaderError. A request may be lost (leader change,
+// message loss): the caller retries after a timeout.
+func (rn *RawNode) ReadIndex(ctx []byte) error { return rn.raft.readIndex(ctx, None) }
+
+// TransferLeadership asks the leader to hand leadership to member to
+// (thesis §3.10): it stops accepting proposals, brings to's log up to date,
+// then tells it to campaign at once. The transfer is abandoned if it has
+// not completed within an election timeout.
+func (rn *RawNode) TransferLeadership(to uint64) error { return rn.raft.transferLeadership(to) }
+
 // HasReady reports whether Ready would return any work.
 func (rn *RawNode) HasReady() bool {
 	r := rn.raft
@@ -119,6 +137,7 @@ func (rn *RawNode) HasReady() bool {
 		return true
 	}
 	return r.log.unstable.snapshot != nil || len(r.msgs) > 0 || r.appendsPending ||
+		len(r.readStates) > 0 || (len(r.pendingReads) > 0 && r.pendingReads[len(r.pendingReads)-1].round == 0) ||
 		len(r.log.unstableEntries()) > 0 || r.log.hasNextCommittedEnts()
 }
 
@@ -130,12 +149,15 @@ func (rn *RawNode) Ready() Ready {
 	}
 	r := rn.raft
 	r.flushAppends()
+	r.flushReads()
 	rd := Ready{
 		Entries:          r.log.unstableEntries(),
 		CommittedEntries: r.log.nextCommittedEnts(),
 		Messages:         r.msgs,
+		ReadStates:       r.readStates,
 	}
 	r.msgs = nil
+	r.readStates = nil
 	if ss := r.softState(); ss != rn.prevSoft {
 		rd.SoftState = &ss
 	}

@@ -24,7 +24,10 @@ import (
 //	tick-heartbeat <id>         tick a leader until it sends heartbeats
 //	tick-election <id>          tick until <id>'s election timeout fires
 //	propose <id> <data>         propose on <id>, printing any error
+//	read-index <id> <ctx>       ask <id> for a linearizable read
+//	transfer <leader> <to>      ask the leader to hand leadership to <to>
 //	stabilize                   handle Readies and deliver messages until quiet
+//	deliver [n=1]               deliver the next n messages in flight
 //	process-ready               handle every pending Ready without delivering
 //	drop                        handle pending Readies, then discard every message in flight
 //	isolate <id> | partition 1,2 3,4,5 | heal
@@ -91,6 +94,9 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 		if rd.SoftState != nil {
 			st := h.c.Nodes[id].Raw.Status()
 			fmt.Fprintf(&h.out, "> %d is %s at term %d (lead %d)\n", id, st.RaftState, st.Term, st.Lead)
+		}
+		for _, rs := range rd.ReadStates {
+			fmt.Fprintf(&h.out, "> %d read %q confirmed at index %d\n", id, rs.RequestCtx, rs.Index)
 		}
 		for _, e := range rd.CommittedEntries {
 			if len(e.Data) > 0 {
@@ -167,6 +173,17 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		if err := c.Propose(id(t, d, 0), []byte(d.CmdArgs[1].Key)); err != nil {
 			fmt.Fprintf(&h.out, "error: %v\n", err)
 		}
+	case "read-index":
+		if len(d.CmdArgs) < 2 {
+			t.Fatalf("%s: read-index <id> <ctx>", d.Pos)
+		}
+		if err := c.Nodes[id(t, d, 0)].Raw.ReadIndex([]byte(d.CmdArgs[1].Key)); err != nil {
+			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
+	case "transfer":
+		if err := c.Nodes[id(t, d, 0)].Raw.TransferLeadership(id(t, d, 1)); err != nil {
+			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
 	case "stabilize":
 		c.DeliverAll(func(m raft.Message, delivered bool) {
 			if delivered {
@@ -175,6 +192,22 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 				fmt.Fprintf(&h.out, "%v DROPPED\n", m)
 			}
 		})
+	case "deliver":
+		n := 1
+		if d.HasArg("n") {
+			d.ScanArgs(t, "n", &n)
+		}
+		c.HandleAllReady()
+		for ; n > 0 && len(c.Queue) > 0; n-- {
+			m := c.Queue[0]
+			c.Queue = c.Queue[1:]
+			if c.Deliver(m) {
+				fmt.Fprintf(&h.out, "%v\n", m)
+			} else {
+				fmt.Fprintf(&h.out, "%v DROPPED\n", m)
+			}
+			c.HandleAllReady()
+		}
 	case "process-ready":
 		c.HandleAllReady()
 	case "drop":

@@ -82,6 +82,8 @@ const (
 	MsgHeartbeatResp                        // heartbeat response
 	MsgSnap                                 // InstallSnapshot request
 	MsgTimeoutNow                           // leadership transfer (thesis §3.10)
+	MsgReadIndex                            // a follower's read, forwarded to the leader (thesis §6.4)
+	MsgReadIndexResp                        // the leader's confirmed read index
 )
 
 var messageTypeNames = [...]string{
@@ -95,6 +97,8 @@ var messageTypeNames = [...]string{
 	MsgHeartbeatResp: "MsgHeartbeatResp",
 	MsgSnap:          "MsgSnap",
 	MsgTimeoutNow:    "MsgTimeoutNow",
+	MsgReadIndex:     "MsgReadIndex",
+	MsgReadIndexResp: "MsgReadIndexResp",
 }
 
 func (t MessageType) String() string {
@@ -107,7 +111,7 @@ func (t MessageType) String() string {
 // IsResponse reports whether t answers a request.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp:
+	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp:
 		return true
 	}
 	return false
@@ -125,6 +129,10 @@ func (t MessageType) IsResponse() bool {
 //     A pre-vote is sent with the term the candidate would campaign in.
 //   - MsgHeartbeat: Commit is min(leader commit, follower match).
 //   - MsgSnap: Snapshot is the snapshot to install.
+//   - MsgHeartbeat/MsgHeartbeatResp: Context, when set, names the ReadIndex
+//     round the heartbeat confirms; the response echoes it.
+//   - MsgReadIndex: Context is the caller's request id. MsgReadIndexResp
+//     echoes it with Index, the read index the leader confirmed.
 type Message struct {
 	Type       MessageType `msgpack:"y"`
 	To         uint64      `msgpack:"to"`
@@ -160,6 +168,8 @@ func (m Message) String() string {
 		}
 	case MsgHeartbeat:
 		s += fmt.Sprintf(" commit=%d", m.Commit)
+	case MsgReadIndexResp:
+		s += fmt.Sprintf(" index=%d", m.Index)
 	case MsgSnap:
 		if m.Snapshot != nil {
 			s += fmt.Sprintf(" snap=%d/%d", m.Snapshot.Metadata.Index, m.Snapshot.Metadata.Term)
