@@ -3,6 +3,7 @@ package log
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -234,5 +235,22 @@ func TestMissingSegment(t *testing.T) {
 			}
 			expectCorrupt(t, fsys, dir, paths, named, -1)
 		})
+	}
+}
+
+func TestTailRepairSyncFailureStopsOpen(t *testing.T) {
+	m := vfs.NewMem(rand.New(rand.NewPCG(2, 2)))
+	paths, _ := buildWAL(t, m, "/w")
+	last := paths[len(paths)-1]
+	data := readAll(t, m, last)
+	if err := vfs.WriteFile(m, last, data[:len(data)-5]); err != nil {
+		t.Fatal(err)
+	}
+	m.FailSyncs(1)
+	if _, _, err := Open(m, "/w", opts(2048)); !errors.Is(err, vfs.ErrInjected) {
+		t.Fatalf("open whose tail repair could not be synced: %v", err)
+	}
+	if _, _, err := Open(m, "/w", opts(2048)); err != nil {
+		t.Fatalf("open after the fault cleared: %v", err)
 	}
 }

@@ -246,7 +246,8 @@ func (w *WAL) replay() (*State, error) {
 	if good < len(lastData) {
 		w.logger.Warn("wal: cutting torn tail", "file", w.path(lastSeg.name),
 			"offset", good, "bytes", len(lastData)-good)
-		if err := f.Truncate(int64(good)); err == nil {
+		err := f.Truncate(int64(good))
+		if err == nil {
 			err = f.Sync()
 		}
 		if err != nil {
