@@ -28,6 +28,8 @@ var (
 	// ErrOutOfOrder: entries passed to Save are not contiguous, or do not
 	// start in (snapshot index, last index + 1].
 	ErrOutOfOrder = errors.New("wal: entries out of order")
+	// ErrTooLarge: an entry does not fit in one record (MaxRecordLen).
+	ErrTooLarge = errors.New("wal: entry larger than MaxRecordLen")
 	// ErrSnapOutOfDate: a snapshot marker not newer than the last one.
 	ErrSnapOutOfDate = errors.New("wal: snapshot marker older than the last one")
 )
@@ -403,9 +405,13 @@ func (w *WAL) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 			return fmt.Errorf("%w: first entry %d, snapshot at %d, last index %d",
 				ErrOutOfOrder, ents[0].Index, w.snap.Index, w.lastIndex)
 		}
-		for i := 1; i < len(ents); i++ {
-			if ents[i].Index != ents[i-1].Index+1 {
+		for i := range ents {
+			if i > 0 && ents[i].Index != ents[i-1].Index+1 {
 				return fmt.Errorf("%w: entry %d follows %d", ErrOutOfOrder, ents[i].Index, ents[i-1].Index)
+			}
+			// 64 bytes bound the array, integers and bin header.
+			if len(ents[i].Data) > MaxRecordLen-64 {
+				return fmt.Errorf("%w: entry %d has %d bytes", ErrTooLarge, ents[i].Index, len(ents[i].Data))
 			}
 		}
 	}

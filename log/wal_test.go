@@ -184,6 +184,10 @@ func TestSaveRejectsGapsAndDisorder(t *testing.T) {
 	if err := w.Save(raft.HardState{}, bad, false); !errors.Is(err, ErrOutOfOrder) {
 		t.Fatalf("non-contiguous: %v", err)
 	}
+	huge := []raft.Entry{{Term: 1, Index: 1, Data: make([]byte, MaxRecordLen)}}
+	if err := w.Save(raft.HardState{}, huge, false); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("entry too large for a record: %v", err)
+	}
 	if err := w.Save(raft.HardState{}, ents(1, 1, 2), false); err != nil {
 		t.Fatalf("valid batch after rejected ones: %v", err)
 	}

@@ -249,7 +249,7 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, mustSync bool) erro
 		ents = ents[1:]
 	}
 	if err := s.wal.Save(hs, ents, mustSync); err != nil {
-		if errors.Is(err, log.ErrOutOfOrder) {
+		if errors.Is(err, log.ErrOutOfOrder) || errors.Is(err, log.ErrTooLarge) {
 			return err // nothing was written
 		}
 		return s.failed(err)
