@@ -1,0 +1,301 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// memberView is what the checker knows of one member, kept up to date from
+// every Ready it handles (server.Config.OnReady) and rebuilt from its disk
+// at each restart.
+type memberView struct {
+	role        raft.StateType
+	term, vote  uint64
+	lead        uint64
+	commit      uint64
+	applied     uint64
+	terms       []uint64 // terms[i] is the term of entry i; terms[0] = 0
+	chain       []uint64 // chain[i] hashes entries 1..i (term, type, data)
+	preCrash    memberDurable
+	crashedOnce bool
+}
+
+// memberDurable is what a member must still know after a crash: Figure 2's
+// persistent state, and its log up to its commit index.
+type memberDurable struct {
+	term, vote, commit uint64
+	chainAtCommit      uint64
+}
+
+func (v *memberView) lastIndex() uint64 { return uint64(len(v.terms) - 1) }
+
+// checker holds what the cluster has shown so far and checks Raft's safety
+// properties (Figure 3 of the paper) against every new observation, on the
+// real nodes. Each check is incremental, so it runs inside every event at
+// the moment a member's state changes.
+type checker struct {
+	s *Sim
+	// leaders[term] is the member that led term.
+	leaders map[uint64]uint64
+	// committed[i] is the chain hash at index i when i was first reported
+	// committed by any member, and committedTerm[i] the entry's term.
+	committed     []uint64
+	committedTerm []uint64
+	// applied[i] hashes the entry (term, type, data) first applied at i.
+	applied []uint64
+}
+
+func newChecker(s *Sim) *checker {
+	return &checker{s: s, leaders: map[uint64]uint64{}, committed: []uint64{0}, committedTerm: []uint64{0}, applied: []uint64{0}}
+}
+
+func (c *checker) fail(check, format string, args ...any) {
+	c.s.fail(ClassSafety, check, fmt.Sprintf(format, args...))
+}
+
+func entryHash(e raft.Entry) uint64 {
+	h := fnv.New64a()
+	var b [9]byte
+	binary.LittleEndian.PutUint64(b[:8], e.Term)
+	b[8] = byte(e.Type)
+	h.Write(b[:])
+	h.Write(e.Data)
+	return h.Sum64()
+}
+
+func chainHash(prev uint64, e raft.Entry) uint64 {
+	return prev*0x100000001b3 ^ entryHash(e) ^ e.Index
+}
+
+// onStart rebuilds the view of a member that just opened its disk, and
+// checks that nothing durable was lost in a crash: the term never goes
+// back, the vote of the term is kept, and the log still holds every entry
+// the member knew committed ("committed entries are never lost").
+func (c *checker) onStart(m *member) {
+	st := m.node.Storage()
+	hs, _, err := st.InitialState()
+	if err != nil {
+		c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: %v", m.id, err))
+		return
+	}
+	v := &m.view
+	pre, crashed := v.preCrash, v.crashedOnce
+	*v = memberView{role: raft.StateFollower, term: hs.Term, vote: hs.Vote, commit: hs.Commit,
+		terms: []uint64{0}, chain: []uint64{0}, preCrash: pre, crashedOnce: crashed}
+	first, _ := st.FirstIndex()
+	last, _ := st.LastIndex()
+	if first != 1 && last > 0 {
+		c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: log starts at %d, the simulator takes no snapshots", m.id, first))
+		return
+	}
+	if last > 0 {
+		ents, err := st.Entries(1, last+1, 1<<62)
+		if err != nil {
+			c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: reading log: %v", m.id, err))
+			return
+		}
+		for _, e := range ents {
+			v.terms = append(v.terms, e.Term)
+			v.chain = append(v.chain, chainHash(v.chain[len(v.chain)-1], e))
+		}
+	}
+	if hs.Commit > v.lastIndex() {
+		c.fail("committed entries never lost", "member %d restarted with commit index %d beyond its log (last index %d)", m.id, hs.Commit, v.lastIndex())
+		return
+	}
+	if hi := min(hs.Commit, uint64(len(c.committed)-1)); hi > 0 && v.chain[hi] != c.committed[hi] {
+		c.fail("committed entries never change", "member %d restarted with a log that differs from the committed one at or below %d", m.id, hi)
+		return
+	}
+	// Raft reapplies from the start (no snapshots): the applied index
+	// restarts at 0 and climbs back as committed entries are handed out.
+	v.applied = 0
+	if !crashed {
+		return
+	}
+	p := pre
+	switch {
+	case hs.Term < p.term:
+		c.fail("durability", "member %d restarted in term %d, it had reached term %d before its crash", m.id, hs.Term, p.term)
+	case hs.Term == p.term && p.vote != 0 && hs.Vote != p.vote:
+		c.fail("durability", "member %d restarted with vote %d in term %d, it had voted for %d", m.id, hs.Vote, hs.Term, p.vote)
+	case v.lastIndex() < p.commit:
+		c.fail("committed entries never lost", "member %d restarted with log up to %d, it knew %d committed before its crash", m.id, v.lastIndex(), p.commit)
+	case p.commit > 0 && v.chain[p.commit] != p.chainAtCommit:
+		c.fail("committed entries never lost", "member %d restarted with a log that differs at or below its pre-crash commit index %d", m.id, p.commit)
+	}
+}
+
+func (c *checker) onCrash(m *member) {
+	v := &m.view
+	v.crashedOnce = true
+	v.preCrash = memberDurable{term: v.term, vote: v.vote, commit: v.commit, chainAtCommit: v.chain[v.commit]}
+	v.role, v.lead = raft.StateFollower, 0
+}
+
+// onReady updates the view of m from a Ready it is about to handle (the
+// Ready is handled in full within the same event) and checks it.
+func (c *checker) onReady(m *member, rd raft.Ready) {
+	s := c.s
+	v := &m.view
+	if !rd.HardState.IsEmpty() {
+		if rd.HardState.Term != v.term || rd.HardState.Vote != v.vote {
+			s.trace(TraceEvent{Type: "term", ID: m.id, Term: rd.HardState.Term, Vote: rd.HardState.Vote})
+		}
+		v.term, v.vote = rd.HardState.Term, rd.HardState.Vote
+	}
+	if len(rd.Entries) > 0 {
+		c.append(m, rd.Entries)
+	}
+	if rd.SoftState != nil {
+		if rd.SoftState.RaftState != v.role || rd.SoftState.Lead != v.lead {
+			s.trace(TraceEvent{Type: "role", ID: m.id, Role: roleName(rd.SoftState.RaftState), Term: v.term, Lead: rd.SoftState.Lead})
+		}
+		becameLeader := rd.SoftState.RaftState == raft.StateLeader && v.role != raft.StateLeader
+		v.role, v.lead = rd.SoftState.RaftState, rd.SoftState.Lead
+		if becameLeader {
+			c.newLeader(m)
+		}
+	}
+	if !rd.HardState.IsEmpty() && rd.HardState.Commit > v.commit {
+		c.commit(m, rd.HardState.Commit)
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		c.apply(m, rd.CommittedEntries)
+	}
+}
+
+func roleName(r raft.StateType) string {
+	switch r {
+	case raft.StateFollower:
+		return "follower"
+	case raft.StatePreCandidate:
+		return "precandidate"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StateLeader:
+		return "leader"
+	}
+	return r.String()
+}
+
+// newLeader checks Election Safety (at most one leader per term) and
+// Leader Completeness (a leader's log holds every entry committed before
+// its term: the chain hash at the highest committed index matches).
+func (c *checker) newLeader(m *member) {
+	v := &m.view
+	if other, ok := c.leaders[v.term]; ok && other != m.id {
+		c.fail("election safety", "members %d and %d both lead term %d", other, m.id, v.term)
+		return
+	}
+	c.leaders[v.term] = m.id
+	hi := uint64(len(c.committed) - 1)
+	if hi == 0 {
+		return
+	}
+	if v.lastIndex() < hi || v.chain[hi] != c.committed[hi] {
+		// Find the first committed entry it lacks, for the report.
+		i := uint64(1)
+		for i <= hi && i <= v.lastIndex() && v.chain[i] == c.committed[i] {
+			i++
+		}
+		var got uint64
+		if i <= v.lastIndex() {
+			got = v.terms[i]
+		}
+		c.fail("leader completeness", "member %d leads term %d without committed entry %d (term %d); its log has term %d there (last index %d)",
+			m.id, v.term, i, c.committedTerm[i], got, v.lastIndex())
+	}
+}
+
+// append applies a Ready's entries to the view: they replace everything
+// from their first index on.
+func (c *checker) append(m *member, ents []raft.Entry) {
+	v := &m.view
+	first := ents[0].Index
+	if first == 0 || first > v.lastIndex()+1 {
+		c.fail("log", "member %d appends at %d with its log ending at %d", m.id, first, v.lastIndex())
+		return
+	}
+	if first <= v.lastIndex() {
+		lost := v.lastIndex() - first + 1
+		c.s.trace(TraceEvent{Type: "truncate", ID: m.id, Index: first, Count: int(lost)})
+		if first <= v.commit {
+			c.fail("committed entries never lost", "member %d truncates its log at %d below its commit index %d", m.id, first, v.commit)
+			return
+		}
+		v.terms, v.chain = v.terms[:first], v.chain[:first]
+	}
+	for _, e := range ents {
+		v.terms = append(v.terms, e.Term)
+		v.chain = append(v.chain, chainHash(v.chain[len(v.chain)-1], e))
+	}
+	c.s.trace(TraceEvent{Type: "append", ID: m.id, Index: first, Count: len(ents), Term: ents[len(ents)-1].Term})
+	// Log Matching: two logs with an entry of the same index and term are
+	// identical up to it. The chain hash covers the whole prefix.
+	for _, o := range c.s.members {
+		if o == m || o.node == nil {
+			continue
+		}
+		ov := &o.view
+		hi := min(ov.lastIndex(), v.lastIndex())
+		for i := first; i <= hi; i++ {
+			if ov.terms[i] == v.terms[i] && ov.chain[i] != v.chain[i] {
+				c.fail("log matching", "members %d and %d both hold an entry of term %d at index %d, but their logs differ up to it",
+					m.id, o.id, v.terms[i], i)
+				return
+			}
+		}
+	}
+}
+
+// commit records that m knows entries up to index committed and checks
+// that they are the entries committed there before (committed entries
+// never change).
+func (c *checker) commit(m *member, index uint64) {
+	v := &m.view
+	if index > v.lastIndex() {
+		c.fail("commit", "member %d commits %d beyond its last index %d", m.id, index, v.lastIndex())
+		return
+	}
+	for i := v.commit + 1; i <= index; i++ {
+		if i < uint64(len(c.committed)) {
+			if c.committed[i] != v.chain[i] {
+				c.fail("committed entries never change", "member %d commits index %d (term %d) with a log that differs from the one committed there before (term %d)",
+					m.id, i, v.terms[i], c.committedTerm[i])
+				return
+			}
+			continue
+		}
+		c.committed = append(c.committed, v.chain[i])
+		c.committedTerm = append(c.committedTerm, v.terms[i])
+	}
+	c.s.trace(TraceEvent{Type: "commit", ID: m.id, Index: index})
+	v.commit = index
+}
+
+// apply checks State Machine Safety: every member applies the same entry at
+// each index, in order.
+func (c *checker) apply(m *member, ents []raft.Entry) {
+	v := &m.view
+	for _, e := range ents {
+		if e.Index != v.applied+1 {
+			c.fail("state machine safety", "member %d applies index %d after %d", m.id, e.Index, v.applied)
+			return
+		}
+		h := entryHash(e)
+		if e.Index < uint64(len(c.applied)) {
+			if c.applied[e.Index] != h {
+				c.fail("state machine safety", "member %d applies a different entry (term %d) at index %d than another member did", m.id, e.Term, e.Index)
+				return
+			}
+		} else {
+			c.applied = append(c.applied, h)
+		}
+		v.applied = e.Index
+	}
+	c.s.trace(TraceEvent{Type: "apply", ID: m.id, Index: ents[0].Index, Count: len(ents)})
+}

@@ -1,0 +1,170 @@
+package sim
+
+import (
+	"slices"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// network carries messages between members with a random latency, and
+// loses, duplicates, delays, partitions and clogs them as the options and
+// the fault schedule say. Links are directed: blocked[from][to].
+type network struct {
+	s    *Sim
+	rand interface {
+		Float64() float64
+		ExpFloat64() float64
+	}
+	n         int
+	blocked   []bool  // [from*n+to], indexes id-1
+	clogUntil []int64 // [from*n+to], virtual ns
+	nextID    uint64
+	// calm turns off loss, duplication and reordering (liveness phase).
+	calm bool
+}
+
+func newNetwork(s *Sim, r interface {
+	Float64() float64
+	ExpFloat64() float64
+}) *network {
+	n := len(s.ids)
+	return &network{s: s, rand: r, n: n, blocked: make([]bool, n*n), clogUntil: make([]int64, n*n)}
+}
+
+func (nw *network) link(from, to uint64) int { return int(from-1)*nw.n + int(to-1) }
+
+// latencyNs draws one message's latency.
+func (nw *network) latencyNs() int64 {
+	o := nw.s.opts.Net
+	ms := o.LatencyMinMs + nw.rand.ExpFloat64()*o.LatencyTailMs
+	if !nw.calm && o.Reorder > 0 && nw.rand.Float64() < o.Reorder {
+		ms += nw.rand.Float64() * 10 * max(o.LatencyTailMs, 1)
+	}
+	return int64(ms * 1e6)
+}
+
+// clientLatencyNs is the latency between a client and a member: the same
+// distribution, never lost (a lost request is a timeout, which the
+// partition and crash faults already cause).
+func (nw *network) clientLatencyNs() int64 {
+	o := nw.s.opts.Net
+	return int64((o.LatencyMinMs + nw.rand.ExpFloat64()*o.LatencyTailMs) * 1e6)
+}
+
+func (nw *network) send(m raft.Message) {
+	s := nw.s
+	nw.nextID++
+	id := nw.nextID
+	s.res.Messages++
+	// The sender may reuse its log's memory: the copy in flight is ours, as
+	// if it had been serialised.
+	if len(m.Entries) > 0 {
+		m.Entries = slices.Clone(m.Entries)
+	}
+	if s.tr != nil {
+		s.trace(msgEvent("send", id, m))
+	}
+	o := s.opts.Net
+	if !nw.calm && o.Loss > 0 && nw.rand.Float64() < o.Loss {
+		if s.tr != nil {
+			e := msgEvent("drop", id, m)
+			e.Reason = "loss"
+			s.trace(e)
+		}
+		return
+	}
+	s.after(nw.latencyNs(), func() { nw.deliver(id, m) })
+	if !nw.calm && o.Duplicate > 0 && nw.rand.Float64() < o.Duplicate {
+		if s.tr != nil {
+			s.trace(msgEvent("duplicate", id, m))
+		}
+		s.after(nw.latencyNs(), func() { nw.deliver(id, m) })
+	}
+}
+
+func (nw *network) deliver(id uint64, m raft.Message) {
+	s := nw.s
+	l := nw.link(m.From, m.To)
+	if nw.blocked[l] {
+		nw.drop(id, m, "partition")
+		return
+	}
+	if u := nw.clogUntil[l]; u > s.nowNs {
+		s.at(u+nw.latencyNs(), func() { nw.deliver(id, m) })
+		return
+	}
+	to := s.member(m.To)
+	ok := s.onMember(to, func() {
+		if s.tr != nil {
+			s.trace(msgEvent("deliver", id, m))
+		}
+		// An error is a message this member cannot use (e.g. from a
+		// stranger); raft has already ignored it.
+		_ = to.node.Step(m)
+		s.process(to)
+	})
+	if !ok {
+		nw.drop(id, m, "down")
+	}
+}
+
+func (nw *network) drop(id uint64, m raft.Message, why string) {
+	if s := nw.s; s.tr != nil {
+		e := msgEvent("drop", id, m)
+		e.Reason = why
+		s.trace(e)
+	}
+}
+
+// split blocks every link between members of different groups; members
+// in no group keep all their links.
+func (nw *network) split(groups [][]uint64) {
+	for i, a := range groups {
+		for j, b := range groups {
+			if i == j {
+				continue
+			}
+			for _, x := range a {
+				for _, y := range b {
+					nw.blocked[nw.link(x, y)] = true
+				}
+			}
+		}
+	}
+}
+
+// cut blocks every link out of (out) or into (!out) member id.
+func (nw *network) cut(id uint64, out bool) {
+	for _, other := range nw.s.ids {
+		if other == id {
+			continue
+		}
+		if out {
+			nw.blocked[nw.link(id, other)] = true
+		} else {
+			nw.blocked[nw.link(other, id)] = true
+		}
+	}
+}
+
+func (nw *network) healAll() { clear(nw.blocked) }
+
+func (nw *network) clog(from, to uint64, untilNs int64) {
+	l := nw.link(from, to)
+	nw.clogUntil[l] = max(nw.clogUntil[l], untilNs)
+}
+
+func (nw *network) unclogAll() {
+	for i, u := range nw.clogUntil {
+		if u > nw.s.nowNs {
+			nw.clogUntil[i] = nw.s.nowNs
+		}
+	}
+}
+
+func msgEvent(typ string, id uint64, m raft.Message) TraceEvent {
+	return TraceEvent{
+		Type: typ, MsgID: id, From: m.From, To: m.To, Msg: m.Type.String(), Term: m.Term,
+		LogTerm: m.LogTerm, Index: m.Index, Entries: len(m.Entries), Commit: m.Commit, Reject: m.Reject,
+	}
+}

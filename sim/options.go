@@ -1,0 +1,258 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/server"
+)
+
+// Options is everything a run depends on besides its seed. It is derived
+// from (preset, seed, short) by MakeOptions, written into the trace header,
+// and never read from anywhere else, so the replay command names a run
+// completely.
+type Options struct {
+	Preset  string `json:"preset"`
+	Short   bool   `json:"short,omitempty"`
+	Members int    `json:"members"`
+	Clients int    `json:"clients"`
+	Keys    int    `json:"keys"`
+
+	// SafetyMs is the length of the safety phase (faults on); LivenessMs
+	// bounds the liveness phase (faults off, everything healed) in which
+	// the cluster must converge.
+	SafetyMs   int64 `json:"safetyMs"`
+	LivenessMs int64 `json:"livenessMs"`
+
+	TickMs        int64 `json:"tickMs"`
+	ElectionTick  int   `json:"electionTick"`
+	HeartbeatTick int   `json:"heartbeatTick"`
+	// MaxSizePerMsg 1 sends one entry per append (more interleavings).
+	MaxSizePerMsg      uint64 `json:"maxSizePerMsg,omitempty"`
+	DisablePreVote     bool   `json:"disablePreVote,omitempty"`
+	DisableCheckQuorum bool   `json:"disableCheckQuorum,omitempty"`
+
+	Net      NetOptions      `json:"net"`
+	Faults   FaultOptions    `json:"faults"`
+	Workload WorkloadOptions `json:"workload"`
+
+	// Bug plants a known defect (see Bugs); empty for none.
+	Bug string `json:"bug,omitempty"`
+}
+
+// NetOptions shape the simulated network between members (and between
+// clients and members, which sees latency but no faults).
+type NetOptions struct {
+	// Latency is LatencyMinMs plus an exponential tail of mean
+	// LatencyTailMs, drawn per message: variance alone reorders messages.
+	LatencyMinMs  float64 `json:"latencyMinMs"`
+	LatencyTailMs float64 `json:"latencyTailMs"`
+	// Loss and Duplicate are per-message probabilities; Reorder is the
+	// probability that a message is held back an extra 0–10× the tail.
+	Loss      float64 `json:"loss"`
+	Duplicate float64 `json:"duplicate"`
+	Reorder   float64 `json:"reorder"`
+}
+
+// FaultOptions schedule faults during the safety phase. Each *EveryMs is
+// the mean time between injections of that kind (exponentially
+// distributed); 0 turns the kind off. LeaderKillEveryMs is a fixed period.
+type FaultOptions struct {
+	PartitionEveryMs  int64 `json:"partitionEveryMs,omitempty"`
+	ClogEveryMs       int64 `json:"clogEveryMs,omitempty"`
+	CrashEveryMs      int64 `json:"crashEveryMs,omitempty"`
+	PauseEveryMs      int64 `json:"pauseEveryMs,omitempty"`
+	LeaderKillEveryMs int64 `json:"leaderKillEveryMs,omitempty"`
+	// DurationMs is the mean length of a partition, clog, pause or downtime.
+	DurationMs int64 `json:"durationMs"`
+	// MaxDown is how many members may be crashed or paused at once.
+	MaxDown int `json:"maxDown"`
+}
+
+// WorkloadOptions shape the clients. Each client has at most one request
+// outstanding; the weights choose the next operation.
+type WorkloadOptions struct {
+	ThinkMs   float64 `json:"thinkMs"`
+	TimeoutMs int64   `json:"timeoutMs"`
+	Get       int     `json:"get"`
+	Set       int     `json:"set"`
+	Create    int     `json:"create"`
+	CAS       int     `json:"cas"`
+	Delete    int     `json:"delete"`
+}
+
+// Bugs are the defects a run can plant (Options.Bug), each of which the
+// checkers must catch.
+var Bugs = []string{"double-vote", "commit-old-term", "skip-up-to-date", "skip-sync"}
+
+func plantedBugs(name string) (server.PlantedBugs, error) {
+	var b server.PlantedBugs
+	switch name {
+	case "":
+	case "double-vote":
+		b.Raft = raft.PlantedBugs{DoubleVote: true}
+	case "commit-old-term":
+		b.Raft = raft.PlantedBugs{CommitOldTerm: true}
+	case "skip-up-to-date":
+		b.Raft = raft.PlantedBugs{SkipUpToDateCheck: true}
+	case "skip-sync":
+		b.SkipSync = true
+	default:
+		return b, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
+	}
+	return b, nil
+}
+
+// Presets are the named option sets. "swarm" draws everything from the
+// seed; the others are fixed (their randomness is only the run's).
+var Presets = []string{"swarm", "default", "calm", "partitions", "crashes", "figure8"}
+
+// subRand returns the random stream named label (and i) of a seed. Streams
+// are independent of one another and of the order in which they are made.
+func subRand(seed uint64, label string, i uint64) *rand.Rand {
+	h := fnv.New64a()
+	h.Write([]byte(label))
+	return rand.New(rand.NewPCG(seed, h.Sum64()+i*0x9e3779b97f4a7c15))
+}
+
+// MakeOptions returns the options of a run. short shortens the phases (for
+// go test); bug plants a defect.
+func MakeOptions(preset string, seed uint64, short bool, bug string) (Options, error) {
+	if _, err := plantedBugs(bug); err != nil {
+		return Options{}, err
+	}
+	o := Options{
+		Preset: preset, Short: short, Bug: bug,
+		Members: 5, Clients: 10, Keys: 3,
+		SafetyMs: 20_000, LivenessMs: 10_000,
+		TickMs: 10, ElectionTick: 10, HeartbeatTick: 1,
+		Net: NetOptions{LatencyMinMs: 1, LatencyTailMs: 3, Loss: 0.02, Duplicate: 0.01, Reorder: 0.02},
+		Faults: FaultOptions{
+			PartitionEveryMs: 2000, ClogEveryMs: 3000, CrashEveryMs: 3000, PauseEveryMs: 4000,
+			LeaderKillEveryMs: 5000, DurationMs: 1000,
+		},
+		Workload: WorkloadOptions{ThinkMs: 20, TimeoutMs: 1000, Get: 3, Set: 3, Create: 1, CAS: 2, Delete: 1},
+	}
+	switch preset {
+	case "default":
+	case "calm":
+		o.Faults = FaultOptions{DurationMs: 1000}
+		o.Net.Loss, o.Net.Duplicate, o.Net.Reorder = 0, 0, 0
+	case "partitions":
+		o.Faults = FaultOptions{PartitionEveryMs: 800, ClogEveryMs: 800, DurationMs: 1500}
+		o.Net.Loss = 0.05
+	case "crashes":
+		o.Faults = FaultOptions{CrashEveryMs: 500, PauseEveryMs: 1500, LeaderKillEveryMs: 1500, DurationMs: 400}
+	case "figure8":
+		// Figure 8 of the Raft paper needs leader changes that leave
+		// entries of an old term on a majority without the new leader's
+		// own entries: one entry per append, a lossy network, frequent
+		// leader kills and short-lived partitions, three members.
+		o.Members, o.Clients, o.Keys = 3, 4, 2
+		o.MaxSizePerMsg = 1
+		o.DisablePreVote, o.DisableCheckQuorum = true, true
+		o.Net = NetOptions{LatencyMinMs: 1, LatencyTailMs: 4, Loss: 0.2, Duplicate: 0.01, Reorder: 0.1}
+		o.Faults = FaultOptions{PartitionEveryMs: 300, CrashEveryMs: 300, LeaderKillEveryMs: 400, DurationMs: 150}
+		o.Workload.ThinkMs = 5
+	case "swarm":
+		drawSwarm(&o, subRand(seed, "options", 0))
+	default:
+		return o, fmt.Errorf("sim: unknown preset %q (want one of %s)", preset, strings.Join(Presets, ", "))
+	}
+	if o.Faults.MaxDown == 0 {
+		o.Faults.MaxDown = (o.Members - 1) / 2
+	}
+	if short {
+		o.SafetyMs = min(o.SafetyMs, 4000)
+	}
+	return o, nil
+}
+
+// drawSwarm draws a seed's own cluster size, fault rates and workload mix.
+func drawSwarm(o *Options, r *rand.Rand) {
+	pick := func(w ...int) int { // index chosen with weights w
+		total := 0
+		for _, x := range w {
+			total += x
+		}
+		n := r.IntN(total)
+		for i, x := range w {
+			if n < x {
+				return i
+			}
+			n -= x
+		}
+		return len(w) - 1
+	}
+	o.Members = []int{3, 5, 1, 7}[pick(45, 40, 5, 10)]
+	o.Clients = 1 + r.IntN(10)
+	o.Keys = 1 + r.IntN(5)
+	o.ElectionTick = 5 + r.IntN(16)
+	o.HeartbeatTick = 1 + r.IntN(max(1, o.ElectionTick/5))
+	if r.IntN(4) == 0 {
+		o.MaxSizePerMsg = 1
+	}
+	o.DisablePreVote = r.IntN(4) == 0
+	o.DisableCheckQuorum = r.IntN(4) == 0
+	o.Net = NetOptions{
+		LatencyMinMs:  0.2 + 4*r.Float64(),
+		LatencyTailMs: 10 * r.Float64() * r.Float64(),
+		Loss:          []float64{0, 0.01, 0.05, 0.2}[pick(3, 3, 2, 1)],
+		Duplicate:     []float64{0, 0.01, 0.05}[pick(2, 2, 1)],
+		Reorder:       []float64{0, 0.02, 0.2}[pick(2, 2, 1)],
+	}
+	every := func(meanMs float64) int64 { // off a quarter of the time
+		if r.IntN(4) == 0 {
+			return 0
+		}
+		return int64(meanMs * (0.2 + 1.8*r.Float64()))
+	}
+	o.Faults = FaultOptions{
+		PartitionEveryMs:  every(2000),
+		ClogEveryMs:       every(3000),
+		CrashEveryMs:      every(2000),
+		PauseEveryMs:      every(4000),
+		LeaderKillEveryMs: every(4000),
+		DurationMs:        int64(100 + r.IntN(2000)),
+	}
+	if r.IntN(10) == 0 {
+		o.Faults.MaxDown = o.Members // sometimes a majority goes down
+	}
+	o.Workload = WorkloadOptions{
+		ThinkMs:   []float64{1, 10, 50, 200}[r.IntN(4)],
+		TimeoutMs: int64(200 + r.IntN(2000)),
+		Get:       r.IntN(6), Set: r.IntN(6), Create: r.IntN(4), CAS: r.IntN(6), Delete: r.IntN(3),
+	}
+	if o.Workload.Get+o.Workload.Set+o.Workload.Create+o.Workload.CAS+o.Workload.Delete == 0 {
+		o.Workload.Set = 1
+	}
+	o.SafetyMs = int64(5000 + r.IntN(25000))
+	o.LivenessMs = 15_000
+}
+
+// ReplayCommand is the command line that replays the run of seed with o.
+func ReplayCommand(seed uint64, o Options) string {
+	args := []string{"go", "run", "./cmd/raftkv-sim", "-seed", fmt.Sprint(seed)}
+	if o.Preset != "swarm" {
+		args = append(args, "-preset", o.Preset)
+	}
+	if o.Short {
+		args = append(args, "-short")
+	}
+	if o.Bug != "" {
+		args = append(args, "-bug", o.Bug)
+	}
+	return strings.Join(args, " ")
+}
+
+func memberIDs(n int) []uint64 {
+	ids := make([]uint64, n)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	return slices.Clip(ids)
+}

@@ -1,0 +1,695 @@
+package sim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/raftkv/raftkv/linearizability"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/server"
+	"github.com/raftkv/raftkv/vfs"
+)
+
+// Class is the kind of a failed run; the command maps each to its own exit
+// code.
+type Class string
+
+// Failure classes.
+const (
+	ClassSafety   Class = "safety"   // an invariant, Porcupine or the final agreement check failed
+	ClassLiveness Class = "liveness" // no convergence within the liveness bound
+	ClassCrash    Class = "crash"    // a panic, or a member's storage or restart failed
+)
+
+// Failure describes why a run failed.
+type Failure struct {
+	Class Class
+	// Check names the checker that fired ("election safety", ...).
+	Check string
+	Msg   string
+	AtNs  int64
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("%s failure at %.3fms: %s: %s", f.Class, msOf(f.AtNs), f.Check, f.Msg)
+}
+
+// Config is one run: a seed, the options derived from it, and where output
+// goes.
+type Config struct {
+	Seed    uint64
+	Options Options
+	// Trace, if set, receives the JSON Lines trace.
+	Trace io.Writer
+	// HTMLDir is where Porcupine's visualization goes when the history is
+	// not linearizable ("" for the working directory).
+	HTMLDir string
+	// CheckTimeout bounds the Porcupine check (0: 30s). A check that runs
+	// out reports VerdictUnknown, which is not a failure.
+	CheckTimeout time.Duration
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Seed    uint64
+	Options Options
+	// SimulatedNs is the virtual time the run covered.
+	SimulatedNs int64
+	Events      int64
+	Faults      int
+	Messages    int64
+	// Ops counts client operations issued, Acked those with a definite
+	// answer; Checked is the number of operations Porcupine checked.
+	Ops, Acked, Checked int
+	Verdict             linearizability.Verdict
+	// HTMLPath is Porcupine's visualization, written when the history is
+	// not linearizable.
+	HTMLPath string
+	Failure  *Failure
+}
+
+// Replay is the command that replays this run.
+func (r Result) Replay() string { return ReplayCommand(r.Seed, r.Options) }
+
+type phase int
+
+const (
+	phaseSafety phase = iota
+	phaseLiveness
+	phaseDone
+)
+
+// Sim is one run in progress. It is single-goroutine: everything happens in
+// events taken from the queue in (time, seq) order.
+type Sim struct {
+	cfg   Config
+	opts  Options
+	bugs  server.PlantedBugs
+	nowNs int64
+	seq   uint64
+	q     queue
+	phase phase
+
+	ids     []uint64
+	members []*member // members[id-1]
+	net     *network
+	clients []*client
+	hist    *linearizability.History
+	chk     *checker
+	tr      *tracer
+	logger  *slog.Logger
+
+	faultRand *rand.Rand
+	workRand  *rand.Rand
+	down      int // members crashed or paused by faults
+	partition bool
+
+	res     Result
+	failure *Failure
+	// ackedIndex is the highest log index of a definite client answer:
+	// in the liveness phase every member must apply it.
+	ackedIndex uint64
+	opSeq      uint64
+	known      []known // per key, see client.generate
+}
+
+// member is one simulated process: a node core on its own disk.
+type member struct {
+	id     uint64
+	fs     *vfs.MemFS
+	rand   *rand.Rand // seeds each life's node
+	node   *server.Node
+	life   int
+	up     bool
+	paused bool
+	// held are deliveries that arrived while the member was paused; they
+	// run when it resumes (as bytes wait in a stopped process's sockets).
+	held []func()
+	view memberView
+}
+
+// Run runs one seed to the end and reports the result. It never panics: a
+// panic is a ClassCrash failure.
+func Run(cfg Config) (res Result) {
+	s := &Sim{cfg: cfg, opts: cfg.Options}
+	s.res = Result{Seed: cfg.Seed, Options: cfg.Options}
+	defer func() {
+		if p := recover(); p != nil {
+			s.fail(ClassCrash, "panic", fmt.Sprintf("%v\n%s", p, debug.Stack()))
+			res = s.finishResult()
+		}
+	}()
+	if err := s.init(); err != nil {
+		s.fail(ClassCrash, "setup", err.Error())
+		return s.finishResult()
+	}
+	s.loop()
+	if s.failure == nil {
+		s.finalChecks()
+	}
+	return s.finishResult()
+}
+
+func (s *Sim) finishResult() Result {
+	s.res.SimulatedNs = s.nowNs
+	s.res.Failure = s.failure
+	if s.tr != nil {
+		end := TraceEvent{T: msOf(s.nowNs), Type: "end", Result: "ok"}
+		if s.failure != nil {
+			end.Result = string(s.failure.Class)
+			end.Reason = s.failure.Check + ": " + s.failure.Msg
+		}
+		s.tr.write(end)
+		if err := s.tr.flush(); err != nil && s.failure == nil {
+			s.failure = &Failure{Class: ClassCrash, Check: "trace", Msg: err.Error(), AtNs: s.nowNs}
+			s.res.Failure = s.failure
+		}
+	}
+	return s.res
+}
+
+func (s *Sim) init() error {
+	o := s.opts
+	bugs, err := plantedBugs(o.Bug)
+	if err != nil {
+		return err
+	}
+	s.bugs = bugs
+	if o.Members < 1 || o.TickMs <= 0 {
+		return errors.New("sim: need at least one member and a positive tick")
+	}
+	s.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s.ids = memberIDs(o.Members)
+	s.tr = newTracer(s.cfg.Trace)
+	if s.tr != nil {
+		s.tr.write(TraceHeader{Type: "header", Format: TraceFormat, Seed: s.cfg.Seed, Options: o,
+			Members: s.ids, Replay: ReplayCommand(s.cfg.Seed, o)})
+	}
+	s.faultRand = subRand(s.cfg.Seed, "faults", 0)
+	s.workRand = subRand(s.cfg.Seed, "workload", 0)
+	s.net = newNetwork(s, subRand(s.cfg.Seed, "network", 0))
+	s.chk = newChecker(s)
+	s.hist = linearizability.NewHistory(nil)
+	for _, id := range s.ids {
+		m := &member{
+			id:   id,
+			fs:   vfs.NewMem(subRand(s.cfg.Seed, "disk", id)),
+			rand: subRand(s.cfg.Seed, "member", id),
+		}
+		s.members = append(s.members, m)
+	}
+	for _, m := range s.members {
+		if err := s.start(m); err != nil {
+			return err
+		}
+		// Members tick out of phase with one another.
+		s.at(int64(m.rand.IntN(int(o.TickMs*1000)))*1000, func() { s.tick(m) })
+	}
+	s.known = make([]known, o.Keys)
+	for i := range o.Clients {
+		s.clients = append(s.clients, newClient(s, i+1))
+	}
+	for _, c := range s.clients {
+		c.think()
+	}
+	s.scheduleFaults()
+	s.at(o.SafetyMs*1e6, s.startLiveness)
+	return nil
+}
+
+// at schedules fn at absolute virtual time atNs.
+func (s *Sim) at(atNs int64, fn func()) {
+	s.seq++
+	s.q.push(event{atNs: max(atNs, s.nowNs), seq: s.seq, fn: fn})
+}
+
+// after schedules fn d nanoseconds from now.
+func (s *Sim) after(dNs int64, fn func()) { s.at(s.nowNs+dNs, fn) }
+
+func (s *Sim) loop() {
+	for s.phase != phaseDone && s.failure == nil && len(s.q) > 0 {
+		ev := s.q.pop()
+		s.nowNs = ev.atNs
+		ev.fn()
+		s.res.Events++
+	}
+}
+
+func (s *Sim) fail(class Class, check, msg string) {
+	if s.failure != nil {
+		return
+	}
+	s.failure = &Failure{Class: class, Check: check, Msg: msg, AtNs: s.nowNs}
+	s.phase = phaseDone
+}
+
+func (s *Sim) trace(e TraceEvent) {
+	if s.tr != nil {
+		e.T = msOf(s.nowNs)
+		s.tr.write(e)
+	}
+}
+
+// ---- members ----
+
+type transport struct {
+	s    *Sim
+	m    *member
+	life int
+}
+
+func (t transport) Send(msgs []raft.Message) {
+	if t.m.life != t.life || !t.m.up {
+		return
+	}
+	for _, msg := range msgs {
+		t.s.net.send(msg)
+	}
+}
+
+// start opens (or reopens after a crash) the member's node on its disk.
+func (s *Sim) start(m *member) error {
+	m.life++
+	life := m.life
+	n, err := server.NewNode(server.Config{
+		ID: m.id, ClusterID: 0x5117, Peers: s.ids, FS: m.fs, Dir: "/data",
+		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick,
+		TickInterval: time.Duration(s.opts.TickMs) * time.Millisecond,
+		Rand:         rand.New(rand.NewPCG(m.rand.Uint64(), m.rand.Uint64())),
+		Transport:    transport{s: s, m: m, life: life},
+		Logger:       s.logger,
+		OnReady: func(rd raft.Ready) {
+			if m.life == life {
+				s.chk.onReady(m, rd)
+			}
+		},
+		MaxSizePerMsg: s.opts.MaxSizePerMsg, DisablePreVote: s.opts.DisablePreVote,
+		DisableCheckQuorum: s.opts.DisableCheckQuorum,
+		PlantedBugs:        s.bugs,
+	})
+	if err != nil {
+		return fmt.Errorf("member %d: open: %w", m.id, err)
+	}
+	m.node, m.up, m.paused = n, true, false
+	s.chk.onStart(m)
+	s.process(m)
+	return nil
+}
+
+// process lets the member handle all its work: persist, send, apply.
+func (s *Sim) process(m *member) {
+	if !m.up || m.paused {
+		return
+	}
+	for s.failure == nil {
+		did, err := m.node.HandleReady()
+		if err != nil {
+			s.fail(ClassCrash, "storage", fmt.Sprintf("member %d: %v", m.id, err))
+			return
+		}
+		if !did {
+			return
+		}
+	}
+}
+
+func (s *Sim) tick(m *member) {
+	if m.up && !m.paused {
+		was := m.view.role
+		m.node.Tick(s.nowNs)
+		s.process(m)
+		if was != m.view.role && (m.view.role == raft.StateCandidate || m.view.role == raft.StatePreCandidate) {
+			s.trace(TraceEvent{Type: "timeout", ID: m.id, Term: m.view.term})
+		}
+	}
+	s.after(s.opts.TickMs*1e6, func() { s.tick(m) })
+}
+
+// crash simulates power loss: unsynced writes are lost (or torn), the
+// process and its messages in flight to it are gone.
+func (s *Sim) crash(m *member, why string) {
+	if !m.up {
+		return
+	}
+	m.fs.Crash()
+	_ = m.node.Close() // every handle is stale after Crash: nothing is written
+	m.node, m.up, m.paused, m.held = nil, false, false, nil
+	m.life++
+	s.res.Faults++
+	s.trace(TraceEvent{Type: "crash", ID: m.id, Reason: why})
+	s.chk.onCrash(m)
+}
+
+func (s *Sim) restart(m *member) {
+	if m.up {
+		return
+	}
+	s.trace(TraceEvent{Type: "restart", ID: m.id})
+	if err := s.start(m); err != nil {
+		s.fail(ClassCrash, "restart", err.Error())
+	}
+}
+
+func (s *Sim) pause(m *member) {
+	if !m.up || m.paused {
+		return
+	}
+	m.paused = true
+	s.res.Faults++
+	s.trace(TraceEvent{Type: "pause", ID: m.id})
+}
+
+func (s *Sim) resume(m *member) {
+	if !m.up || !m.paused {
+		return
+	}
+	m.paused = false
+	s.trace(TraceEvent{Type: "resume", ID: m.id})
+	held := m.held
+	m.held = nil
+	for _, fn := range held {
+		if !m.up || m.paused {
+			break
+		}
+		fn()
+	}
+	s.process(m)
+}
+
+// onMember runs fn now if the member is running, later if it is paused,
+// and never if it is down. It reports whether fn ran or was held.
+func (s *Sim) onMember(m *member, fn func()) bool {
+	switch {
+	case !m.up:
+		return false
+	case m.paused:
+		m.held = append(m.held, fn)
+	default:
+		fn()
+	}
+	return true
+}
+
+func (s *Sim) leader() *member {
+	var best *member
+	for _, m := range s.members {
+		if m.up && m.view.role == raft.StateLeader && (best == nil || m.view.term > best.view.term) {
+			best = m
+		}
+	}
+	return best
+}
+
+// ---- faults ----
+
+func (s *Sim) expMs(meanMs float64) int64 {
+	return int64(s.faultRand.ExpFloat64() * meanMs * 1e6)
+}
+
+func (s *Sim) scheduleFaults() {
+	f := s.opts.Faults
+	every := func(meanMs int64, inject func()) {
+		if meanMs <= 0 {
+			return
+		}
+		var next func()
+		next = func() {
+			if s.phase != phaseSafety {
+				return
+			}
+			inject()
+			s.after(s.expMs(float64(meanMs)), next)
+		}
+		s.after(s.expMs(float64(meanMs)), next)
+	}
+	if len(s.members) > 1 {
+		every(f.PartitionEveryMs, s.injectPartition)
+		every(f.ClogEveryMs, s.injectClog)
+	}
+	every(f.CrashEveryMs, func() {
+		if m := s.pickUp(); m != nil {
+			s.takeDown(m, "fault")
+		}
+	})
+	every(f.PauseEveryMs, func() {
+		if m := s.pickUp(); m != nil && s.down < f.MaxDown {
+			s.down++
+			s.pause(m)
+			s.after(s.expMs(float64(f.DurationMs)), func() {
+				if m.paused {
+					s.down--
+					s.resume(m)
+				}
+			})
+		}
+	})
+	if f.LeaderKillEveryMs > 0 {
+		var kill func()
+		kill = func() {
+			if s.phase != phaseSafety {
+				return
+			}
+			if l := s.leader(); l != nil && !l.paused {
+				s.takeDown(l, "leader kill")
+			}
+			s.after(f.LeaderKillEveryMs*1e6, kill)
+		}
+		s.after(f.LeaderKillEveryMs*1e6, kill)
+	}
+}
+
+// takeDown crashes m and restarts it after a while, if fewer than MaxDown
+// members are down.
+func (s *Sim) takeDown(m *member, why string) {
+	if s.down >= s.opts.Faults.MaxDown {
+		return
+	}
+	s.down++
+	s.crash(m, why)
+	s.after(s.expMs(float64(s.opts.Faults.DurationMs)), func() {
+		if !m.up && s.phase == phaseSafety {
+			s.down--
+			s.restart(m)
+		}
+	})
+}
+
+func (s *Sim) pickUp() *member {
+	var up []*member
+	for _, m := range s.members {
+		if m.up && !m.paused {
+			up = append(up, m)
+		}
+	}
+	if len(up) == 0 {
+		return nil
+	}
+	return up[s.faultRand.IntN(len(up))]
+}
+
+func (s *Sim) injectPartition() {
+	if s.partition {
+		return
+	}
+	r := s.faultRand
+	n := len(s.ids)
+	ids := slices.Clone(s.ids)
+	r.Shuffle(n, func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	var groups [][]uint64
+	kind := []string{"isolate", "split", "bridge", "asymmetric"}[r.IntN(4)]
+	switch kind {
+	case "isolate":
+		groups = [][]uint64{ids[:1], ids[1:]}
+		s.net.split(groups)
+	case "split":
+		k := 1 + r.IntN(n-1)
+		groups = [][]uint64{ids[:k], ids[k:]}
+		s.net.split(groups)
+	case "bridge":
+		if n < 3 {
+			return
+		}
+		// ids[0] talks to both sides; the sides do not talk to each other.
+		k := 1 + (n-1)/2
+		a, b := ids[1:k], ids[k:]
+		groups = [][]uint64{a, ids[:1], b}
+		s.net.split([][]uint64{a, b})
+	case "asymmetric":
+		// One member's outbound (or inbound) links are cut.
+		out := r.IntN(2) == 0
+		groups = [][]uint64{ids[:1], ids[1:]}
+		s.net.cut(ids[0], out)
+		if out {
+			kind = "asymmetric-out"
+		} else {
+			kind = "asymmetric-in"
+		}
+	}
+	s.partition = true
+	s.res.Faults++
+	for _, g := range groups {
+		slices.Sort(g)
+	}
+	s.trace(TraceEvent{Type: "partition", Kind: kind, Groups: groups})
+	s.after(s.expMs(float64(s.opts.Faults.DurationMs)), func() {
+		if s.partition {
+			s.heal()
+		}
+	})
+}
+
+func (s *Sim) heal() {
+	s.net.healAll()
+	s.partition = false
+	s.trace(TraceEvent{Type: "heal"})
+}
+
+func (s *Sim) injectClog() {
+	r := s.faultRand
+	from := s.ids[r.IntN(len(s.ids))]
+	to := s.ids[r.IntN(len(s.ids))]
+	if from == to {
+		return
+	}
+	untilNs := s.nowNs + s.expMs(float64(s.opts.Faults.DurationMs))
+	s.net.clog(from, to, untilNs)
+	s.res.Faults++
+	s.trace(TraceEvent{Type: "clog", From: from, To: to})
+	s.at(untilNs, func() { s.trace(TraceEvent{Type: "unclog", From: from, To: to}) })
+}
+
+// ---- phases ----
+
+// startLiveness ends the safety phase: no more faults, the network healed,
+// every member up and running, no new client requests. The cluster must
+// then converge within LivenessMs.
+func (s *Sim) startLiveness() {
+	s.phase = phaseLiveness
+	s.trace(TraceEvent{Type: "phase", Phase: "liveness"})
+	if s.partition {
+		s.heal()
+	}
+	s.net.unclogAll()
+	s.net.calm = true
+	for _, m := range s.members {
+		if !m.up {
+			s.restart(m)
+		} else if m.paused {
+			s.resume(m)
+		}
+	}
+	s.down = 0
+	deadline := s.nowNs + s.opts.LivenessMs*1e6
+	var poll func()
+	poll = func() {
+		if s.phase != phaseLiveness {
+			return
+		}
+		if s.converged() {
+			s.phase = phaseDone
+			s.trace(TraceEvent{Type: "phase", Phase: "converged"})
+			return
+		}
+		if s.nowNs >= deadline {
+			s.fail(ClassLiveness, "liveness", s.livenessReport())
+			return
+		}
+		s.after(s.opts.TickMs*1e6, poll)
+	}
+	s.after(0, poll)
+}
+
+// converged: a leader of the highest term, every member applied the
+// leader's whole log, which covers every acknowledged request, and no
+// client is waiting for an answer that could still come.
+func (s *Sim) converged() bool {
+	l := s.leader()
+	if l == nil {
+		return false
+	}
+	last := l.view.lastIndex()
+	if l.view.commit != last || last < s.ackedIndex {
+		return false
+	}
+	for _, m := range s.members {
+		if !m.up || m.view.applied != last || m.view.term != l.view.term || m.view.lead != l.id {
+			return false
+		}
+	}
+	for _, c := range s.clients {
+		if c.op != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Sim) livenessReport() string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "no convergence within %dms of healing (acknowledged index %d):", s.opts.LivenessMs, s.ackedIndex)
+	for _, m := range s.members {
+		fmt.Fprintf(&b, " [%d up=%v role=%v term=%d lead=%d last=%d commit=%d applied=%d]",
+			m.id, m.up, m.view.role, m.view.term, m.view.lead, m.view.lastIndex(), m.view.commit, m.view.applied)
+	}
+	waiting := 0
+	for _, c := range s.clients {
+		if c.op != nil {
+			waiting++
+		}
+	}
+	fmt.Fprintf(&b, " clients waiting=%d", waiting)
+	return b.String()
+}
+
+// finalChecks: every member's key space is byte-identical, and the client
+// history is linearizable.
+func (s *Sim) finalChecks() {
+	var want []byte
+	for _, m := range s.members {
+		var b bytes.Buffer
+		if err := m.node.Store().Save(&b); err != nil {
+			s.fail(ClassCrash, "kv save", fmt.Sprintf("member %d: %v", m.id, err))
+			return
+		}
+		if want == nil {
+			want = b.Bytes()
+		} else if !bytes.Equal(want, b.Bytes()) {
+			s.fail(ClassSafety, "kv agreement", fmt.Sprintf("member %d's key space differs from member %d's", m.id, s.ids[0]))
+			return
+		}
+	}
+	timeout := s.cfg.CheckTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	html := filepath.Join(s.cfg.HTMLDir, fmt.Sprintf("raftkv-sim-%d.html", s.cfg.Seed))
+	res, err := s.hist.Check(linearizability.CheckOptions{Timeout: timeout, VisualizationPath: html})
+	s.res.Checked = res.Operations
+	s.res.Verdict = res.Verdict
+	if err != nil {
+		s.fail(ClassCrash, "porcupine", err.Error())
+		return
+	}
+	if res.Verdict == linearizability.VerdictIllegal {
+		s.res.HTMLPath = res.VisualizationPath
+		s.fail(ClassSafety, "linearizability", fmt.Sprintf("%v; visualization: %s", res, res.VisualizationPath))
+	}
+}
+
+// ---- helpers for clients ----
+
+func (s *Sim) member(id uint64) *member { return s.members[id-1] }
+
+// noteAcked records the log index of a definite answer.
+func (s *Sim) noteAcked(index uint64) { s.ackedIndex = max(s.ackedIndex, index) }
+
+func kvPath(key int) string { return fmt.Sprintf("/k%d", key) }
+

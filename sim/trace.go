@@ -1,0 +1,96 @@
+package sim
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+)
+
+// TraceFormat is the version of the trace schema (see doc.go).
+const TraceFormat = 1
+
+// TraceHeader is the first line of a trace.
+type TraceHeader struct {
+	Type    string   `json:"type"` // "header"
+	Format  int      `json:"format"`
+	Seed    uint64   `json:"seed"`
+	Options Options  `json:"options"`
+	Members []uint64 `json:"members"`
+	Replay  string   `json:"replay"`
+}
+
+// TraceEvent is one line of a trace after the header. Which fields are set
+// depends on Type (doc.go lists them); absent numbers are 0, absent
+// strings empty, absent booleans false.
+type TraceEvent struct {
+	T    float64 `json:"t"` // virtual time in ms (microsecond precision)
+	Type string  `json:"type"`
+	// ID is the member concerned (role, term, timeout, append, truncate,
+	// commit, apply, crash, restart, pause, resume, and the member a client
+	// request goes to).
+	ID uint64 `json:"id,omitempty"`
+
+	// Messages.
+	MsgID   uint64 `json:"mid,omitempty"`
+	From    uint64 `json:"from,omitempty"`
+	To      uint64 `json:"to,omitempty"`
+	Msg     string `json:"msg,omitempty"`
+	Term    uint64 `json:"term,omitempty"`
+	LogTerm uint64 `json:"logTerm,omitempty"`
+	Index   uint64 `json:"index,omitempty"`
+	Entries int    `json:"entries,omitempty"`
+	Commit  uint64 `json:"commit,omitempty"`
+	Reject  bool   `json:"reject,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+
+	// Member state.
+	Role  string `json:"role,omitempty"`
+	Lead  uint64 `json:"lead,omitempty"`
+	Vote  uint64 `json:"vote,omitempty"`
+	Count int    `json:"count,omitempty"`
+
+	// Clients.
+	Client  int    `json:"client,omitempty"`
+	Op      string `json:"op,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Prev    string `json:"prev,omitempty"`
+	Result  string `json:"result,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+
+	// Network faults: the groups of a partition, the link of a clog.
+	Groups [][]uint64 `json:"groups,omitempty"`
+	Kind   string     `json:"kind,omitempty"`
+
+	// Phase changes and the end.
+	Phase string `json:"phase,omitempty"`
+}
+
+type tracer struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+	err error
+}
+
+func newTracer(w io.Writer) *tracer {
+	if w == nil {
+		return nil
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	return &tracer{w: bw, enc: json.NewEncoder(bw)}
+}
+
+func (t *tracer) write(v any) {
+	if t.err == nil {
+		t.err = t.enc.Encode(v)
+	}
+}
+
+func (t *tracer) flush() error {
+	if t.err == nil {
+		t.err = t.w.Flush()
+	}
+	return t.err
+}
+
+func msOf(ns int64) float64 { return float64(ns/1000) / 1000 }
