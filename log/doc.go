@@ -58,17 +58,22 @@
 //
 // Read segments in seq order; consecutive segments must have consecutive
 // seqs and each firstIndex must equal the last index after replaying the
-// previous segment plus one. Keep a log of entries after a base index, the
-// base starting at firstIndex-1 of the first segment. Then for each record:
+// previous segment plus one. Keep a log of entries after a base index, and
+// the last index; both start at firstIndex-1 of the first segment (what the
+// removed segments held up to there is covered by a marker further on).
+// Then for each record:
 //
-//   - entry e: if e.index <= base, drop every entry (e truncated the log
-//     below base) and go on; it is an error if e.index is more than the last
-//     index + 1; otherwise drop the entries at e.index and after, and
-//     append e.
+//   - entry e: it is an error if e.index is more than the last index + 1.
+//     If e.index <= base, drop every entry and set the last index to
+//     e.index (e truncated the log below base). Otherwise drop the entries
+//     at e.index and after, and append e.
 //   - hardstate: it replaces the previous one.
 //   - snapshot marker m: the newest marker is the member's snapshot. If
-//     m.index < base, ignore it otherwise. If discardLog, drop every entry;
-//     otherwise drop the entries up to m.index. Then base = m.index.
+//     m.index < base: if discardLog, drop every entry and set the last index
+//     to m.index; nothing else. Otherwise, if discardLog, drop every entry;
+//     if not, drop the entries up to m.index (it is an error if the log ends
+//     before m.index). Then base and the last index (if no entry is left)
+//     are m.index.
 //
 // If the first segment's firstIndex is above 1, the newest marker must be at
 // firstIndex-1 or later (the segments it made redundant were removed); the

@@ -176,20 +176,29 @@ func (w *WAL) path(name string) string { return filepath.Join(w.dir, name) }
 type replayer struct {
 	hs   raft.HardState
 	snap Marker
-	// base is the index before ents[0]; entries at or below it are covered
-	// by a snapshot (or, before the first marker of a WAL whose first
-	// segments were removed, by the removed segments).
+	// base is the index before ents[0]. Entries at or below it are not
+	// kept: covered by a snapshot or, at the start of a WAL whose first
+	// segments were removed, by those segments (and by a marker later on).
 	base uint64
 	ents []raft.Entry
+	// below is where the log ends when it ends at or below base, which
+	// happens when a truncation or a discarding marker reaches under base.
+	// invariant: below <= base, and below == base if len(ents) > 0.
+	below uint64
 }
 
-func (r *replayer) last() uint64 { return r.base + uint64(len(r.ents)) }
+func (r *replayer) last() uint64 {
+	if len(r.ents) == 0 {
+		return r.below
+	}
+	return r.base + uint64(len(r.ents))
+}
 
 func (w *WAL) replay() (*State, error) {
 	var r replayer
 	d := newDecoder()
 	first := w.segs[0].first
-	r.base = first - 1
+	r.base, r.below = first-1, first-1
 	var lastData []byte
 	var good int
 	for i, seg := range w.segs {
@@ -286,15 +295,14 @@ func (w *WAL) applyRecord(r *replayer, d *decoder, seg segment, path string, typ
 			return err
 		}
 		switch {
-		case e.Index <= r.base:
-			// The entry itself is covered by a snapshot (or a removed
-			// segment), but it truncated the log: whatever followed it
-			// is gone. (Only seen at the start of a WAL whose first
-			// segments were removed; Save refuses entries at or below the
-			// snapshot.)
-			r.ents = r.ents[:0:0]
 		case e.Index > r.last()+1:
 			return fmt.Errorf("entry %d follows last index %d: a gap", e.Index, r.last())
+		case e.Index <= r.base:
+			// The entry itself is covered, but it truncated the log:
+			// whatever followed it is gone. (Only seen at the start of a
+			// WAL whose first segments were removed; Save refuses
+			// entries at or below the snapshot.)
+			r.ents, r.below = r.ents[:0:0], e.Index
 		default:
 			r.ents = append(r.ents[:e.Index-r.base-1], e)
 		}
@@ -313,7 +321,12 @@ func (w *WAL) applyRecord(r *replayer, d *decoder, seg segment, path string, typ
 			r.snap = m
 		}
 		if m.Index < r.base {
-			return nil // an older marker repeated at the start of a segment
+			// An older marker repeated at the start of a segment, or one
+			// inside the region the removed segments covered.
+			if m.DiscardLog {
+				r.ents, r.below = r.ents[:0:0], m.Index
+			}
+			return nil
 		}
 		if m.DiscardLog {
 			r.ents = nil
@@ -323,7 +336,7 @@ func (w *WAL) applyRecord(r *replayer, d *decoder, seg segment, path string, typ
 			}
 			r.ents = r.ents[m.Index-r.base:]
 		}
-		r.base = m.Index
+		r.base, r.below = m.Index, m.Index
 	default:
 		return fmt.Errorf("%v record in a WAL segment", typ)
 	}

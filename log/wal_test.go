@@ -306,3 +306,47 @@ func TestFailedSyncFailsTheWAL(t *testing.T) {
 		t.Fatalf("recovered %d entries; want the 3 synced, maybe 4", l)
 	}
 }
+
+// TestReplayTruncationBelowFirstSegment: the first segments were removed
+// (a later marker covers them) and the retained ones start with entries
+// that truncate the log below the first segment's base. Found by the
+// storage crash property; the segments are built by hand to pin it down.
+func TestReplayTruncationBelowFirstSegment(t *testing.T) {
+	m := vfs.NewMem(rand.New(rand.NewPCG(1, 1)))
+	_ = m.MkdirAll("/w")
+	seg := func(seq, first uint64, fill func(e *encoder)) {
+		e := newEncoder()
+		e.header(Header{ClusterID: 0xc1, MemberID: 2, Seq: seq, FirstIndex: first})
+		fill(e)
+		if err := vfs.WriteFile(m, "/w/"+segmentName(seq, first), e.a.b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seg(1, 8, func(e *encoder) { // the log ended at 7 when this began
+		for _, ent := range append(ents(3, 3, 5), ents(3, 4, 8)...) {
+			e.entry(&ent)
+		}
+	})
+	seg(2, 9, func(e *encoder) {
+		for _, ent := range append(ents(3, 4, 5), ents(4, 6, 6)...) {
+			e.entry(&ent) // the log now ends at 6
+		}
+	})
+	seg(3, 7, func(e *encoder) {
+		e.marker(Marker{Index: 7, Term: 6, DiscardLog: true})
+		e.hardState(raft.HardState{Term: 6, Commit: 7})
+		ent := raft.Entry{Term: 6, Index: 8}
+		e.entry(&ent)
+	})
+	w, st, err := Open(m, "/w", opts(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if st.Snapshot.Index != 7 || len(st.Entries) != 1 || st.Entries[0].Index != 8 {
+		t.Fatalf("snapshot %+v entries %s; want 7 then 8", st.Snapshot, indexes(st.Entries))
+	}
+	if err := w.Save(raft.HardState{}, []raft.Entry{{Term: 6, Index: 9}}, true); err != nil {
+		t.Fatalf("Save after replay: %v", err)
+	}
+}

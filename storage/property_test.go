@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/raftkv/raftkv/log"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
 	"pgregory.net/rapid"
@@ -199,7 +200,10 @@ func TestCrashProperty(t *testing.T) {
 				durable()
 			case op == 8: // crash and restart
 				fsys.Crash()
-				s = mustOpen(t, fsys, "/m", o)
+				var err error
+				if s, err = Open(fsys, "/m", o); err != nil {
+					t.Fatalf("Open after crash: %v\n%s", err, dumpWAL(fsys, "/m/wal"))
+				}
 				got := observe(t, s)
 				if !slices.ContainsFunc(candidates, func(c model) bool { return equalModels(c, got) }) {
 					t.Logf("recovered: %s", describe(got))
@@ -294,4 +298,38 @@ func compare(t *rapid.T, s *Storage, ms *raft.MemoryStorage) {
 		}
 		eq(fmt.Sprintf("Entries(%d, %d, 15)", lo, hi), a, b, e1, e2)
 	}
+}
+
+// dumpWAL describes every record of every segment, for failure reports.
+func dumpWAL(fsys vfs.FS, dir string) string {
+	var out string
+	names, _ := fsys.ReadDir(dir)
+	for _, n := range names {
+		b, _ := vfs.ReadFile(fsys, dir+"/"+n)
+		out += n + ":"
+		for off := 0; off < len(b); {
+			typ, p, sz, err := log.DecodeFrame(b[off:])
+			if err != nil {
+				out += fmt.Sprintf(" [%d: %v]", off, err)
+				break
+			}
+			switch typ {
+			case log.RecordEntry:
+				e, _ := log.DecodeEntry(p)
+				out += fmt.Sprintf(" e%d/%d", e.Index, e.Term)
+			case log.RecordHardState:
+				h, _ := log.DecodeHardState(p)
+				out += fmt.Sprintf(" hs%+v", h)
+			case log.RecordSnapshot:
+				m, _ := log.DecodeMarker(p)
+				out += fmt.Sprintf(" snap%+v", m)
+			case log.RecordHeader:
+				h, _ := log.DecodeHeader(p)
+				out += fmt.Sprintf(" header(seq=%d first=%d)", h.Seq, h.FirstIndex)
+			}
+			off += sz
+		}
+		out += "\n"
+	}
+	return out
 }
