@@ -50,6 +50,15 @@ type Config struct {
 	// CheckQuorum.
 	ReadOnlyLeaseBased bool
 
+	// LearnerPromotionLag: the leader promotes a learner to voter on its own
+	// once the learner's log is within this many entries of its own (and
+	// the learner answers). 0 means the default, 64; a negative value is
+	// not possible, so use DisableAutoPromotion to turn promotion off.
+	LearnerPromotionLag uint64
+	// DisableAutoPromotion keeps learners learners until promoted by an
+	// explicit ConfChangeAddVoter.
+	DisableAutoPromotion bool
+
 	// MaxSizePerMsg bounds the entry bytes in one append (0: 1 MiB).
 	MaxSizePerMsg uint64
 	// MaxInflightMsgs bounds the appends in flight to a follower in
@@ -125,6 +134,12 @@ func (c *Config) validate() error {
 	}
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = 256
+	}
+	if c.LearnerPromotionLag == 0 {
+		c.LearnerPromotionLag = 64
+	}
+	if c.DisableAutoPromotion {
+		c.LearnerPromotionLag = 0
 	}
 	if c.MaxCommittedSizePerReady == 0 {
 		c.MaxCommittedSizePerReady = 64 << 20

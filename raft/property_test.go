@@ -138,6 +138,11 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 		ids = append(ids, uint64(i))
 	}
 	noPreVote := draw("noprevote", 2) == 1
+	fixedMembership := draw("churn", 2) == 0
+	churn := 0
+	if !fixedMembership {
+		churn = 1
+	}
 	// One entry per append half of the time: more interleavings, and the
 	// Figure 8 scenario needs an old-term entry acknowledged on its own.
 	maxMsg := []uint64{1, 0}[draw("maxmsg", 2)]
@@ -151,15 +156,16 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 		},
 	})
 	s := newSafetyChecker(c)
-	pick := func(label string) uint64 { return ids[draw(label, len(ids))] }
+	pick := func(label string) uint64 { return c.IDs[draw(label, len(c.IDs))] }
+	spare := uint64(size + 1) // the next member id that may join
 	next := 0
 	steps := 100 + draw("steps", 500)
 	for range steps {
-		switch op := draw("op", 42); {
+		switch op := draw("op", 40+churn); {
 		case op < 4:
 			c.Tick(pick("tick"))
 		case op < 8: // a tick everywhere: time passes for all members
-			for _, id := range ids {
+			for _, id := range c.IDs {
 				c.Tick(id)
 			}
 		case op < 26 && len(c.Queue) > 0: // deliver any message: reordering
@@ -192,6 +198,21 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 			}
 		case op < 39:
 			c.HandleReady(pick("ready"))
+		case op < 40 && !fixedMembership:
+			// Membership churn: a new member joins as a learner (and is
+			// promoted by the leader once caught up), or a member is
+			// removed.
+			lead := c.Leader()
+			if lead == 0 {
+				break
+			}
+			cc := raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: pick("remove")}
+			if draw("join", 2) == 0 && spare <= uint64(size+2) {
+				c.Join(spare, c.Nodes[lead].Raw.Status().Voters)
+				cc = raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: spare}
+				spare++
+			}
+			_, _ = c.Nodes[lead].Raw.ProposeConfChange(cc)
 		}
 		// Usually every member handles its Ready right away; sometimes work
 		// is left pending across the next step (and possibly a crash).
@@ -204,13 +225,13 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 	}
 	// Settle: every member back up, the network reliable, time passing.
 	// Whatever the faults left behind must converge without breaking safety.
-	for _, id := range ids {
+	for _, id := range c.IDs {
 		if c.Nodes[id].Down {
 			c.Restart(id)
 		}
 	}
 	for range 100 {
-		for _, id := range ids {
+		for _, id := range c.IDs {
 			c.Tick(id)
 		}
 		c.DeliverAll(nil)

@@ -103,6 +103,13 @@ type raft struct {
 	readAcked    map[uint64]uint64
 	readStates   []ReadState
 
+	// pendingConfIndex is the index of the latest membership change this
+	// leader appended; another may be proposed only once it is applied.
+	pendingConfIndex uint64
+	// promoteLag: learners within this many entries of the leader's log are
+	// promoted automatically (0: never).
+	promoteLag uint64
+
 	// appendsPending: the leader appended proposals that are not yet sent;
 	// they leave together, batched, when the next Ready is taken.
 	appendsPending bool
@@ -141,6 +148,7 @@ func newRaft(c *Config) (*raft, error) {
 		checkQuorum:      !c.DisableCheckQuorum,
 		preVote:          !c.DisablePreVote,
 		readLease:        c.ReadOnlyLeaseBased,
+		promoteLag:       c.LearnerPromotionLag,
 		maxMsgSize:       c.MaxSizePerMsg,
 		maxInflight:      c.MaxInflightMsgs,
 		rand:             c.Rand,
@@ -291,6 +299,9 @@ func (r *raft) becomeLeader() {
 	r.state = StateLeader
 	// Followers start in Probe; the leader's own entry is always matched.
 	r.prs[r.id].BecomeReplicate()
+	// The uncommitted tail may hold a membership change of an earlier term:
+	// no new change until everything up to here is applied.
+	r.pendingConfIndex = r.log.lastIndex()
 	// A no-op entry of the new term: entries of earlier terms commit only
 	// once an entry of the current term does (§5.4.2, §8), and it lets the
 	// leader learn the commit index promptly.
@@ -330,6 +341,7 @@ func (r *raft) tickHeartbeat() {
 	if r.heartbeatElapsed >= r.heartbeatTimeout {
 		r.heartbeatElapsed = 0
 		r.bcastHeartbeat()
+		r.maybePromoteLearners()
 	}
 }
 

@@ -112,6 +112,21 @@ func (rn *RawNode) ProposeBatch(data [][]byte) (uint64, error) {
 	return rn.raft.log.lastIndex() - uint64(len(data)) + 1, nil
 }
 
+// ProposeConfChange proposes a single-server membership change and
+// returns its index. It fails with ErrConfChangePending while another
+// change is unapplied or before the leader has committed an entry of its
+// term, and with ErrConfChangeInvalid for a change that does not fit the
+// membership.
+func (rn *RawNode) ProposeConfChange(cc ConfChange) (uint64, error) {
+	return rn.raft.proposeConfChange(cc)
+}
+
+// ApplyConfChange makes a committed membership change take effect. The
+// application must call it when it applies an EntryConfChange entry, on
+// every member, and record the returned membership (it goes into the next
+// snapshot).
+func (rn *RawNode) ApplyConfChange(cc ConfChange) ConfState { return rn.raft.applyConfChange(cc) }
+
 // ReadIndex asks for a linearizable read (thesis §6.4) without writing to
 // the log. ctx identifies the request; it comes back in a ReadState of a
 // later Ready once the leader has confirmed, with one heartbeat round to a

@@ -32,6 +32,9 @@ import (
 //	drop                        handle pending Readies, then discard every message in flight
 //	isolate <id> | partition 1,2 3,4,5 | heal
 //	crash <id> | restart <id>
+//	join <id>                   start a new empty member (knowing the leader's voters)
+//	conf <leader> add-learner|add-voter|remove <id>
+//	members                     each member's view of the membership
 //	status                      one line per member
 //	log <id>                    the member's log, committed part marked
 func TestScenarios(t *testing.T) {
@@ -99,7 +102,10 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 			fmt.Fprintf(&h.out, "> %d read %q confirmed at index %d\n", id, rs.RequestCtx, rs.Index)
 		}
 		for _, e := range rd.CommittedEntries {
-			if len(e.Data) > 0 {
+			if e.Type == raft.EntryConfChange {
+				cc, _ := raft.UnmarshalConfChange(e.Data)
+				fmt.Fprintf(&h.out, "> %d applies %d/%d %s %d\n", id, e.Index, e.Term, cc.Type, cc.NodeID)
+			} else if len(e.Data) > 0 {
 				fmt.Fprintf(&h.out, "> %d applies %d/%d %q\n", id, e.Index, e.Term, e.Data)
 			}
 		}
@@ -183,6 +189,30 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	case "transfer":
 		if err := c.Nodes[id(t, d, 0)].Raw.TransferLeadership(id(t, d, 1)); err != nil {
 			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
+	case "join":
+		var voters []uint64
+		for _, i := range c.IDs {
+			if st := c.Nodes[i].Raw.Status(); !c.Nodes[i].Down && st.RaftState == raft.StateLeader {
+				voters = st.Voters
+			}
+		}
+		c.Join(id(t, d, 0), voters)
+	case "conf":
+		if len(d.CmdArgs) < 3 {
+			t.Fatalf("%s: conf <leader> add-learner|add-voter|remove <id>", d.Pos)
+		}
+		types := map[string]raft.ConfChangeType{"add-learner": raft.ConfChangeAddLearner, "add-voter": raft.ConfChangeAddVoter, "remove": raft.ConfChangeRemove}
+		cc := raft.ConfChange{Type: types[d.CmdArgs[1].Key], NodeID: id(t, d, 2)}
+		if _, err := c.Nodes[id(t, d, 0)].Raw.ProposeConfChange(cc); err != nil {
+			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
+	case "members":
+		for _, i := range c.IDs {
+			if n := c.Nodes[i]; !n.Down {
+				st := n.Raw.Status()
+				fmt.Fprintf(&h.out, "%d: voters=%v learners=%v\n", i, st.Voters, st.Learners)
+			}
 		}
 	case "stabilize":
 		c.DeliverAll(func(m raft.Message, delivered bool) {

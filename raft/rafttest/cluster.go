@@ -10,6 +10,7 @@
 package rafttest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -34,7 +35,11 @@ type Node struct {
 	// Applied holds every entry this member applied, in order; it survives
 	// restarts (as an application's state would, through snapshots).
 	Applied []raft.Entry
-	Down    bool
+	// Conf is the membership after the last change this member applied
+	// (or the one it started with): what an application persists with its
+	// applied state, and what a restart starts from.
+	Conf raft.ConfState
+	Down bool
 	rand    *rand.Rand
 }
 
@@ -61,16 +66,18 @@ func New(ids []uint64, opts Options) *Cluster {
 	c := &Cluster{IDs: slices.Clone(ids), Nodes: map[uint64]*Node{}, opts: opts, cut: map[[2]uint64]bool{}}
 	for _, id := range ids {
 		n := &Node{ID: id, Storage: raft.NewMemoryStorage(), rand: rand.New(rand.NewPCG(opts.Seed, id))}
+		n.Conf = raft.ConfState{Voters: slices.Clone(ids)}
 		c.Nodes[id] = n
-		c.start(n, ids)
+		c.start(n)
 	}
 	return c
 }
 
-func (c *Cluster) start(n *Node, peers []uint64) {
+func (c *Cluster) start(n *Node) {
 	cfg := &raft.Config{
 		ID:            n.ID,
-		Peers:         peers,
+		Peers:         n.Conf.Voters,
+		Learners:      n.Conf.Learners,
 		ElectionTick:  c.opts.ElectionTick,
 		HeartbeatTick: c.opts.HeartbeatTick,
 		Storage:       n.Storage,
@@ -78,6 +85,9 @@ func (c *Cluster) start(n *Node, peers []uint64) {
 	}
 	if len(n.Applied) > 0 {
 		cfg.Applied = n.Applied[len(n.Applied)-1].Index
+	}
+	if _, cs, _ := n.Storage.InitialState(); len(cs.Voters) > 0 {
+		cfg.Peers, cfg.Learners = nil, nil // a snapshot holds the membership
 	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(cfg)
@@ -90,20 +100,27 @@ func (c *Cluster) start(n *Node, peers []uint64) {
 	n.Down = false
 }
 
+// Join starts a new member id with empty storage, which knows the current
+// voters and itself as a learner, as an operator would start a member that
+// is being added. The leader still has to add it with a ConfChange.
+func (c *Cluster) Join(id uint64, voters []uint64) {
+	n := &Node{ID: id, Storage: raft.NewMemoryStorage(), rand: rand.New(rand.NewPCG(c.opts.Seed, id))}
+	n.Conf = raft.ConfState{Voters: slices.Clone(voters), Learners: []uint64{id}}
+	c.Nodes[id] = n
+	c.IDs = append(c.IDs, id)
+	c.start(n)
+}
+
 // Crash stops a member: what it had not persisted is lost, and so are the
 // messages it had not yet handed to the network.
 func (c *Cluster) Crash(id uint64) { c.Nodes[id].Down = true }
 
 // Restart brings a crashed member back from its persisted state.
 func (c *Cluster) Restart(id uint64) {
-	n := c.Nodes[id]
-	var peers []uint64
-	if _, cs, _ := n.Storage.InitialState(); len(cs.Voters) == 0 {
-		// MemoryStorage keeps membership only in snapshots; before the
-		// first one the initial voters still apply.
-		peers = c.IDs
-	}
-	c.start(n, peers)
+	// MemoryStorage keeps no membership outside snapshots, and a restart
+	// does not re-apply entries already applied: start from the membership
+	// the member had applied, as an application persisting it would.
+	c.start(c.Nodes[id])
 }
 
 // Cut drops every message from `from` to `to` from now on.
@@ -190,6 +207,15 @@ func (c *Cluster) HandleReady(id uint64) bool {
 	}
 	c.Queue = append(c.Queue, rd.Messages...)
 	n.Applied = append(n.Applied, rd.CommittedEntries...)
+	for _, e := range rd.CommittedEntries {
+		if e.Type == raft.EntryConfChange {
+			cc, err := raft.UnmarshalConfChange(e.Data)
+			if err != nil {
+				panic(err)
+			}
+			n.Conf = n.Raw.ApplyConfChange(cc)
+		}
+	}
 	n.Raw.Advance(rd)
 	return true
 }
@@ -213,7 +239,9 @@ func (c *Cluster) Deliver(m raft.Message) bool {
 	if n == nil || n.Down || !c.Linked(m.From, m.To) {
 		return false
 	}
-	if err := n.Raw.Step(m); err != nil {
+	if err := n.Raw.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		// A response from a member removed from the configuration is
+		// expected and ignored; anything else is a harness bug.
 		panic(fmt.Sprintf("step %v: %v", m, err))
 	}
 	return true
