@@ -40,7 +40,7 @@ type Node struct {
 	// applied state, and what a restart starts from.
 	Conf raft.ConfState
 	Down bool
-	rand    *rand.Rand
+	rand *rand.Rand
 }
 
 // Cluster is a set of members joined by a controllable network.
