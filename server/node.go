@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,8 +55,12 @@ type Config struct {
 
 	KV          kv.Options
 	SegmentSize int64
-	Transport   Transport
-	Logger      *slog.Logger
+	// SnapshotCount: after this many entries applied since the last
+	// snapshot, the member snapshots its key space and compacts its log
+	// (etcd's --snapshot-count). 0 means 10000.
+	SnapshotCount uint64
+	Transport     Transport
+	Logger        *slog.Logger
 
 	// OnReady, if set, sees every Ready before it is handled (the
 	// simulator's trace and checkers use it).
@@ -106,6 +111,11 @@ type envelope struct {
 	Cmd      []byte
 }
 
+type readyRead struct {
+	index uint64
+	done  func(index uint64)
+}
+
 type pending struct {
 	seq  uint64
 	done func(Result)
@@ -130,6 +140,18 @@ type Node struct {
 	// never mistaken for one proposed after it.
 	seq uint64
 
+	// confState is the membership after the last applied change: what the
+	// next snapshot records.
+	confState raft.ConfState
+	// snapIndex is the index of the newest snapshot.
+	snapIndex uint64
+	applied   uint64
+	// reads waiting for their ReadIndex, keyed by request context, and
+	// confirmed reads waiting for the apply index to reach theirs.
+	readSeq    uint64
+	readWaits  map[string]func(index uint64)
+	readyReads []readyRead
+
 	lastSyncNs int64
 	graceNs    int64
 	syncNs     int64
@@ -143,6 +165,9 @@ func NewNode(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SnapshotCount == 0 {
+		cfg.SnapshotCount = 10000
+	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 500 * time.Millisecond
 	}
@@ -153,13 +178,14 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		st:      st,
-		store:   kv.New(cfg.KV),
-		log:     cfg.Logger,
-		waits:   map[uint64]pending{},
-		graceNs: int64(cfg.ElectionTick) * int64(cfg.TickInterval),
-		syncNs:  int64(cfg.SyncInterval),
+		cfg:       cfg,
+		st:        st,
+		store:     kv.New(cfg.KV),
+		log:       cfg.Logger,
+		waits:     map[uint64]pending{},
+		readWaits: map[string]func(uint64){},
+		graceNs:   int64(cfg.ElectionTick) * int64(cfg.TickInterval),
+		syncNs:    int64(cfg.SyncInterval),
 	}
 	n.seq = cfg.Rand.Uint64() >> 1
 	snap, err := st.Snapshot()
@@ -179,8 +205,11 @@ func NewNode(cfg Config) (*Node, error) {
 		MaxSizePerMsg: cfg.MaxSizePerMsg, DisablePreVote: cfg.DisablePreVote,
 		DisableCheckQuorum: cfg.DisableCheckQuorum,
 	}
+	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
+	n.confState = snap.Metadata.ConfState
 	if _, cs, _ := st.InitialState(); len(cs.Voters) == 0 {
 		rc.Peers = cfg.Peers
+		n.confState = raft.ConfState{Voters: append([]uint64(nil), cfg.Peers...)}
 	}
 	n.raw, err = raft.NewRawNode(rc)
 	if err != nil {
@@ -263,6 +292,45 @@ func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
 	return nil
 }
 
+// ProposeConfChange proposes a membership change; done gets the result
+// when it applies (Event is nil).
+func (n *Node) ProposeConfChange(cc raft.ConfChange, done func(Result)) error {
+	index, err := n.raw.ProposeConfChange(cc)
+	if err != nil {
+		return err
+	}
+	if done != nil {
+		n.waits[index] = pending{seq: confChangeSeq, done: done}
+	}
+	return nil
+}
+
+// confChangeSeq marks a wait for a membership change: the entry carries no
+// envelope, and the index alone identifies it (a leader change that
+// overwrites it applies a different entry there).
+const confChangeSeq = ^uint64(0)
+
+// TransferLeadership asks the leader to hand leadership to member to.
+func (n *Node) TransferLeadership(to uint64) error { return n.raw.TransferLeadership(to) }
+
+// ConfState is the membership after the last applied change.
+func (n *Node) ConfState() raft.ConfState { return n.confState }
+
+// ReadIndex asks for a linearizable read point (raft's ReadIndex, thesis
+// §6.4). done is called from HandleReady with the read index once the
+// leader has confirmed it and this member has applied up to it: a read of
+// Store() at that moment is linearizable. Like a proposal, a read may get
+// no answer (leader change, message loss); the caller's timeout decides.
+func (n *Node) ReadIndex(done func(index uint64)) error {
+	n.readSeq++
+	ctx := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, n.cfg.ID), n.readSeq)
+	if err := n.raw.ReadIndex(ctx); err != nil {
+		return err
+	}
+	n.readWaits[string(ctx)] = done
+	return nil
+}
+
 // HasReady reports whether HandleReady has work.
 func (n *Node) HasReady() bool { return n.raw.HasReady() }
 
@@ -277,6 +345,11 @@ func (n *Node) HandleReady() (bool, error) {
 	rd := n.raw.Ready()
 	if n.cfg.OnReady != nil {
 		n.cfg.OnReady(rd)
+	}
+	if rd.SoftState != nil {
+		// Reads waiting on a leader that is gone will not be answered:
+		// forget them (their callers time out and retry).
+		clear(n.readWaits)
 	}
 	if !rd.Snapshot.IsEmpty() {
 		if err := n.st.SaveSnapshot(rd.Snapshot); err != nil {
@@ -296,13 +369,60 @@ func (n *Node) HandleReady() (bool, error) {
 		}
 		n.dropWaitsUpTo(rd.Snapshot.Metadata.Index)
 	}
+	if !rd.Snapshot.IsEmpty() {
+		n.applied = rd.Snapshot.Metadata.Index
+		n.snapIndex = n.applied
+		n.confState = rd.Snapshot.Metadata.ConfState
+	}
 	for _, e := range rd.CommittedEntries {
 		if err := n.apply(e); err != nil {
 			return true, err
 		}
+		n.applied = e.Index
 	}
+	for _, rs := range rd.ReadStates {
+		if done, ok := n.readWaits[string(rs.RequestCtx)]; ok {
+			delete(n.readWaits, string(rs.RequestCtx))
+			n.readyReads = append(n.readyReads, readyRead{index: rs.Index, done: done})
+		}
+	}
+	n.answerReads()
 	n.raw.Advance(rd)
+	if err := n.maybeSnapshot(); err != nil {
+		return true, err
+	}
 	return true, nil
+}
+
+// answerReads answers confirmed reads whose index this member has applied,
+// in order.
+func (n *Node) answerReads() {
+	kept := n.readyReads[:0]
+	for _, r := range n.readyReads {
+		if r.index <= n.applied {
+			r.done(r.index)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	n.readyReads = kept
+}
+
+// maybeSnapshot snapshots the key space and compacts the log once
+// SnapshotCount entries were applied since the last snapshot.
+func (n *Node) maybeSnapshot() error {
+	if n.applied < n.snapIndex+n.cfg.SnapshotCount {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := n.store.Save(&buf); err != nil {
+		return fmt.Errorf("server: snapshot of the key space: %w", err)
+	}
+	if _, err := n.st.CreateSnapshot(n.applied, n.confState, buf.Bytes()); err != nil {
+		return fmt.Errorf("server: saving snapshot at %d: %w", n.applied, err)
+	}
+	n.snapIndex = n.applied
+	return nil
 }
 
 // dropWaitsUpTo forgets proposals at or below index: a snapshot from the
@@ -321,11 +441,25 @@ func (n *Node) apply(e raft.Entry) error {
 	if waiting {
 		delete(n.waits, e.Index)
 	}
-	if e.Type != raft.EntryNormal {
+	if e.Type == raft.EntryConfChange {
+		cc, err := raft.UnmarshalConfChange(e.Data)
+		if err != nil {
+			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
+		}
+		n.confState = n.raw.ApplyConfChange(cc)
 		if waiting {
-			w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
+			if w.seq == confChangeSeq {
+				w.done(Result{Index: e.Index, Term: e.Term})
+			} else {
+				w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
+			}
 		}
 		return nil
+	}
+	if waiting && w.seq == confChangeSeq {
+		// Our membership change lost its index to another leader's entry.
+		w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
+		waiting = false
 	}
 	if len(e.Data) == 0 {
 		// The empty entry of a new leader's term: grant TTLs the grace of

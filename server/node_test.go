@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -196,5 +197,82 @@ func TestNodeTTLExpiresThroughTimeEntries(t *testing.T) {
 		if _, err := c.nodes[id].Store().Get("/lease", false, false); err == nil {
 			t.Fatalf("member %d still has the expired key", id)
 		}
+	}
+}
+
+func TestNodeReadIndex(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	w := c.do(&kv.Command{Method: kv.MethodPut, Path: "/k", Value: "v1"})
+	c.tick()
+	for _, id := range c.ids {
+		var got uint64
+		answered := false
+		if err := c.nodes[id].ReadIndex(func(i uint64) { got, answered = i, true }); err != nil {
+			t.Fatal(err)
+		}
+		c.run()
+		if !answered || got < w.Index {
+			t.Fatalf("member %d: answered=%v index=%d", id, answered, got)
+		}
+		// At that point a local read is linearizable: it sees the write.
+		ev, err := c.nodes[id].Store().Get("/k", false, false)
+		if err != nil || *ev.Node.Value != "v1" {
+			t.Fatalf("member %d read %v %v", id, ev, err)
+		}
+	}
+}
+
+func TestNodeSnapshotCompactsAndRestarts(t *testing.T) {
+	c := &testCluster{t: t, net: &net{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: []uint64{1}}
+	c.fs[1] = vfs.NewMem(rand.New(rand.NewPCG(1, 7)))
+	start := func() {
+		n, err := NewNode(Config{
+			ID: 1, ClusterID: 42, Peers: c.ids, FS: c.fs[1], Dir: "/data",
+			ElectionTick: 10, HeartbeatTick: 1, TickInterval: 100 * time.Millisecond, SnapshotCount: 5,
+			Rand: rand.New(rand.NewPCG(1, 1)), Transport: c.net,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[1] = n
+	}
+	start()
+	for i := range 12 {
+		c.do(&kv.Command{Method: kv.MethodPut, Path: "/k", Value: fmt.Sprint(i)})
+	}
+	first, _ := c.nodes[1].Storage().FirstIndex()
+	if first < 6 {
+		t.Fatalf("log not compacted: first index %d", first)
+	}
+	c.fs[1].Crash()
+	start()
+	c.leader()
+	ev, err := c.nodes[1].Store().Get("/k", false, false)
+	if err != nil || *ev.Node.Value != "11" {
+		t.Fatalf("after restart from snapshot: %v %v", ev, err)
+	}
+}
+
+func TestNodeMembershipChange(t *testing.T) {
+	c := newTestCluster(t, 1, 2, 3)
+	lead := c.leader()
+	c.tick()
+	var res *Result
+	if err := lead.ProposeConfChange(raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: 3}, func(r Result) { res = &r }); err != nil {
+		t.Fatal(err)
+	}
+	c.run()
+	if res == nil || res.Err != nil {
+		t.Fatalf("conf change result %+v", res)
+	}
+	if cs := lead.ConfState(); len(cs.Voters) != 2 {
+		t.Fatalf("voters after removal: %v", cs)
+	}
+	// With 3 gone, the two remaining members still commit.
+	c.nodes[3] = nil
+	r := c.do(&kv.Command{Method: kv.MethodPut, Path: "/after", Value: "x"})
+	if r.Err != nil {
+		t.Fatal(r.Err)
 	}
 }
