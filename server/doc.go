@@ -40,7 +40,19 @@
 //
 // # Reads
 //
-// Linearizable (quorum) reads are proposed as kv.MethodQuorumGet commands
-// and answered when applied; they go through the log. Local reads use
+// Linearizable reads have two paths: ReadIndex (raft's read index, thesis
+// §6.4: no log write, one heartbeat round shared by concurrent reads, then
+// a local read once this member has applied up to the confirmed index), and
+// kv.MethodQuorumGet commands, which go through the log. Local reads use
 // Store().Get and may be stale.
+//
+// # Membership and snapshots
+//
+// ProposeConfChange proposes a single-server change (raft.ConfChange);
+// every member applies it through raft when the entry is applied, and the
+// resulting membership is what the next snapshot records. Every
+// SnapshotCount applied entries the member snapshots its key space
+// (kv.Store.Save) and compacts its log through storage; a restart comes
+// back from the newest snapshot plus the WAL after it. A follower too far
+// behind receives the leader's snapshot in a MsgSnap (whole, for now).
 package server
