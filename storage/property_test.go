@@ -124,7 +124,7 @@ func TestCrashProperty(t *testing.T) {
 			return []byte(fmt.Sprintf("d%d", data))
 		}
 
-		steps := rapid.IntRange(1, 60).Draw(t, "steps")
+		steps := rapid.IntRange(1, 150).Draw(t, "steps")
 		for range steps {
 			switch op := rapid.IntRange(0, 9).Draw(t, "op"); {
 			case op <= 4: // append, possibly truncating uncommitted entries
