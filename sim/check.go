@@ -141,6 +141,10 @@ func (c *checker) onCrash(m *member) {
 func (c *checker) onReady(m *member, rd raft.Ready) {
 	s := c.s
 	v := &m.view
+	if m.ticking && rd.SoftState != nil && rd.SoftState.RaftState != v.role &&
+		(rd.SoftState.RaftState == raft.StateCandidate || rd.SoftState.RaftState == raft.StatePreCandidate) {
+		s.trace(TraceEvent{Type: "timeout", ID: m.id, Term: max(v.term, rd.HardState.Term)})
+	}
 	if !rd.HardState.IsEmpty() {
 		if rd.HardState.Term != v.term || rd.HardState.Vote != v.vote {
 			s.trace(TraceEvent{Type: "term", ID: m.id, Term: rd.HardState.Term, Vote: rd.HardState.Vote})
@@ -158,6 +162,7 @@ func (c *checker) onReady(m *member, rd raft.Ready) {
 		v.role, v.lead = rd.SoftState.RaftState, rd.SoftState.Lead
 		if becameLeader {
 			c.newLeader(m)
+			s.onNewLeader(m)
 		}
 	}
 	if !rd.HardState.IsEmpty() && rd.HardState.Commit > v.commit {

@@ -67,6 +67,9 @@ type FaultOptions struct {
 	CrashEveryMs      int64 `json:"crashEveryMs,omitempty"`
 	PauseEveryMs      int64 `json:"pauseEveryMs,omitempty"`
 	LeaderKillEveryMs int64 `json:"leaderKillEveryMs,omitempty"`
+	// NewLeaderKill is the probability that a newly elected leader crashes
+	// within a few ticks of its election, before its own entries spread.
+	NewLeaderKill float64 `json:"newLeaderKill,omitempty"`
 	// DurationMs is the mean length of a partition, clog, pause or downtime.
 	DurationMs int64 `json:"durationMs"`
 	// MaxDown is how many members may be crashed or paused at once.
@@ -155,9 +158,9 @@ func MakeOptions(preset string, seed uint64, short bool, bug string) (Options, e
 		o.Members, o.Clients, o.Keys = 3, 4, 2
 		o.MaxSizePerMsg = 1
 		o.DisablePreVote, o.DisableCheckQuorum = true, true
-		o.Net = NetOptions{LatencyMinMs: 1, LatencyTailMs: 4, Loss: 0.2, Duplicate: 0.01, Reorder: 0.1}
-		o.Faults = FaultOptions{PartitionEveryMs: 300, CrashEveryMs: 300, LeaderKillEveryMs: 400, DurationMs: 150}
-		o.Workload.ThinkMs = 5
+		o.Net = NetOptions{LatencyMinMs: 1, LatencyTailMs: 4, Loss: 0.05, Duplicate: 0.01, Reorder: 0.1}
+		o.Faults = FaultOptions{PartitionEveryMs: 500, LeaderKillEveryMs: 400, NewLeaderKill: 0.6, DurationMs: 100, MaxDown: 2}
+		o.Workload.ThinkMs, o.Workload.TimeoutMs = 2, 300
 	case "swarm":
 		drawSwarm(&o, subRand(seed, "options", 0))
 	default:
@@ -218,6 +221,9 @@ func drawSwarm(o *Options, r *rand.Rand) {
 		PauseEveryMs:      every(4000),
 		LeaderKillEveryMs: every(4000),
 		DurationMs:        int64(100 + r.IntN(2000)),
+	}
+	if r.IntN(3) == 0 {
+		o.Faults.NewLeaderKill = r.Float64() / 2
 	}
 	if r.IntN(10) == 0 {
 		o.Faults.MaxDown = o.Members // sometimes a majority goes down

@@ -133,7 +133,10 @@ type member struct {
 	// held are deliveries that arrived while the member was paused; they
 	// run when it resumes (as bytes wait in a stopped process's sockets).
 	held []func()
-	view memberView
+	// ticking is set while a tick's work is handled: a campaign started
+	// then is an election timeout.
+	ticking bool
+	view    memberView
 }
 
 // Run runs one seed to the end and reports the result. It never panics: a
@@ -323,12 +326,10 @@ func (s *Sim) process(m *member) {
 
 func (s *Sim) tick(m *member) {
 	if m.up && !m.paused {
-		was := m.view.role
+		m.ticking = true
 		m.node.Tick(s.nowNs)
 		s.process(m)
-		if was != m.view.role && (m.view.role == raft.StateCandidate || m.view.role == raft.StatePreCandidate) {
-			s.trace(TraceEvent{Type: "timeout", ID: m.id, Term: m.view.term})
-		}
+		m.ticking = false
 	}
 	s.after(s.opts.TickMs*1e6, func() { s.tick(m) })
 }
@@ -464,6 +465,21 @@ func (s *Sim) scheduleFaults() {
 		}
 		s.after(f.LeaderKillEveryMs*1e6, kill)
 	}
+}
+
+// onNewLeader may schedule the new leader's early death
+// (Faults.NewLeaderKill).
+func (s *Sim) onNewLeader(m *member) {
+	p := s.opts.Faults.NewLeaderKill
+	if s.phase != phaseSafety || p == 0 || s.faultRand.Float64() >= p {
+		return
+	}
+	life := m.life
+	s.after(int64(s.faultRand.IntN(int(3*s.opts.TickMs*1000)))*1000, func() {
+		if m.life == life && m.up && !m.paused && s.phase == phaseSafety {
+			s.takeDown(m, "new leader kill")
+		}
+	})
 }
 
 // takeDown crashes m and restarts it after a while, if fewer than MaxDown

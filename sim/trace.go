@@ -94,3 +94,15 @@ func (t *tracer) flush() error {
 }
 
 func msOf(ns int64) float64 { return float64(ns/1000) / 1000 }
+
+// TraceEventTypes lists every event type a trace may hold (doc.go says
+// what each carries).
+var TraceEventTypes = []string{
+	"role", "term", "timeout",
+	"send", "duplicate", "deliver", "drop",
+	"append", "truncate", "commit", "apply",
+	"request", "request-arrive", "redirect", "response",
+	"crash", "restart", "pause", "resume",
+	"partition", "heal", "clog", "unclog",
+	"phase", "end",
+}
