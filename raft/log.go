@@ -297,5 +297,5 @@ func (l *raftLog) slice(lo, hi, maxSize uint64) ([]Entry, error) {
 			ents = u
 		}
 	}
-	return limitSize(ents, maxSize), nil
+	return LimitSize(ents, maxSize), nil
 }

@@ -85,7 +85,7 @@ func (ms *MemoryStorage) Entries(lo, hi, maxSize uint64) ([]Entry, error) {
 		return nil, ErrUnavailable
 	}
 	ents := ms.ents[lo-offset : hi-offset]
-	return limitSize(ents, maxSize), nil
+	return LimitSize(ents, maxSize), nil
 }
 
 // Term implements Storage.
@@ -208,9 +208,10 @@ func (ms *MemoryStorage) Append(entries []Entry) error {
 	return nil
 }
 
-// limitSize returns the longest prefix of ents whose Data fits in maxSize
-// bytes, but always at least one entry.
-func limitSize(ents []Entry, maxSize uint64) []Entry {
+// LimitSize returns the longest prefix of ents whose Data fits in maxSize
+// bytes, but always at least one entry: the rule every Storage's Entries
+// follows.
+func LimitSize(ents []Entry, maxSize uint64) []Entry {
 	if len(ents) == 0 {
 		return ents
 	}

@@ -174,7 +174,7 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]raft.Entry, error) {
 		return nil, fmt.Errorf("storage: Entries(%d, %d): lo > hi", lo, hi)
 	}
 	ents := s.ents[lo-base-1 : hi-base-1 : hi-base-1]
-	return limitSize(ents, maxSize), nil
+	return raft.LimitSize(ents, maxSize), nil
 }
 
 // Term implements raft.Storage.
@@ -366,21 +366,6 @@ func (s *Storage) Close() error {
 	return err
 }
 
-// limitSize returns the longest prefix of ents whose Data fits in maxSize
-// bytes, but always at least one entry.
-func limitSize(ents []raft.Entry, maxSize uint64) []raft.Entry {
-	if len(ents) == 0 {
-		return ents
-	}
-	size := uint64(len(ents[0].Data))
-	for n := 1; n < len(ents); n++ {
-		size += uint64(len(ents[n].Data))
-		if size > maxSize {
-			return ents[:n]
-		}
-	}
-	return ents
-}
 
 var _ raft.Storage = (*Storage)(nil)
 
