@@ -366,7 +366,6 @@ func (s *Storage) Close() error {
 	return err
 }
 
-
 var _ raft.Storage = (*Storage)(nil)
 
 // notExist reports whether err says a file is missing.
