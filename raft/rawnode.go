@@ -166,10 +166,15 @@ func (rn *RawNode) Ready() Ready {
 	r.flushAppends()
 	r.flushReads()
 	rd := Ready{
-		Entries:          r.log.unstableEntries(),
-		CommittedEntries: r.log.nextCommittedEnts(),
-		Messages:         r.msgs,
-		ReadStates:       r.readStates,
+		Entries:    r.log.unstableEntries(),
+		Messages:   r.msgs,
+		ReadStates: r.readStates,
+	}
+	// After a snapshot is restored, the entries between the applied index
+	// and the snapshot are gone: the snapshot replaces them (Advance moves
+	// applied to it).
+	if r.log.hasNextCommittedEnts() {
+		rd.CommittedEntries = r.log.nextCommittedEnts()
 	}
 	r.msgs = nil
 	r.readStates = nil
@@ -210,6 +215,8 @@ func (rn *RawNode) Advance(rd Ready) {
 	}
 	if !rd.Snapshot.IsEmpty() {
 		r.log.stableSnapTo(rd.Snapshot.Metadata.Index)
+		// The application installed the snapshot: it has applied it.
+		r.log.applied = max(r.log.applied, rd.Snapshot.Metadata.Index)
 	}
 }
 
