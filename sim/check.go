@@ -17,8 +17,13 @@ type memberView struct {
 	lead        uint64
 	commit      uint64
 	applied     uint64
-	terms       []uint64 // terms[i] is the term of entry i; terms[0] = 0
-	chain       []uint64 // chain[i] hashes entries 1..i (term, type, data)
+	// base is the index of the member's snapshot (0: none); the log holds
+	// base+1 on. terms[i-base] is the term of entry i, chain[i-base] hashes
+	// entries 1..i (term, type, data); index base holds the snapshot's term
+	// and the committed chain hash there.
+	base        uint64
+	terms       []uint64
+	chain       []uint64
 	preCrash    memberDurable
 	crashedOnce bool
 }
@@ -30,7 +35,31 @@ type memberDurable struct {
 	chainAtCommit      uint64
 }
 
-func (v *memberView) lastIndex() uint64 { return uint64(len(v.terms) - 1) }
+func (v *memberView) lastIndex() uint64 { return v.base + uint64(len(v.terms)-1) }
+
+// has reports whether the view knows entry i (at or above its snapshot).
+func (v *memberView) has(i uint64) bool { return i >= v.base && i <= v.lastIndex() }
+
+func (v *memberView) termAt(i uint64) uint64  { return v.terms[i-v.base] }
+func (v *memberView) chainAt(i uint64) uint64 { return v.chain[i-v.base] }
+
+func (v *memberView) appendEntry(e raft.Entry) {
+	v.terms = append(v.terms, e.Term)
+	v.chain = append(v.chain, chainHash(v.chain[len(v.chain)-1], e))
+}
+
+// reset makes the view start at a snapshot of index base and term.
+func (c *checker) reset(v *memberView, base, term uint64) bool {
+	v.base, v.terms, v.chain = base, []uint64{term}, []uint64{0}
+	if base == 0 {
+		return true
+	}
+	if base >= uint64(len(c.committed)) {
+		return false
+	}
+	v.chain[0] = c.committed[base]
+	return true
+}
 
 // checker holds what the cluster has shown so far and checks Raft's safety
 // properties (Figure 3 of the paper) against every new observation, on the
@@ -84,35 +113,42 @@ func (c *checker) onStart(m *member) {
 	v := &m.view
 	pre, crashed := v.preCrash, v.crashedOnce
 	*v = memberView{role: raft.StateFollower, term: hs.Term, vote: hs.Vote, commit: hs.Commit,
-		terms: []uint64{0}, chain: []uint64{0}, preCrash: pre, crashedOnce: crashed}
-	first, _ := st.FirstIndex()
-	last, _ := st.LastIndex()
-	if first != 1 && last > 0 {
-		c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: log starts at %d, the simulator takes no snapshots", m.id, first))
+		preCrash: pre, crashedOnce: crashed}
+	snap, err := st.Snapshot()
+	if err != nil {
+		c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: %v", m.id, err))
 		return
 	}
-	if last > 0 {
-		ents, err := st.Entries(1, last+1, 1<<62)
+	if !c.reset(v, snap.Metadata.Index, snap.Metadata.Term) {
+		c.fail("committed entries never lost", "member %d restarted from snapshot %d, beyond anything committed", m.id, snap.Metadata.Index)
+		return
+	}
+	first, _ := st.FirstIndex()
+	last, _ := st.LastIndex()
+	if first != v.base+1 {
+		c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: log starts at %d after snapshot %d", m.id, first, v.base))
+		return
+	}
+	if last >= first {
+		ents, err := st.Entries(first, last+1, 1<<62)
 		if err != nil {
 			c.s.fail(ClassCrash, "restart", fmt.Sprintf("member %d: reading log: %v", m.id, err))
 			return
 		}
 		for _, e := range ents {
-			v.terms = append(v.terms, e.Term)
-			v.chain = append(v.chain, chainHash(v.chain[len(v.chain)-1], e))
+			v.appendEntry(e)
 		}
 	}
 	if hs.Commit > v.lastIndex() {
 		c.fail("committed entries never lost", "member %d restarted with commit index %d beyond its log (last index %d)", m.id, hs.Commit, v.lastIndex())
 		return
 	}
-	if hi := min(hs.Commit, uint64(len(c.committed)-1)); hi > 0 && v.chain[hi] != c.committed[hi] {
+	if hi := min(hs.Commit, uint64(len(c.committed)-1)); hi > v.base && v.chainAt(hi) != c.committed[hi] {
 		c.fail("committed entries never change", "member %d restarted with a log that differs from the committed one at or below %d", m.id, hi)
 		return
 	}
-	// Raft reapplies from the start (no snapshots): the applied index
-	// restarts at 0 and climbs back as committed entries are handed out.
-	v.applied = 0
+	// Raft reapplies from the snapshot on.
+	v.applied = v.base
 	if !crashed {
 		return
 	}
@@ -124,7 +160,7 @@ func (c *checker) onStart(m *member) {
 		c.fail("durability", "member %d restarted with vote %d in term %d, it had voted for %d", m.id, hs.Vote, hs.Term, p.vote)
 	case v.lastIndex() < p.commit:
 		c.fail("committed entries never lost", "member %d restarted with log up to %d, it knew %d committed before its crash", m.id, v.lastIndex(), p.commit)
-	case p.commit > 0 && v.chain[p.commit] != p.chainAtCommit:
+	case p.commit > v.base && v.chainAt(p.commit) != p.chainAtCommit:
 		c.fail("committed entries never lost", "member %d restarted with a log that differs at or below its pre-crash commit index %d", m.id, p.commit)
 	}
 }
@@ -132,7 +168,10 @@ func (c *checker) onStart(m *member) {
 func (c *checker) onCrash(m *member) {
 	v := &m.view
 	v.crashedOnce = true
-	v.preCrash = memberDurable{term: v.term, vote: v.vote, commit: v.commit, chainAtCommit: v.chain[v.commit]}
+	v.preCrash = memberDurable{term: v.term, vote: v.vote, commit: v.commit}
+	if v.has(v.commit) {
+		v.preCrash.chainAtCommit = v.chainAt(v.commit)
+	}
 	v.role, v.lead = raft.StateFollower, 0
 }
 
@@ -150,6 +189,9 @@ func (c *checker) onReady(m *member, rd raft.Ready) {
 			s.trace(TraceEvent{Type: "term", ID: m.id, Term: rd.HardState.Term, Vote: rd.HardState.Vote})
 		}
 		v.term, v.vote = rd.HardState.Term, rd.HardState.Vote
+	}
+	if !rd.Snapshot.IsEmpty() {
+		c.installSnapshot(m, rd.Snapshot.Metadata)
 	}
 	if len(rd.Entries) > 0 {
 		c.append(m, rd.Entries)
@@ -187,6 +229,24 @@ func roleName(r raft.StateType) string {
 	return r.String()
 }
 
+// installSnapshot replaces the view's log with a snapshot from the leader.
+// A snapshot holds applied, hence committed, entries only.
+func (c *checker) installSnapshot(m *member, md raft.SnapshotMetadata) {
+	v := &m.view
+	c.s.trace(TraceEvent{Type: "snapshot", ID: m.id, Index: md.Index, Term: md.Term})
+	if md.Index < uint64(len(c.committed)) && md.Term != c.committedTerm[md.Index] {
+		c.fail("committed entries never change", "member %d installs a snapshot at %d of term %d, the entry committed there has term %d",
+			m.id, md.Index, md.Term, c.committedTerm[md.Index])
+		return
+	}
+	if !c.reset(v, md.Index, md.Term) {
+		c.fail("committed entries never lost", "member %d installs snapshot %d, beyond anything committed", m.id, md.Index)
+		return
+	}
+	v.commit = max(v.commit, md.Index)
+	v.applied = md.Index
+}
+
 // newLeader checks Election Safety (at most one leader per term) and
 // Leader Completeness (a leader's log holds every entry committed before
 // its term: the chain hash at the highest committed index matches).
@@ -201,15 +261,18 @@ func (c *checker) newLeader(m *member) {
 	if hi == 0 {
 		return
 	}
-	if v.lastIndex() < hi || v.chain[hi] != c.committed[hi] {
+	if hi <= v.base {
+		return // its snapshot covers every committed entry; checked when installed
+	}
+	if v.lastIndex() < hi || v.chainAt(hi) != c.committed[hi] {
 		// Find the first committed entry it lacks, for the report.
-		i := uint64(1)
-		for i <= hi && i <= v.lastIndex() && v.chain[i] == c.committed[i] {
+		i := v.base + 1
+		for i <= hi && i <= v.lastIndex() && v.chainAt(i) == c.committed[i] {
 			i++
 		}
 		var got uint64
-		if i <= v.lastIndex() {
-			got = v.terms[i]
+		if v.has(i) {
+			got = v.termAt(i)
 		}
 		c.fail("leader completeness", "member %d leads term %d without committed entry %d (term %d); its log has term %d there (last index %d)",
 			m.id, v.term, i, c.committedTerm[i], got, v.lastIndex())
@@ -221,7 +284,7 @@ func (c *checker) newLeader(m *member) {
 func (c *checker) append(m *member, ents []raft.Entry) {
 	v := &m.view
 	first := ents[0].Index
-	if first == 0 || first > v.lastIndex()+1 {
+	if first <= v.base || first > v.lastIndex()+1 {
 		c.fail("log", "member %d appends at %d with its log ending at %d", m.id, first, v.lastIndex())
 		return
 	}
@@ -232,11 +295,10 @@ func (c *checker) append(m *member, ents []raft.Entry) {
 			c.fail("committed entries never lost", "member %d truncates its log at %d below its commit index %d", m.id, first, v.commit)
 			return
 		}
-		v.terms, v.chain = v.terms[:first], v.chain[:first]
+		v.terms, v.chain = v.terms[:first-v.base], v.chain[:first-v.base]
 	}
 	for _, e := range ents {
-		v.terms = append(v.terms, e.Term)
-		v.chain = append(v.chain, chainHash(v.chain[len(v.chain)-1], e))
+		v.appendEntry(e)
 	}
 	c.s.trace(TraceEvent{Type: "append", ID: m.id, Index: first, Count: len(ents), Term: ents[len(ents)-1].Term})
 	// Log Matching: two logs with an entry of the same index and term are
@@ -247,10 +309,10 @@ func (c *checker) append(m *member, ents []raft.Entry) {
 		}
 		ov := &o.view
 		hi := min(ov.lastIndex(), v.lastIndex())
-		for i := first; i <= hi; i++ {
-			if ov.terms[i] == v.terms[i] && ov.chain[i] != v.chain[i] {
+		for i := max(first, ov.base+1); i <= hi; i++ {
+			if ov.termAt(i) == v.termAt(i) && ov.chainAt(i) != v.chainAt(i) {
 				c.fail("log matching", "members %d and %d both hold an entry of term %d at index %d, but their logs differ up to it",
-					m.id, o.id, v.terms[i], i)
+					m.id, o.id, v.termAt(i), i)
 				return
 			}
 		}
@@ -266,17 +328,17 @@ func (c *checker) commit(m *member, index uint64) {
 		c.fail("commit", "member %d commits %d beyond its last index %d", m.id, index, v.lastIndex())
 		return
 	}
-	for i := v.commit + 1; i <= index; i++ {
+	for i := max(v.commit, v.base) + 1; i <= index; i++ {
 		if i < uint64(len(c.committed)) {
-			if c.committed[i] != v.chain[i] {
+			if c.committed[i] != v.chainAt(i) {
 				c.fail("committed entries never change", "member %d commits index %d (term %d) with a log that differs from the one committed there before (term %d)",
-					m.id, i, v.terms[i], c.committedTerm[i])
+					m.id, i, v.termAt(i), c.committedTerm[i])
 				return
 			}
 			continue
 		}
-		c.committed = append(c.committed, v.chain[i])
-		c.committedTerm = append(c.committedTerm, v.terms[i])
+		c.committed = append(c.committed, v.chainAt(i))
+		c.committedTerm = append(c.committedTerm, v.termAt(i))
 	}
 	c.s.trace(TraceEvent{Type: "commit", ID: m.id, Index: index})
 	v.commit = index

@@ -35,6 +35,9 @@ type Options struct {
 	MaxSizePerMsg      uint64 `json:"maxSizePerMsg,omitempty"`
 	DisablePreVote     bool   `json:"disablePreVote,omitempty"`
 	DisableCheckQuorum bool   `json:"disableCheckQuorum,omitempty"`
+	// SnapshotCount is how many applied entries a member lets pass
+	// between snapshots (0: the server's default, 10000).
+	SnapshotCount uint64 `json:"snapshotCount,omitempty"`
 
 	Net      NetOptions      `json:"net"`
 	Faults   FaultOptions    `json:"faults"`
@@ -142,6 +145,7 @@ func MakeOptions(preset string, seed uint64, short bool, bug string) (Options, e
 	}
 	switch preset {
 	case "default":
+		o.SnapshotCount = 1000
 	case "calm":
 		o.Faults = FaultOptions{DurationMs: 1000}
 		o.Net.Loss, o.Net.Duplicate, o.Net.Reorder = 0, 0, 0
@@ -198,6 +202,9 @@ func drawSwarm(o *Options, r *rand.Rand) {
 	o.HeartbeatTick = 1 + r.IntN(max(1, o.ElectionTick/5))
 	if r.IntN(4) == 0 {
 		o.MaxSizePerMsg = 1
+	}
+	if r.IntN(3) == 0 {
+		o.SnapshotCount = uint64(20 + r.IntN(500))
 	}
 	o.DisablePreVote = r.IntN(4) == 0
 	o.DisableCheckQuorum = r.IntN(4) == 0

@@ -296,6 +296,7 @@ func (s *Sim) start(m *member) error {
 		},
 		MaxSizePerMsg: s.opts.MaxSizePerMsg, DisablePreVote: s.opts.DisablePreVote,
 		DisableCheckQuorum: s.opts.DisableCheckQuorum,
+		SnapshotCount:      s.opts.SnapshotCount,
 		PlantedBugs:        s.bugs,
 	})
 	if err != nil {
@@ -708,4 +709,3 @@ func (s *Sim) member(id uint64) *member { return s.members[id-1] }
 func (s *Sim) noteAcked(index uint64) { s.ackedIndex = max(s.ackedIndex, index) }
 
 func kvPath(key int) string { return fmt.Sprintf("/k%d", key) }
-
