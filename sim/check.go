@@ -12,11 +12,11 @@ import (
 // every Ready it handles (server.Config.OnReady) and rebuilt from its disk
 // at each restart.
 type memberView struct {
-	role        raft.StateType
-	term, vote  uint64
-	lead        uint64
-	commit      uint64
-	applied     uint64
+	role       raft.StateType
+	term, vote uint64
+	lead       uint64
+	commit     uint64
+	applied    uint64
 	// base is the index of the member's snapshot (0: none); the log holds
 	// base+1 on. terms[i-base] is the term of entry i, chain[i-base] hashes
 	// entries 1..i (term, type, data); index base holds the snapshot's term
