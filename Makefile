@@ -44,3 +44,9 @@ fuzz:
 
 clean:
 	$(GO) clean ./...
+
+# A long simulator swarm: SEEDS seeds of the swarm preset on all cores.
+SEEDS ?= 10000
+.PHONY: swarm
+swarm:
+	$(GO) run ./cmd/raftkv-sim -swarm -seeds $(SEEDS)
