@@ -100,7 +100,7 @@ func msOf(ns int64) float64 { return float64(ns/1000) / 1000 }
 var TraceEventTypes = []string{
 	"role", "term", "timeout",
 	"send", "duplicate", "deliver", "drop",
-	"append", "truncate", "commit", "apply",
+	"append", "truncate", "snapshot", "commit", "apply",
 	"request", "request-arrive", "redirect", "response",
 	"crash", "restart", "pause", "resume",
 	"partition", "heal", "clog", "unclog",
