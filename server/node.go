@@ -282,11 +282,10 @@ func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
 		return err
 	}
 	if done != nil {
-		if old, ok := n.waits[index]; ok {
-			// An earlier proposal at this index was overwritten by our own
-			// new term's log before it was applied.
-			old.done(Result{Err: ErrProposalLost, Index: index})
-		}
+		// An earlier proposal of ours at this index was cut from our log
+		// by another leader. It is forgotten without an answer: another
+		// member may still hold it and a later leader may commit it, so
+		// its outcome is unknown (the caller's timeout says so).
 		n.waits[index] = pending{seq: n.seq, done: done}
 	}
 	return nil
