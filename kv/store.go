@@ -583,19 +583,29 @@ func compare(n node, prevValue string, prevIndex uint64) *string {
 	return &cause
 }
 
+// compareFile finds the file at p and checks the compare-and-swap /
+// compare-and-delete conditions on it: the shared first half of both.
+func (s *Store) compareFile(p, prevValue string, prevIndex uint64) (node, *Error) {
+	n, err := s.lookup(p)
+	if err != nil {
+		return node{}, err
+	}
+	if n.dir {
+		return node{}, NewError(EcodeNotFile, p, s.index)
+	}
+	if cause := compare(n, prevValue, prevIndex); cause != nil {
+		return node{}, NewError(EcodeTestFailed, *cause, s.index)
+	}
+	return n, nil
+}
+
 func (s *Store) compareAndSwap(p, prevValue string, prevIndex uint64, value string, ttl *uint64, refresh bool) (*Event, *Error) {
 	if p == "/" {
 		return nil, NewError(EcodeRootROnly, "/", s.index)
 	}
-	n, err := s.lookup(p)
+	n, err := s.compareFile(p, prevValue, prevIndex)
 	if err != nil {
 		return nil, err
-	}
-	if n.dir {
-		return nil, NewError(EcodeNotFile, p, s.index)
-	}
-	if cause := compare(n, prevValue, prevIndex); cause != nil {
-		return nil, NewError(EcodeTestFailed, *cause, s.index)
 	}
 	if refresh {
 		value = n.value
@@ -644,15 +654,9 @@ func (s *Store) delete(p string, dir, recursive bool) (*Event, *Error) {
 }
 
 func (s *Store) compareAndDelete(p, prevValue string, prevIndex uint64) (*Event, *Error) {
-	n, err := s.lookup(p)
+	n, err := s.compareFile(p, prevValue, prevIndex)
 	if err != nil {
 		return nil, err
-	}
-	if n.dir {
-		return nil, NewError(EcodeNotFile, p, s.index)
-	}
-	if cause := compare(n, prevValue, prevIndex); cause != nil {
-		return nil, NewError(EcodeTestFailed, *cause, s.index)
 	}
 	prev := s.repr(n, false)
 	s.index++
