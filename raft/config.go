@@ -59,6 +59,12 @@ type Config struct {
 	// explicit ConfChangeAddVoter.
 	DisableAutoPromotion bool
 
+	// SnapshotChunkSize is the largest piece of snapshot data in one MsgSnap
+	// (0: 1 MiB). A snapshot travels as a sequence of chunks, one in flight
+	// at a time, so neither side holds it twice and a lost chunk costs one
+	// chunk.
+	SnapshotChunkSize uint64
+
 	// MaxSizePerMsg bounds the entry bytes in one append (0: 1 MiB).
 	MaxSizePerMsg uint64
 	// MaxInflightMsgs bounds the appends in flight to a follower in
@@ -131,6 +137,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.SnapshotChunkSize == 0 {
+		c.SnapshotChunkSize = 1 << 20
 	}
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = 256

@@ -22,7 +22,9 @@ type safetyChecker struct {
 	// commitTerm[index] is the term of the leader that first reported the
 	// index committed.
 	commitTerm map[uint64]uint64
-	err        error
+	// installed counts snapshots installed from a leader.
+	installed int
+	err       error
 }
 
 func newSafetyChecker(c *rafttest.Cluster) *safetyChecker {
@@ -40,6 +42,9 @@ func (s *safetyChecker) fail(format string, args ...any) {
 func (s *safetyChecker) observe(id uint64, rd raft.Ready) {
 	n := s.c.Nodes[id]
 	st := n.Raw.Status()
+	if !rd.Snapshot.IsEmpty() {
+		s.installed++
+	}
 	if st.RaftState == raft.StateLeader {
 		// The log of a new leader must hold every entry committed in an
 		// earlier term (Leader Completeness).
@@ -48,6 +53,9 @@ func (s *safetyChecker) observe(id uint64, rd raft.Ready) {
 				continue
 			}
 			want := s.applied[i]
+			if first, _ := n.Storage.FirstIndex(); i < first {
+				continue // folded into this leader's snapshot
+			}
 			if got, err := n.Raw.Term(i); err != nil || got != want.Term {
 				s.fail("leader completeness: leader %d of term %d has term %d (err %v) at %d, committed with term %d in term %d",
 					id, st.Term, got, err, i, want.Term, t)
@@ -132,6 +140,16 @@ func (s *safetyChecker) checkLogMatching(a, b uint64) {
 // returns how many entries were applied and the first safety violation.
 // draw(label, n) chooses a number in [0, n).
 func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, error) {
+	r := run(draw, bugs)
+	return r.applied, r.err
+}
+
+type scheduleResult struct {
+	applied, installed int
+	err                error
+}
+
+func run(draw func(label string, n int) int, bugs raft.PlantedBugs) scheduleResult {
 	size := []int{3, 5}[draw("size", 2)]
 	var ids []uint64
 	for i := 1; i <= size; i++ {
@@ -139,13 +157,11 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 	}
 	noPreVote := draw("noprevote", 2) == 1
 	fixedMembership := draw("churn", 2) == 0
-	churn := 0
-	if !fixedMembership {
-		churn = 1
-	}
 	// One entry per append half of the time: more interleavings, and the
 	// Figure 8 scenario needs an old-term entry acknowledged on its own.
 	maxMsg := []uint64{1, 0}[draw("maxmsg", 2)]
+	// Snapshots in small chunks, so that transfers take several rounds.
+	chunk := uint64(1 + draw("chunk", 16))
 	c := rafttest.New(ids, rafttest.Options{
 		ElectionTick: 5, HeartbeatTick: 1,
 		Seed: uint64(draw("seed", 1<<30)),
@@ -153,6 +169,7 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 			cfg.DisablePreVote = noPreVote
 			cfg.PlantedBugs = bugs
 			cfg.MaxSizePerMsg = maxMsg
+			cfg.SnapshotChunkSize = chunk
 		},
 	})
 	s := newSafetyChecker(c)
@@ -161,7 +178,7 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 	next := 0
 	steps := 100 + draw("steps", 500)
 	for range steps {
-		switch op := draw("op", 40+churn); {
+		switch op := draw("op", 41); {
 		case op < 4:
 			c.Tick(pick("tick"))
 		case op < 8: // a tick everywhere: time passes for all members
@@ -198,6 +215,12 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 			}
 		case op < 39:
 			c.HandleReady(pick("ready"))
+		case op < 40 && draw("compact", 2) == 0:
+			// Log compaction: a member snapshots its applied state, so
+			// lagging followers need InstallSnapshot.
+			if id := pick("compact"); !c.Nodes[id].Down {
+				_ = c.Compact(id, fmt.Appendf(nil, "state of %d at %d", id, len(c.Nodes[id].Applied)))
+			}
 		case op < 40 && !fixedMembership:
 			// Membership churn: a new member joins as a learner (and is
 			// promoted by the leader once caught up), or a member is
@@ -220,7 +243,7 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 			c.HandleAllReady()
 		}
 		if err := s.check(); err != nil {
-			return len(s.applied), err
+			return scheduleResult{len(s.applied), s.installed, err}
 		}
 	}
 	// Settle: every member back up, the network reliable, time passing.
@@ -236,10 +259,10 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, e
 		}
 		c.DeliverAll(nil)
 		if err := s.check(); err != nil {
-			return len(s.applied), err
+			return scheduleResult{len(s.applied), s.installed, err}
 		}
 	}
-	return len(s.applied), nil
+	return scheduleResult{len(s.applied), s.installed, nil}
 }
 
 func down(c *rafttest.Cluster) int {
@@ -378,4 +401,25 @@ func TestPropertyCheckersCatchPlantedBugs(t *testing.T) {
 			t.Fatal("no schedule exposed the planted bug")
 		})
 	}
+}
+
+// TestPropertySeededSchedules runs long seeded schedules (rapid's are short
+// and biased to small values) and requires that they exercise what they
+// claim: entries commit, and lagging members install snapshots sent in
+// chunks after leaders compact their logs.
+func TestPropertySeededSchedules(t *testing.T) {
+	applied, installed := 0, 0
+	for seed := uint64(1); seed <= 200; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 0))
+		r := run(func(_ string, n int) int { return rng.IntN(n) }, raft.PlantedBugs{})
+		if r.err != nil {
+			t.Fatalf("seed %d: %v", seed, r.err)
+		}
+		applied += r.applied
+		installed += r.installed
+	}
+	if applied == 0 || installed == 0 {
+		t.Fatalf("schedules applied %d entries and installed %d snapshots: not exercised", applied, installed)
+	}
+	t.Logf("applied %d entries, installed %d snapshots", applied, installed)
 }

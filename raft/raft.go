@@ -93,6 +93,11 @@ type raft struct {
 
 	maxMsgSize  uint64
 	maxInflight int
+	chunkSize   uint64
+
+	// snapBuf is the snapshot a follower is receiving chunk by chunk (nil
+	// when none). Invariant: len(snapBuf.Data) is the next offset expected.
+	snapBuf *Snapshot
 
 	// ReadIndex (read_only.go). Invariant: pendingReads are in round order
 	// and only a leader holds any.
@@ -151,6 +156,7 @@ func newRaft(c *Config) (*raft, error) {
 		promoteLag:       c.LearnerPromotionLag,
 		maxMsgSize:       c.MaxSizePerMsg,
 		maxInflight:      c.MaxInflightMsgs,
+		chunkSize:        c.SnapshotChunkSize,
 		rand:             c.Rand,
 		bugs:             c.PlantedBugs,
 		prs:              map[uint64]*tracker.Progress{},
@@ -503,8 +509,28 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 		panic("raft: need a snapshot but the storage has none")
 	}
 	pr.BecomeSnapshot(snap.Metadata.Index)
-	r.send(Message{Type: MsgSnap, To: to, Snapshot: &snap})
+	r.sendSnapshotChunk(to, pr)
 	return true
+}
+
+// sendSnapshotChunk sends the chunk of the pending snapshot that starts at
+// what the member acknowledged. If a newer snapshot replaced the pending
+// one, the transfer starts over with it.
+func (r *raft) sendSnapshotChunk(to uint64, pr *tracker.Progress) {
+	snap, err := r.log.snapshot()
+	if err != nil || snap.IsEmpty() {
+		pr.BecomeProbe()
+		return
+	}
+	if snap.Metadata.Index != pr.PendingSnapshot {
+		pr.BecomeSnapshot(snap.Metadata.Index)
+	}
+	total := uint64(len(snap.Data))
+	off := min(pr.SnapOffset, total)
+	end := min(off+r.chunkSize, total)
+	// The chunk shares the storage's bytes: nothing is copied here.
+	chunk := &Snapshot{Metadata: snap.Metadata, Data: snap.Data[off:end:end]}
+	r.send(Message{Type: MsgSnap, To: to, Snapshot: chunk, SnapOffset: off, SnapTotal: total})
 }
 
 // bcastAppend sends appends to every other member, empty ones included (to
@@ -691,14 +717,22 @@ func stepLeader(r *raft, m Message) error {
 			pr.Inflights.FreeFirstOne()
 		}
 		if pr.State == tracker.StateSnapshot {
-			// The member is alive but has not confirmed the snapshot: the
-			// snapshot may have been lost, so fall back to probing, which
-			// sends it again if still needed.
-			pr.BecomeProbe()
-		}
-		if pr.Match < r.log.lastIndex() {
+			// The member is alive but the transfer stalled (a chunk or its
+			// acknowledgement was lost): resend from what it acknowledged.
+			r.sendSnapshotChunk(m.From, pr)
+		} else if pr.Match < r.log.lastIndex() {
 			r.sendAppend(m.From)
 		}
+	case MsgSnapResp:
+		pr.RecentActive = true
+		if pr.State != tracker.StateSnapshot || m.Index != pr.PendingSnapshot {
+			return nil // about a transfer that is over
+		}
+		if !m.Reject && m.SnapOffset <= pr.SnapOffset {
+			return nil // a duplicate or reordered acknowledgement
+		}
+		pr.SnapOffset = m.SnapOffset
+		r.sendSnapshotChunk(m.From, pr)
 	case MsgReadIndex:
 		return r.readIndex(m.Context, m.From)
 	case MsgVoteResp, MsgPreVoteResp:
@@ -805,12 +839,44 @@ func (r *raft) handleHeartbeat(m Message) {
 	r.send(Message{To: m.From, Type: MsgHeartbeatResp, Context: m.Context})
 }
 
+// handleSnapshot receives one chunk of InstallSnapshot. Chunks must arrive
+// in order; a chunk that does not continue the snapshot being received is
+// answered with a rejection naming the offset to resend from.
 func (r *raft) handleSnapshot(m Message) {
 	if m.Snapshot == nil {
 		return
 	}
-	s := *m.Snapshot
-	if r.restore(s) {
+	md := m.Snapshot.Metadata
+	if md.Index <= r.log.committed {
+		// Already have everything it covers (or a stale transfer): tell the
+		// leader how far we are so it resumes appends.
+		r.snapBuf = nil
+		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})
+		return
+	}
+	buf := r.snapBuf
+	switch {
+	case m.SnapOffset == 0:
+		// A new transfer. Allocate the whole snapshot once, so appending
+		// chunks never copies it.
+		buf = &Snapshot{Metadata: md, Data: make([]byte, 0, m.SnapTotal)}
+	case buf == nil || buf.Metadata.Index != md.Index || buf.Metadata.Term != md.Term ||
+		uint64(len(buf.Data)) != m.SnapOffset:
+		have := uint64(0)
+		if buf != nil && buf.Metadata.Index == md.Index && buf.Metadata.Term == md.Term {
+			have = uint64(len(buf.Data))
+		}
+		r.send(Message{To: m.From, Type: MsgSnapResp, Index: md.Index, SnapOffset: have, Reject: true})
+		return
+	}
+	buf.Data = append(buf.Data, m.Snapshot.Data...)
+	r.snapBuf = buf
+	if uint64(len(buf.Data)) < m.SnapTotal {
+		r.send(Message{To: m.From, Type: MsgSnapResp, Index: md.Index, SnapOffset: uint64(len(buf.Data))})
+		return
+	}
+	r.snapBuf = nil
+	if r.restore(*buf) {
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.lastIndex()})
 	} else {
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})

@@ -18,7 +18,7 @@ import (
 //
 // Commands:
 //
-//	cluster n=3 [prevote=false] [checkquorum=false] [election=10] [heartbeat=5]
+//	cluster n=3 [prevote=false] [checkquorum=false] [election=10] [heartbeat=5] [chunk=bytes]
 //	campaign <id>               start an election on <id> now
 //	tick <id> [n=1]             tick a member n times
 //	tick-heartbeat <id>         tick a leader until it sends heartbeats
@@ -35,6 +35,8 @@ import (
 //	join <id>                   start a new empty member (knowing the leader's voters)
 //	conf <leader> add-learner|add-voter|remove <id>
 //	members                     each member's view of the membership
+//	compact <id> <data>         snapshot <id> at its applied index and discard its log
+//	drop-next                   lose the next message in flight
 //	status                      one line per member
 //	log <id>                    the member's log, committed part marked
 func TestScenarios(t *testing.T) {
@@ -59,7 +61,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, d *datadriven.TestData) *harness {
-	n, election, heartbeat := 3, 10, 5
+	n, election, heartbeat, chunk := 3, 10, 5, 0
 	prevote, checkquorum := true, true
 	for _, a := range d.CmdArgs {
 		var err error
@@ -70,6 +72,8 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 			election, err = strconv.Atoi(a.Vals[0])
 		case "heartbeat":
 			heartbeat, err = strconv.Atoi(a.Vals[0])
+		case "chunk":
+			chunk, err = strconv.Atoi(a.Vals[0])
 		case "prevote":
 			prevote, err = strconv.ParseBool(a.Vals[0])
 		case "checkquorum":
@@ -91,12 +95,16 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 		Configure: func(c *raft.Config) {
 			c.DisablePreVote = !prevote
 			c.DisableCheckQuorum = !checkquorum
+			c.SnapshotChunkSize = uint64(chunk)
 		},
 	})
 	h.c.Observe = func(id uint64, rd raft.Ready) {
 		if rd.SoftState != nil {
 			st := h.c.Nodes[id].Raw.Status()
 			fmt.Fprintf(&h.out, "> %d is %s at term %d (lead %d)\n", id, st.RaftState, st.Term, st.Lead)
+		}
+		if !rd.Snapshot.IsEmpty() {
+			fmt.Fprintf(&h.out, "> %d installs snapshot %d/%d %q\n", id, rd.Snapshot.Metadata.Index, rd.Snapshot.Metadata.Term, rd.Snapshot.Data)
 		}
 		for _, rs := range rd.ReadStates {
 			fmt.Fprintf(&h.out, "> %d read %q confirmed at index %d\n", id, rs.RequestCtx, rs.Index)
@@ -206,6 +214,20 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		cc := raft.ConfChange{Type: types[d.CmdArgs[1].Key], NodeID: id(t, d, 2)}
 		if _, err := c.Nodes[id(t, d, 0)].Raw.ProposeConfChange(cc); err != nil {
 			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
+	case "compact":
+		if len(d.CmdArgs) < 2 {
+			t.Fatalf("%s: compact <id> <data>", d.Pos)
+		}
+		if err := c.Compact(id(t, d, 0), []byte(d.CmdArgs[1].Key)); err != nil {
+			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
+	case "drop-next":
+		// Lose the next message in flight (after pending Readies).
+		c.HandleAllReady()
+		if len(c.Queue) > 0 {
+			fmt.Fprintf(&h.out, "%v DROPPED\n", c.Queue[0])
+			c.Queue = c.Queue[1:]
 		}
 	case "members":
 		for _, i := range c.IDs {

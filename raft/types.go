@@ -84,6 +84,7 @@ const (
 	MsgTimeoutNow                           // leadership transfer (thesis §3.10)
 	MsgReadIndex                            // a follower's read, forwarded to the leader (thesis §6.4)
 	MsgReadIndexResp                        // the leader's confirmed read index
+	MsgSnapResp                             // a snapshot chunk acknowledged
 )
 
 var messageTypeNames = [...]string{
@@ -99,6 +100,7 @@ var messageTypeNames = [...]string{
 	MsgTimeoutNow:    "MsgTimeoutNow",
 	MsgReadIndex:     "MsgReadIndex",
 	MsgReadIndexResp: "MsgReadIndexResp",
+	MsgSnapResp:      "MsgSnapResp",
 }
 
 func (t MessageType) String() string {
@@ -111,7 +113,7 @@ func (t MessageType) String() string {
 // IsResponse reports whether t answers a request.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp:
+	case MsgAppResp, MsgVoteResp, MsgPreVoteResp, MsgHeartbeatResp, MsgReadIndexResp, MsgSnapResp:
 		return true
 	}
 	return false
@@ -128,7 +130,12 @@ func (t MessageType) IsResponse() bool {
 //   - MsgVote/MsgPreVote: Index/LogTerm describe the candidate's last entry.
 //     A pre-vote is sent with the term the candidate would campaign in.
 //   - MsgHeartbeat: Commit is min(leader commit, follower match).
-//   - MsgSnap: Snapshot is the snapshot to install.
+//   - MsgSnap: one chunk of InstallSnapshot (thesis §5.3): Snapshot carries
+//     the metadata and the bytes [SnapOffset, SnapOffset+len(Data)) of a
+//     snapshot of SnapTotal bytes. MsgSnapResp acknowledges with Index (the
+//     snapshot's index) and SnapOffset (the bytes the follower holds, the
+//     next chunk it wants); Reject asks the leader to resend from there.
+//     The last chunk installs the snapshot and is answered by MsgAppResp.
 //   - MsgHeartbeat/MsgHeartbeatResp: Context, when set, names the ReadIndex
 //     round the heartbeat confirms; the response echoes it.
 //   - MsgReadIndex: Context is the caller's request id. MsgReadIndexResp
@@ -145,6 +152,8 @@ type Message struct {
 	Reject     bool        `msgpack:"r,omitempty"`
 	RejectHint uint64      `msgpack:"rh,omitempty"`
 	Snapshot   *Snapshot   `msgpack:"s,omitempty"`
+	SnapOffset uint64      `msgpack:"so,omitempty"`
+	SnapTotal  uint64      `msgpack:"st,omitempty"`
 	Context    []byte      `msgpack:"x,omitempty"`
 }
 
@@ -172,7 +181,13 @@ func (m Message) String() string {
 		s += fmt.Sprintf(" index=%d", m.Index)
 	case MsgSnap:
 		if m.Snapshot != nil {
-			s += fmt.Sprintf(" snap=%d/%d", m.Snapshot.Metadata.Index, m.Snapshot.Metadata.Term)
+			s += fmt.Sprintf(" snap=%d/%d bytes=%d+%d/%d", m.Snapshot.Metadata.Index, m.Snapshot.Metadata.Term,
+				m.SnapOffset, len(m.Snapshot.Data), m.SnapTotal)
+		}
+	case MsgSnapResp:
+		s += fmt.Sprintf(" snap=%d have=%d", m.Index, m.SnapOffset)
+		if m.Reject {
+			s += " reject"
 		}
 	}
 	return s

@@ -39,8 +39,10 @@ type Node struct {
 	// (or the one it started with): what an application persists with its
 	// applied state, and what a restart starts from.
 	Conf raft.ConfState
-	Down bool
-	rand *rand.Rand
+	// Snapshots are the snapshots this member installed from a leader.
+	Snapshots []raft.Snapshot
+	Down      bool
+	rand      *rand.Rand
 }
 
 // Cluster is a set of members joined by a controllable network.
@@ -86,6 +88,10 @@ func (c *Cluster) start(n *Node) {
 	if len(n.Applied) > 0 {
 		cfg.Applied = n.Applied[len(n.Applied)-1].Index
 	}
+	if k := len(n.Snapshots); k > 0 {
+		// An installed snapshot counts as applied.
+		cfg.Applied = max(cfg.Applied, n.Snapshots[k-1].Metadata.Index)
+	}
 	if _, cs, _ := n.Storage.InitialState(); len(cs.Voters) > 0 {
 		cfg.Peers, cfg.Learners = nil, nil // a snapshot holds the membership
 	}
@@ -121,6 +127,21 @@ func (c *Cluster) Restart(id uint64) {
 	// does not re-apply entries already applied: start from the membership
 	// the member had applied, as an application persisting it would.
 	c.start(c.Nodes[id])
+}
+
+// Compact makes member id snapshot its state at its applied index, with
+// the given state-machine data, and discard the log up to it.
+func (c *Cluster) Compact(id uint64, data []byte) error {
+	n := c.Nodes[id]
+	if len(n.Applied) == 0 {
+		return fmt.Errorf("member %d has applied nothing", id)
+	}
+	i := n.Applied[len(n.Applied)-1].Index
+	cs := n.Conf
+	if _, err := n.Storage.CreateSnapshot(i, &cs, data); err != nil {
+		return err
+	}
+	return n.Storage.Compact(i)
 }
 
 // Cut drops every message from `from` to `to` from now on.
@@ -198,6 +219,8 @@ func (c *Cluster) HandleReady(id uint64) bool {
 		if err := n.Storage.ApplySnapshot(rd.Snapshot); err != nil {
 			panic(err)
 		}
+		n.Conf = rd.Snapshot.Metadata.ConfState
+		n.Snapshots = append(n.Snapshots, rd.Snapshot)
 	}
 	if err := n.Storage.Append(rd.Entries); err != nil {
 		panic(err)

@@ -51,6 +51,10 @@ type Progress struct {
 	ProbeSent bool
 	// PendingSnapshot is the index of the snapshot being sent (Snapshot state).
 	PendingSnapshot uint64
+	// SnapOffset is how many bytes of the pending snapshot the member has
+	// acknowledged: the next chunk starts there (a lost chunk is resent
+	// from it rather than from the start).
+	SnapOffset uint64
 	// RecentActive: the member answered since the last CheckQuorum round.
 	RecentActive bool
 	// IsLearner: the member receives the log but neither votes nor counts.
@@ -69,6 +73,7 @@ func NewProgress(lastIndex uint64, maxInflight int, learner bool) *Progress {
 func (pr *Progress) resetState(s State) {
 	pr.ProbeSent = false
 	pr.PendingSnapshot = 0
+	pr.SnapOffset = 0
 	pr.State = s
 	pr.Inflights.Reset()
 }
