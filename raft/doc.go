@@ -72,9 +72,19 @@
 // reordered; the protocol tolerates all of it. The transport must deliver a
 // message only to the member named in To.
 //
-// # What is not here yet
+// # Beyond the basic algorithm
 //
-// Membership changes, ReadIndex, leadership transfer requests and chunked
-// snapshot transfer are the subject of later work; see docs/divergence.md
-// for where this implementation departs from the paper.
+//   - ReadIndex (thesis §6.4): RawNode.ReadIndex confirms leadership with one
+//     heartbeat round shared by all reads of a Ready; confirmed reads come
+//     back as Ready.ReadStates. Followers forward reads to the leader.
+//   - Leadership transfer (thesis §3.10): RawNode.TransferLeadership.
+//   - Single-server membership changes with learners (thesis §4.1):
+//     RawNode.ProposeConfChange and, when the entry is applied,
+//     RawNode.ApplyConfChange. One change at a time, only after the leader
+//     has committed an entry of its term; learners are promoted once they
+//     are within LearnerPromotionLag entries.
+//   - InstallSnapshot in chunks of SnapshotChunkSize bytes, one in flight,
+//     resumed from the acknowledged offset after a loss.
+//
+// Where this implementation departs from the paper is in docs/divergence.md.
 package raft
