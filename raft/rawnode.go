@@ -260,6 +260,10 @@ func (rn *RawNode) Status() Status {
 	return s
 }
 
+// SoftState returns the member's role and the leader it knows, without
+// the copying Status does.
+func (rn *RawNode) SoftState() SoftState { return rn.raft.softState() }
+
 // Term returns the term of the entry at index i in this member's log,
 // including entries not yet persisted.
 func (rn *RawNode) Term(i uint64) (uint64, error) { return rn.raft.log.term(i) }

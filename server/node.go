@@ -239,7 +239,7 @@ func (n *Node) Close() error { return n.st.Close() }
 func (n *Node) Tick(nowNs int64) {
 	n.nowNs = nowNs
 	n.raw.Tick()
-	st := n.raw.Status().SoftState
+	st := n.raw.SoftState()
 	if st.RaftState == raft.StateLeader && n.store.HasTTLs() && nowNs-n.lastSyncNs >= n.syncNs {
 		n.lastSyncNs = nowNs
 		cmd := &kv.Command{Method: kv.MethodSync, TimeUnixNano: nowNs}
