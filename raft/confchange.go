@@ -169,10 +169,10 @@ func (r *raft) maybePromoteLearners() {
 	for _, id := range r.learners {
 		pr := r.prs[id]
 		if pr.Match > 0 && pr.Match+r.promoteLag >= last {
-			if _, err := r.proposeConfChange(ConfChange{Type: ConfChangeAddVoter, NodeID: id}); err == nil {
-				return
-			}
-			return // a change is pending: try again later
+			// One promotion at a time; if a change is pending this fails
+			// and the next heartbeat tries again.
+			_, _ = r.proposeConfChange(ConfChange{Type: ConfChangeAddVoter, NodeID: id})
+			return
 		}
 	}
 }

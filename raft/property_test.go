@@ -136,20 +136,15 @@ func (s *safetyChecker) checkLogMatching(a, b uint64) {
 	}
 }
 
-// schedule runs one random schedule on a cluster of 3 or 5 members and
-// returns how many entries were applied and the first safety violation.
-// draw(label, n) chooses a number in [0, n).
-func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) (int, error) {
-	r := run(draw, bugs)
-	return r.applied, r.err
-}
-
+// scheduleResult is what one schedule did and the first safety violation.
 type scheduleResult struct {
 	applied, installed int
 	err                error
 }
 
-func run(draw func(label string, n int) int, bugs raft.PlantedBugs) scheduleResult {
+// schedule runs one random schedule on a cluster of 3 or 5 members; draw(label,
+// n) chooses a number in [0, n).
+func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) scheduleResult {
 	size := []int{3, 5}[draw("size", 2)]
 	var ids []uint64
 	for i := 1; i <= size; i++ {
@@ -283,11 +278,11 @@ func down(c *rafttest.Cluster) int {
 func TestPropertySafetyUnderRandomSchedules(t *testing.T) {
 	applied := 0
 	rapid.Check(t, func(t *rapid.T) {
-		n, err := schedule(func(label string, n int) int { return rapid.IntRange(0, n-1).Draw(t, label) }, raft.PlantedBugs{})
-		if err != nil {
-			t.Fatal(err)
+		r := schedule(func(label string, n int) int { return rapid.IntRange(0, n-1).Draw(t, label) }, raft.PlantedBugs{})
+		if r.err != nil {
+			t.Fatal(r.err)
 		}
-		applied += n
+		applied += r.applied
 	})
 	// The schedules must make progress, or the checks above check nothing.
 	if applied == 0 {
@@ -393,8 +388,8 @@ func TestPropertyCheckersCatchPlantedBugs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			for seed := uint64(1); seed <= 20000; seed++ {
 				rng := rand.New(rand.NewPCG(seed, 0))
-				if _, err := schedule(func(_ string, n int) int { return rng.IntN(n) }, bug); err != nil {
-					t.Logf("seed %d: %v", seed, err)
+				if r := schedule(func(_ string, n int) int { return rng.IntN(n) }, bug); r.err != nil {
+					t.Logf("seed %d: %v", seed, r.err)
 					return
 				}
 			}
@@ -411,7 +406,7 @@ func TestPropertySeededSchedules(t *testing.T) {
 	applied, installed := 0, 0
 	for seed := uint64(1); seed <= 200; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0))
-		r := run(func(_ string, n int) int { return rng.IntN(n) }, raft.PlantedBugs{})
+		r := schedule(func(_ string, n int) int { return rng.IntN(n) }, raft.PlantedBugs{})
 		if r.err != nil {
 			t.Fatalf("seed %d: %v", seed, r.err)
 		}

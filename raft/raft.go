@@ -159,14 +159,8 @@ func newRaft(c *Config) (*raft, error) {
 		chunkSize:        c.SnapshotChunkSize,
 		rand:             c.Rand,
 		bugs:             c.PlantedBugs,
-		prs:              map[uint64]*tracker.Progress{},
 	}
-	for _, id := range voters {
-		r.addMember(id, false)
-	}
-	for _, id := range learners {
-		r.addMember(id, true)
-	}
+	r.setMembers(voters, learners)
 	if !hs.IsEmpty() {
 		r.loadState(hs)
 	}
@@ -175,6 +169,18 @@ func newRaft(c *Config) (*raft, error) {
 	}
 	r.becomeFollower(r.Term, None)
 	return r, nil
+}
+
+// setMembers replaces the membership, with fresh progress for everyone.
+func (r *raft) setMembers(voters, learners []uint64) {
+	r.voters, r.learners = nil, nil
+	r.prs = map[uint64]*tracker.Progress{}
+	for _, id := range voters {
+		r.addMember(id, false)
+	}
+	for _, id := range learners {
+		r.addMember(id, true)
+	}
 }
 
 func (r *raft) addMember(id uint64, learner bool) {
@@ -337,9 +343,7 @@ func (r *raft) tickHeartbeat() {
 		}
 		// A transfer that has not finished within an election timeout is
 		// abandoned, so proposals flow again (thesis §3.10).
-		if r.leadTransferee != None {
-			r.leadTransferee = None
-		}
+		r.leadTransferee = None
 	}
 	if r.state != StateLeader {
 		return
@@ -509,19 +513,25 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 		panic("raft: need a snapshot but the storage has none")
 	}
 	pr.BecomeSnapshot(snap.Metadata.Index)
-	r.sendSnapshotChunk(to, pr)
+	r.sendSnapshotChunk(to, pr, snap)
 	return true
 }
 
-// sendSnapshotChunk sends the chunk of the pending snapshot that starts at
-// what the member acknowledged. If a newer snapshot replaced the pending
-// one, the transfer starts over with it.
-func (r *raft) sendSnapshotChunk(to uint64, pr *tracker.Progress) {
+// resumeSnapshot sends the next chunk of a transfer in progress, or falls
+// back to probing if the storage has no snapshot to offer.
+func (r *raft) resumeSnapshot(to uint64, pr *tracker.Progress) {
 	snap, err := r.log.snapshot()
 	if err != nil || snap.IsEmpty() {
 		pr.BecomeProbe()
 		return
 	}
+	r.sendSnapshotChunk(to, pr, snap)
+}
+
+// sendSnapshotChunk sends the chunk of snap that starts at what the member
+// acknowledged. If snap is newer than the pending one, the transfer starts
+// over with it.
+func (r *raft) sendSnapshotChunk(to uint64, pr *tracker.Progress, snap Snapshot) {
 	if snap.Metadata.Index != pr.PendingSnapshot {
 		pr.BecomeSnapshot(snap.Metadata.Index)
 	}
@@ -719,7 +729,7 @@ func stepLeader(r *raft, m Message) error {
 		if pr.State == tracker.StateSnapshot {
 			// The member is alive but the transfer stalled (a chunk or its
 			// acknowledgement was lost): resend from what it acknowledged.
-			r.sendSnapshotChunk(m.From, pr)
+			r.resumeSnapshot(m.From, pr)
 		} else if pr.Match < r.log.lastIndex() {
 			r.sendAppend(m.From)
 		}
@@ -732,7 +742,7 @@ func stepLeader(r *raft, m Message) error {
 			return nil // a duplicate or reordered acknowledgement
 		}
 		pr.SnapOffset = m.SnapOffset
-		r.sendSnapshotChunk(m.From, pr)
+		r.resumeSnapshot(m.From, pr)
 	case MsgReadIndex:
 		return r.readIndex(m.Context, m.From)
 	case MsgVoteResp, MsgPreVoteResp:
@@ -899,14 +909,7 @@ func (r *raft) restore(s Snapshot) bool {
 		return false
 	}
 	r.log.restore(s)
-	r.voters, r.learners = nil, nil
-	r.prs = map[uint64]*tracker.Progress{}
-	for _, id := range s.Metadata.ConfState.Voters {
-		r.addMember(id, false)
-	}
-	for _, id := range s.Metadata.ConfState.Learners {
-		r.addMember(id, true)
-	}
+	r.setMembers(s.Metadata.ConfState.Voters, s.Metadata.ConfState.Learners)
 	return true
 }
 

@@ -116,13 +116,16 @@ func (r *raft) ackRead(from uint64, ctx []byte) {
 }
 
 func (r *raft) roundConfirmed(round uint64) bool {
-	votes := map[uint64]bool{r.id: true}
+	if len(r.voters) == 0 {
+		return true
+	}
+	acks := 0
 	for _, id := range r.voters {
-		if r.readAcked[id] >= round {
-			votes[id] = true
+		if id == r.id || r.readAcked[id] >= round {
+			acks++
 		}
 	}
-	return quorum.Tally(r.voters, votes) == quorum.VoteWon
+	return acks >= quorum.Majority(len(r.voters))
 }
 
 func (r *raft) releaseRead(req readRequest) {

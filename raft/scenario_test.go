@@ -122,6 +122,15 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 	return h
 }
 
+// printDelivery writes one line of a transcript for a message in flight.
+func (h *harness) printDelivery(m raft.Message, delivered bool) {
+	if delivered {
+		fmt.Fprintf(&h.out, "%v\n", m)
+	} else {
+		fmt.Fprintf(&h.out, "%v DROPPED\n", m)
+	}
+}
+
 func (h *harness) flush() string {
 	s := h.out.String()
 	h.out.Reset()
@@ -226,7 +235,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		// Lose the next message in flight (after pending Readies).
 		c.HandleAllReady()
 		if len(c.Queue) > 0 {
-			fmt.Fprintf(&h.out, "%v DROPPED\n", c.Queue[0])
+			h.printDelivery(c.Queue[0], false)
 			c.Queue = c.Queue[1:]
 		}
 	case "members":
@@ -237,13 +246,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 	case "stabilize":
-		c.DeliverAll(func(m raft.Message, delivered bool) {
-			if delivered {
-				fmt.Fprintf(&h.out, "%v\n", m)
-			} else {
-				fmt.Fprintf(&h.out, "%v DROPPED\n", m)
-			}
-		})
+		c.DeliverAll(h.printDelivery)
 	case "deliver":
 		n := 1
 		if d.HasArg("n") {
@@ -253,11 +256,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		for ; n > 0 && len(c.Queue) > 0; n-- {
 			m := c.Queue[0]
 			c.Queue = c.Queue[1:]
-			if c.Deliver(m) {
-				fmt.Fprintf(&h.out, "%v\n", m)
-			} else {
-				fmt.Fprintf(&h.out, "%v DROPPED\n", m)
-			}
+			h.printDelivery(m, c.Deliver(m))
 			c.HandleAllReady()
 		}
 	case "process-ready":
@@ -265,7 +264,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	case "drop":
 		c.HandleAllReady()
 		for _, m := range c.Queue {
-			fmt.Fprintf(&h.out, "%v DROPPED\n", m)
+			h.printDelivery(m, false)
 		}
 		c.Queue = nil
 	case "isolate":
