@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/fuzzcorpus"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -41,30 +40,19 @@ func fuzzSeeds() [][]byte {
 	return [][]byte{seg, torn, zeroTail, flipped, seg[:8], {}}
 }
 
-// writeCorpus writes seeds to testdata/fuzz/<name> in go test's format.
-func writeCorpus(t *testing.T, name string, seeds [][]byte) {
-	dir := filepath.Join("testdata", "fuzz", name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestUpdateFuzzCorpus(t *testing.T) {
 	if !*updateCorpus {
 		// The committed corpus must decode as the generator would write it.
-		if _, err := os.Stat(filepath.Join("testdata", "fuzz", "FuzzScanSegment", "seed0")); err != nil {
+		if _, err := os.Stat(fuzzcorpus.Path("FuzzScanSegment", 0)); err != nil {
 			t.Fatalf("seed corpus missing (regenerate with -update-corpus): %v", err)
 		}
 		return
 	}
-	writeCorpus(t, "FuzzDecodeFrame", fuzzSeeds())
-	writeCorpus(t, "FuzzScanSegment", fuzzSeeds())
+	for _, target := range []string{"FuzzDecodeFrame", "FuzzScanSegment"} {
+		if err := fuzzcorpus.Write(target, fuzzSeeds()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // FuzzDecodeFrame: decoding arbitrary bytes never panics, and what decodes

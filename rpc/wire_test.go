@@ -5,13 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/fuzzcorpus"
 	"github.com/raftkv/raftkv/raft"
 )
 
@@ -189,34 +188,22 @@ func headerSeeds() [][]byte {
 	return [][]byte{h, v2, h[:20], []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n1234")}
 }
 
-// writeCorpus writes seeds to testdata/fuzz/<name> in go test's format.
-func writeCorpus(t *testing.T, name string, seeds [][]byte) {
-	dir := filepath.Join("testdata", "fuzz", name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range seeds {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestFuzzCorpus(t *testing.T) {
 	sets := map[string][][]byte{"FuzzDecodeFrames": frameSeeds(t), "FuzzDecodeHeader": headerSeeds()}
 	for name, seeds := range sets {
 		if *updateCorpus {
-			writeCorpus(t, name, seeds)
+			if err := fuzzcorpus.Write(name, seeds); err != nil {
+				t.Fatal(err)
+			}
 			continue
 		}
 		// The committed corpus must be what the generator writes.
 		for i, s := range seeds {
-			b, err := os.ReadFile(filepath.Join("testdata", "fuzz", name, fmt.Sprintf("seed%d", i)))
+			b, err := os.ReadFile(fuzzcorpus.Path(name, i))
 			if err != nil {
 				t.Fatalf("seed corpus missing (regenerate with -update-corpus): %v", err)
 			}
-			if want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s); string(b) != want {
+			if string(b) != fuzzcorpus.Encode(s) {
 				t.Fatalf("%s/seed%d is stale (regenerate with -update-corpus)", name, i)
 			}
 		}

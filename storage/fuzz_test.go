@@ -2,12 +2,11 @@ package storage
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/fuzzcorpus"
 	"github.com/raftkv/raftkv/raft"
 )
 
@@ -23,19 +22,14 @@ func snapSeeds() [][]byte {
 }
 
 func TestSnapshotFuzzCorpus(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzSnapshotFile")
 	if !*updateCorpus {
-		if _, err := os.Stat(filepath.Join(dir, "seed0")); err != nil {
+		if _, err := os.Stat(fuzzcorpus.Path("FuzzSnapshotFile", 0)); err != nil {
 			t.Fatalf("seed corpus missing (regenerate with -update-corpus): %v", err)
 		}
 		return
 	}
-	_ = os.MkdirAll(dir, 0o755)
-	for i, s := range snapSeeds() {
-		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := fuzzcorpus.Write("FuzzSnapshotFile", snapSeeds()); err != nil {
+		t.Fatal(err)
 	}
 }
 
