@@ -131,7 +131,6 @@ type Node struct {
 	raw   *raft.RawNode
 	st    *storage.Storage
 	store *kv.Store
-	log   *slog.Logger
 
 	// waits[index] is the proposal this member made at that index.
 	waits map[uint64]pending
@@ -155,7 +154,6 @@ type Node struct {
 	lastSyncNs int64
 	graceNs    int64
 	syncNs     int64
-	nowNs      int64
 }
 
 // NewNode opens (or creates) the member's data directory and starts it: a
@@ -181,7 +179,6 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg:       cfg,
 		st:        st,
 		store:     kv.New(cfg.KV),
-		log:       cfg.Logger,
 		waits:     map[uint64]pending{},
 		readWaits: map[string]func(uint64){},
 		graceNs:   int64(cfg.ElectionTick) * int64(cfg.TickInterval),
@@ -237,7 +234,6 @@ func (n *Node) Close() error { return n.st.Close() }
 // Tick advances raft's clock by one tick; nowNs is the caller's clock
 // (wall or virtual), used to stamp the time entries a leader proposes.
 func (n *Node) Tick(nowNs int64) {
-	n.nowNs = nowNs
 	n.raw.Tick()
 	st := n.raw.SoftState()
 	if st.RaftState == raft.StateLeader && n.store.HasTTLs() && nowNs-n.lastSyncNs >= n.syncNs {
@@ -260,7 +256,6 @@ func (n *Node) Campaign() { n.raw.Campaign() }
 // called and the caller's timeout decides (the outcome is then unknown).
 // A member that does not lead returns *raft.NotLeaderError.
 func (n *Node) Propose(cmd *kv.Command, nowNs int64, done func(Result)) error {
-	n.nowNs = nowNs
 	if cmd.TimeUnixNano == 0 {
 		cmd.TimeUnixNano = nowNs
 	}
