@@ -42,6 +42,10 @@ type CheckOptions struct {
 	// visualization is written when the verdict is not VerdictOK. It shows
 	// every key's history and the longest partial linearizations found.
 	VisualizationPath string
+	// VisualizeAlways writes the visualization whatever the verdict (a
+	// linearizable history shows one linearization), for tools that show
+	// a run next to its history.
+	VisualizeAlways bool
 }
 
 // Result describes a finished check.
@@ -89,7 +93,7 @@ func Check(ops []porcupine.Operation, opts CheckOptions) (Result, error) {
 	default:
 		res.Verdict = VerdictUnknown
 	}
-	if res.Verdict != VerdictOK && opts.VisualizationPath != "" {
+	if (res.Verdict != VerdictOK || opts.VisualizeAlways) && opts.VisualizationPath != "" {
 		if err := porcupine.VisualizePath(model, info, opts.VisualizationPath); err != nil {
 			return res, fmt.Errorf("linearizability: writing visualization: %w", err)
 		}

@@ -180,8 +180,11 @@ func (c *checker) onCrash(m *member) {
 func (c *checker) onReady(m *member, rd raft.Ready) {
 	s := c.s
 	v := &m.view
-	if m.ticking && rd.SoftState != nil && rd.SoftState.RaftState != v.role &&
-		(rd.SoftState.RaftState == raft.StateCandidate || rd.SoftState.RaftState == raft.StatePreCandidate) {
+	if m.ticking && (rd.SoftState != nil && rd.SoftState.RaftState != v.role &&
+		(rd.SoftState.RaftState == raft.StateCandidate || rd.SoftState.RaftState == raft.StatePreCandidate) ||
+		campaigns(rd.Messages)) {
+		// A (pre-)candidate that times out again campaigns without a
+		// change of role: its vote requests show it.
 		s.trace(TraceEvent{Type: "timeout", ID: m.id, Term: max(v.term, rd.HardState.Term)})
 	}
 	if !rd.HardState.IsEmpty() {
@@ -213,6 +216,15 @@ func (c *checker) onReady(m *member, rd raft.Ready) {
 	if n := len(rd.CommittedEntries); n > 0 {
 		c.apply(m, rd.CommittedEntries)
 	}
+}
+
+func campaigns(msgs []raft.Message) bool {
+	for _, m := range msgs {
+		if m.Type == raft.MsgVote || m.Type == raft.MsgPreVote {
+			return true
+		}
+	}
+	return false
 }
 
 func roleName(r raft.StateType) string {

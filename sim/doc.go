@@ -43,7 +43,8 @@
 //  3. End: every member's key space (kv.Store.Save bytes) must be
 //     identical, and Porcupine (package linearizability) checks the
 //     history; when it is not linearizable the HTML visualization is
-//     written to Config.HTMLDir as raftkv-sim-<seed>.html. A check that
+//     written to Config.HTMLDir as raftkv-sim-<seed>.html (to
+//     Config.PorcupineHTML whatever the verdict, when set). A check that
 //     runs out of time (Config.CheckTimeout) is "unknown", not a failure.
 //
 // # Fault model
@@ -112,7 +113,8 @@
 //
 //	role       id, role (follower|precandidate|candidate|leader), term, lead
 //	term       id, term, vote                  (hard state change)
-//	timeout    id, term                        (election timeout: a campaign starts)
+//	timeout    id, term                        (election timeout: a campaign starts,
+//	                                           or starts again)
 //	send       mid, from, to, msg, term, logTerm, index, entries, commit, reject
 //	duplicate  same fields                     (the network will deliver mid twice)
 //	deliver    same fields                     (handed to the member)
@@ -120,15 +122,27 @@
 //	append     id, index (first), count, term (of the last entry)
 //	truncate   id, index (first removed), count
 //	snapshot   id, index, term                 (a leader's snapshot installed)
+//	compact    id, index, term                 (the member's own snapshot: its log
+//	                                           now starts at index+1)
 //	commit     id, index                       (the member's new commit index)
 //	apply      id, index (first), count
+//	kv         id, index, kv                   (the key space {key: value} once
+//	                                           index is applied, traced by the
+//	                                           first member to apply it)
+//	progress   id (leader), to, match, next, kind (probe|replicate|snapshot)
+//	                                           (the leader's view of a follower,
+//	                                           when it changes)
+//	conf       id, voters, learners            (the member's membership, at its
+//	                                           start and when it changes)
 //	request    client, id (member), op, key, value, prev
 //	request-arrive client, id, attempt
 //	redirect   client, id (member that refused), lead (its hint, 0: none)
 //	response   client, id, op, key, index, value, result (ok|not found|
 //	           compare failed|already exists|lost|timeout|error N)
 //	crash      id, reason (fault|leader kill|new leader kill)
-//	restart, pause, resume   id
+//	restart    id, term, vote, commit, index and logTerm (its snapshot),
+//	           log (what survived: runs of [first index, count, term])
+//	pause, resume   id
 //	partition  kind (isolate|split|bridge|asymmetric-out|asymmetric-in),
 //	           groups (members that can talk among themselves; for bridge,
 //	           [side, bridge, side]; for asymmetric, [member, others])

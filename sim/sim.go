@@ -12,8 +12,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/linearizability"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/tracker"
 	"github.com/raftkv/raftkv/server"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -52,6 +54,10 @@ type Config struct {
 	// HTMLDir is where Porcupine's visualization goes when the history is
 	// not linearizable ("" for the working directory).
 	HTMLDir string
+	// PorcupineHTML, if set, is where Porcupine's visualization goes
+	// whatever the verdict (the visualizer links it); a history that is
+	// not linearizable is then written there rather than to HTMLDir.
+	PorcupineHTML string
 	// CheckTimeout bounds the Porcupine check (0: 30s). A check that runs
 	// out reports VerdictUnknown, which is not a failure.
 	CheckTimeout time.Duration
@@ -71,7 +77,7 @@ type Result struct {
 	Ops, Acked, Checked int
 	Verdict             linearizability.Verdict
 	// HTMLPath is Porcupine's visualization, written when the history is
-	// not linearizable.
+	// not linearizable or Config.PorcupineHTML asked for it.
 	HTMLPath string
 	Failure  *Failure
 }
@@ -119,6 +125,8 @@ type Sim struct {
 	ackedIndex uint64
 	opSeq      uint64
 	known      []known // per key, see client.generate
+	// kvTraced is the highest applied index whose key space was traced.
+	kvTraced uint64
 }
 
 // member is one simulated process: a node core on its own disk.
@@ -137,6 +145,16 @@ type member struct {
 	// then is an election timeout.
 	ticking bool
 	view    memberView
+	traced  tracedState
+}
+
+// tracedState is what the trace last said of a member's state that is
+// traced by comparison rather than as it changes (see traceState).
+type tracedState struct {
+	snap     uint64
+	voters   []uint64
+	learners []uint64
+	progress map[uint64]tracker.Progress
 }
 
 // Run runs one seed to the end and reports the result. It never panics: a
@@ -304,8 +322,93 @@ func (s *Sim) start(m *member) error {
 	}
 	m.node, m.up, m.paused = n, true, false
 	s.chk.onStart(m)
+	if s.tr != nil {
+		s.traceStart(m)
+	}
 	s.process(m)
 	return nil
+}
+
+// traceStart traces what a member knows when it opens its disk: after a
+// crash, the log that survived (which need not be a prefix of the one it
+// had, when a truncation was lost) and its hard state.
+func (s *Sim) traceStart(m *member) {
+	v := &m.view
+	snap, _ := m.node.Storage().Snapshot()
+	m.traced = tracedState{snap: snap.Metadata.Index}
+	if v.crashedOnce {
+		e := TraceEvent{Type: "restart", ID: m.id, Term: v.term, Vote: v.vote, Commit: v.commit, Index: v.base, LogTerm: v.termAt(v.base)}
+		for i := v.base + 1; i <= v.lastIndex(); i++ {
+			if n := len(e.Log); n > 0 && e.Log[n-1][2] == v.termAt(i) {
+				e.Log[n-1][1]++
+			} else {
+				e.Log = append(e.Log, [3]uint64{i, 1, v.termAt(i)})
+			}
+		}
+		s.trace(e)
+	}
+	s.traceState(m)
+}
+
+// traceState traces the member's state that no Ready shows: its own
+// snapshots (compaction), its membership, the key space once an index is
+// first applied anywhere, and, on a leader, each follower's progress.
+func (s *Sim) traceState(m *member) {
+	tr := &m.traced
+	if snap, _ := m.node.Storage().Snapshot(); snap.Metadata.Index > tr.snap {
+		tr.snap = snap.Metadata.Index
+		// An installed snapshot was traced as "snapshot" already.
+		if snap.Metadata.Index != m.view.base {
+			s.trace(TraceEvent{Type: "compact", ID: m.id, Index: snap.Metadata.Index, Term: snap.Metadata.Term})
+		}
+	}
+	if cs := m.node.ConfState(); !slices.Equal(cs.Voters, tr.voters) || !slices.Equal(cs.Learners, tr.learners) {
+		tr.voters, tr.learners = slices.Clone(cs.Voters), slices.Clone(cs.Learners)
+		s.trace(TraceEvent{Type: "conf", ID: m.id, Voters: tr.voters, Learners: tr.learners})
+	}
+	if m.view.applied > s.kvTraced {
+		s.kvTraced = m.view.applied
+		e := TraceEvent{Type: "kv", ID: m.id, Index: m.view.applied, KV: map[string]string{}}
+		if ev, err := m.node.Store().Get("/", true, true); err == nil && ev.Node != nil {
+			addKV(e.KV, ev.Node.Nodes)
+		}
+		s.trace(e)
+	}
+	if m.view.role != raft.StateLeader {
+		tr.progress = nil
+		return
+	}
+	st := m.node.Status()
+	if tr.progress == nil {
+		tr.progress = map[uint64]tracker.Progress{}
+	}
+	ids := make([]uint64, 0, len(st.Progress))
+	for id := range st.Progress {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		pr := st.Progress[id]
+		if id == m.id {
+			continue
+		}
+		if old, ok := tr.progress[id]; ok && old.Match == pr.Match && old.Next == pr.Next && old.State == pr.State {
+			continue
+		}
+		tr.progress[id] = pr
+		s.trace(TraceEvent{Type: "progress", ID: m.id, To: id, Match: pr.Match, Next: pr.Next, Kind: pr.State.String()})
+	}
+}
+
+// addKV adds every key of the tree to out (directories by their children).
+func addKV(out map[string]string, nodes []*kv.Node) {
+	for _, n := range nodes {
+		if n.Dir {
+			addKV(out, n.Nodes)
+		} else if n.Value != nil {
+			out[n.Key] = *n.Value
+		}
+	}
 }
 
 // process lets the member handle all its work: persist, send, apply.
@@ -320,8 +423,11 @@ func (s *Sim) process(m *member) {
 			return
 		}
 		if !did {
-			return
+			break
 		}
+	}
+	if s.tr != nil && s.failure == nil {
+		s.traceState(m)
 	}
 }
 
@@ -354,7 +460,7 @@ func (s *Sim) restart(m *member) {
 	if m.up {
 		return
 	}
-	s.trace(TraceEvent{Type: "restart", ID: m.id})
+	// start traces the restart, with what survived on disk.
 	if err := s.start(m); err != nil {
 		s.fail(ClassCrash, "restart", err.Error())
 	}
@@ -688,15 +794,19 @@ func (s *Sim) finalChecks() {
 		timeout = 30 * time.Second
 	}
 	html := filepath.Join(s.cfg.HTMLDir, fmt.Sprintf("raftkv-sim-%d.html", s.cfg.Seed))
-	res, err := s.hist.Check(linearizability.CheckOptions{Timeout: timeout, VisualizationPath: html})
+	if s.cfg.PorcupineHTML != "" {
+		html = s.cfg.PorcupineHTML
+	}
+	res, err := s.hist.Check(linearizability.CheckOptions{Timeout: timeout, VisualizationPath: html,
+		VisualizeAlways: s.cfg.PorcupineHTML != ""})
 	s.res.Checked = res.Operations
 	s.res.Verdict = res.Verdict
+	s.res.HTMLPath = res.VisualizationPath
 	if err != nil {
 		s.fail(ClassCrash, "porcupine", err.Error())
 		return
 	}
 	if res.Verdict == linearizability.VerdictIllegal {
-		s.res.HTMLPath = res.VisualizationPath
 		s.fail(ClassSafety, "linearizability", fmt.Sprintf("%v; visualization: %s", res, res.VisualizationPath))
 	}
 }

@@ -136,9 +136,21 @@ func TestTraceSchema(t *testing.T) {
 		}
 		last = e.T
 		seen[e.Type]++
+		// What the visualizer draws from these must be there.
+		switch {
+		case e.Type == "restart" && len(e.Log) > 0 && e.Term > 0:
+			seen["restart with a log"]++
+		case e.Type == "kv" && len(e.KV) > 0 && e.Index > 0:
+			seen["kv with keys"]++
+		case e.Type == "progress" && e.Match > 0 && e.Next > e.Match && e.Kind == "replicate":
+			seen["progress replicating"]++
+		case e.Type == "conf" && len(e.Voters) == 5:
+			seen["conf of five voters"]++
+		}
 	}
 	for _, typ := range []string{"role", "term", "timeout", "send", "deliver", "drop", "append", "commit", "apply",
-		"request", "response", "crash", "restart", "partition", "heal", "phase", "end"} {
+		"request", "response", "crash", "restart", "partition", "heal", "phase", "end",
+		"compact", "restart with a log", "kv with keys", "progress replicating", "conf of five voters"} {
 		if seen[typ] == 0 {
 			t.Errorf("no %q event in the trace (seen: %v)", typ, seen)
 		}

@@ -64,6 +64,18 @@ type TraceEvent struct {
 
 	// Phase changes and the end.
 	Phase string `json:"phase,omitempty"`
+
+	// What the visualizer draws beyond the events above: a leader's
+	// replication progress per follower (progress: to, match, next, kind),
+	// a member's membership (conf), the key space after an applied index
+	// (kv), and a restarted member's log as runs of [first index, count,
+	// term] (restart).
+	Match    uint64            `json:"match,omitempty"`
+	Next     uint64            `json:"next,omitempty"`
+	Voters   []uint64          `json:"voters,omitempty"`
+	Learners []uint64          `json:"learners,omitempty"`
+	KV       map[string]string `json:"kv,omitempty"`
+	Log      [][3]uint64       `json:"log,omitempty"`
 }
 
 type tracer struct {
@@ -100,7 +112,8 @@ func msOf(ns int64) float64 { return float64(ns/1000) / 1000 }
 var TraceEventTypes = []string{
 	"role", "term", "timeout",
 	"send", "duplicate", "deliver", "drop",
-	"append", "truncate", "snapshot", "commit", "apply",
+	"append", "truncate", "snapshot", "compact", "commit", "apply", "kv",
+	"progress", "conf",
 	"request", "request-arrive", "redirect", "response",
 	"crash", "restart", "pause", "resume",
 	"partition", "heal", "clog", "unclog",
