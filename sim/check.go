@@ -218,6 +218,19 @@ func (c *checker) onReady(m *member, rd raft.Ready) {
 	}
 }
 
+// termRuns describes entries as runs of [first index, count, term].
+func termRuns(ents []raft.Entry) [][3]uint64 {
+	var runs [][3]uint64
+	for _, e := range ents {
+		if n := len(runs); n > 0 && runs[n-1][2] == e.Term {
+			runs[n-1][1]++
+		} else {
+			runs = append(runs, [3]uint64{e.Index, 1, e.Term})
+		}
+	}
+	return runs
+}
+
 func campaigns(msgs []raft.Message) bool {
 	for _, m := range msgs {
 		if m.Type == raft.MsgVote || m.Type == raft.MsgPreVote {
@@ -312,7 +325,13 @@ func (c *checker) append(m *member, ents []raft.Entry) {
 	for _, e := range ents {
 		v.appendEntry(e)
 	}
-	c.s.trace(TraceEvent{Type: "append", ID: m.id, Index: first, Count: len(ents), Term: ents[len(ents)-1].Term})
+	if c.s.tr != nil {
+		e := TraceEvent{Type: "append", ID: m.id, Index: first, Count: len(ents), Term: ents[len(ents)-1].Term}
+		if ents[0].Term != e.Term {
+			e.Log = termRuns(ents)
+		}
+		c.s.trace(e)
+	}
 	// Log Matching: two logs with an entry of the same index and term are
 	// identical up to it. The chain hash covers the whole prefix.
 	for _, o := range c.s.members {

@@ -119,7 +119,8 @@
 //	duplicate  same fields                     (the network will deliver mid twice)
 //	deliver    same fields                     (handed to the member)
 //	drop       same fields, reason (loss|partition|down)
-//	append     id, index (first), count, term (of the last entry)
+//	append     id, index (first), count, term (of the last entry), log
+//	           (runs as in restart, when the entries span several terms)
 //	truncate   id, index (first removed), count
 //	snapshot   id, index, term                 (a leader's snapshot installed)
 //	compact    id, index, term                 (the member's own snapshot: its log
