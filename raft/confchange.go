@@ -77,7 +77,7 @@ func (r *raft) proposeConfChange(cc ConfChange) (uint64, error) {
 	if r.leadTransferee != None {
 		return 0, ErrProposalDropped
 	}
-	if r.pendingConfIndex > r.log.applied || !r.committedInTerm() {
+	if (r.pendingConfIndex > r.log.applied && !r.bugs.ConcurrentConfChanges) || !r.committedInTerm() {
 		return 0, ErrConfChangePending
 	}
 	if err := r.validConfChange(cc); err != nil {

@@ -91,6 +91,17 @@ type PlantedBugs struct {
 	// SkipUpToDateCheck: a voter grants votes without the §5.4.1 log
 	// comparison (breaks Leader Completeness).
 	SkipUpToDateCheck bool
+	// ReadWithoutQuorum: a leader answers ReadIndex requests at once,
+	// without the heartbeat round that confirms it still leads (a deposed
+	// leader serves stale reads; breaks linearizability).
+	ReadWithoutQuorum bool
+	// CountLearners: a leader counts learners' acknowledgements toward a
+	// majority of voters when it commits (breaks "only voters form a
+	// quorum").
+	CountLearners bool
+	// ConcurrentConfChanges: a leader accepts a membership change while
+	// another is still unapplied (breaks "one change at a time").
+	ConcurrentConfChanges bool
 }
 
 // Errors returned by the consensus state machine.

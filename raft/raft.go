@@ -446,6 +446,16 @@ func (r *raft) appendEntry(es ...Entry) {
 // if that entry is of the current term (§5.4.2). It reports whether it did.
 func (r *raft) maybeCommit() bool {
 	mci := quorum.CommittedIndex(r.voters, func(id uint64) uint64 { return r.prs[id].Match })
+	if r.bugs.CountLearners && len(r.learners) > 0 {
+		// Planted bug: the index held by as many members (learners
+		// included) as a majority of voters.
+		var match []uint64
+		for _, id := range r.members() {
+			match = append(match, r.prs[id].Match)
+		}
+		slices.Sort(match)
+		mci = max(mci, match[len(match)-quorum.Majority(len(r.voters))])
+	}
 	if r.bugs.CommitOldTerm {
 		// Planted bug: commit whatever a majority holds, whatever its term.
 		if mci > r.log.committed && mci <= r.log.lastIndex() {

@@ -44,7 +44,7 @@ func (r *raft) readIndex(ctx []byte, from uint64) error {
 		r.waitingReads = append(r.waitingReads, req)
 		return nil
 	}
-	if len(r.voters) == 1 || (r.readLease && r.checkQuorum) {
+	if len(r.voters) == 1 || (r.readLease && r.checkQuorum) || r.bugs.ReadWithoutQuorum {
 		// A lone voter is its own quorum. In lease mode, a leader that
 		// passed its last CheckQuorum within an election timeout assumes
 		// no other leader can exist yet: correct only while clock drift
