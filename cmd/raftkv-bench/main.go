@@ -1,0 +1,186 @@
+// Command raftkv-bench is a load generator for the etcd v2 HTTP API. It
+// speaks only the public API (/v2/keys, /health, /v2/stats/self,
+// /v2/members/leader), so it measures raftkv and any other v2 server alike.
+//
+// Workloads (--workload):
+//
+//	put    PUT a --value-size byte value; to a new key every time (--keys 0)
+//	       or to a random key of a shared set of --keys keys
+//	get    GET a random key of the set (written once beforehand)
+//	qget   the same with ?quorum=true, a linearizable read
+//	watch  --concurrency watchers on one directory and a single writer
+//	       PUTting to --keys keys under it at --watch-rate writes/s; the
+//	       latency is from sending the PUT to a watcher decoding the event
+//
+// put, get and qget run --concurrency closed-loop clients spread round-robin
+// over --endpoints (or all on the leader with --leader-only), for --duration
+// or until --total operations. The report gives throughput, a latency
+// histogram with p50/p90/p99/p99.9, failures by v2 errorCode or HTTP status,
+// the CPU the generator itself used, and a last line that scripts can read:
+//
+//	summary workload=put conc=64 ops=… secs=… ops/s=… p50=…ms p90=…ms p99=…ms p999=…ms max=…ms errors=… client-cpu=…
+//
+// --matrix runs several workload:concurrency pairs in turn with the other
+// flags shared and ends with a table of all of them; `make bench` uses it.
+// --wait-healthy first waits until every endpoint's /health says true.
+//
+// The exit status is 1 for bad flags, an unreachable cluster, or a run in
+// which no operation succeeded; failed operations alone do not change it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "raftkv-bench:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// matrixEntry is one workload:concurrency pair of --matrix.
+type matrixEntry struct {
+	workload    string
+	concurrency int
+}
+
+func parseMatrix(s string) ([]matrixEntry, error) {
+	var out []matrixEntry
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		w, c, ok := strings.Cut(item, ":")
+		n, err := strconv.Atoi(c)
+		if !ok || err != nil || n < 1 {
+			return nil, fmt.Errorf("matrix entry %q: want workload:concurrency, e.g. put:64", item)
+		}
+		out = append(out, matrixEntry{w, n})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("empty matrix")
+	}
+	return out, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("raftkv-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		endpoints   = fs.String("endpoints", "http://127.0.0.1:2379", "comma-separated client URLs; clients are spread over them round-robin")
+		leaderOnly  = fs.Bool("leader-only", false, "send every request to the leader (found via /v2/stats/self or /v2/members/leader)")
+		workload    = fs.String("workload", workloadPut, "put, get, qget (quorum GET) or watch")
+		concurrency = fs.Int("concurrency", 16, "concurrent clients (watch: watchers)")
+		duration    = fs.Duration("duration", 10*time.Second, "length of the measured phase")
+		total       = fs.Int("total", 0, "stop after this many operations (watch: writes) instead of after --duration")
+		warmup      = fs.Duration("warmup", 0, "run the workload this long, unmeasured, before the measured phase (not for watch)")
+		valueSize   = fs.Int("value-size", 256, "bytes per written value")
+		keys        = fs.Int("keys", 0, "size of the shared key set; 0: put writes a new key every time, get/qget use 1000, watch 1")
+		prefix      = fs.String("prefix", "/raftkv-bench", "directory under which all keys are written")
+		timeout     = fs.Duration("timeout", 10*time.Second, "per-request timeout")
+		rate        = fs.Float64("rate", 0, "cap on requests/s across all clients for put/get/qget (0: closed loop, no cap)")
+		watchRate   = fs.Float64("watch-rate", 100, "writes/s of the watch workload's writer (0: as fast as its round trips allow)")
+		stream      = fs.Bool("stream", false, "watch with stream=true instead of long polls")
+		preloadKeys = fs.Bool("preload", true, "get/qget: write the key set before reading it")
+		seed        = fs.Uint64("seed", 1, "seed of the key choices")
+		matrix      = fs.String("matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:64,get:64")
+		waitFor     = fs.Duration("wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	eps, err := parseEndpoints(*endpoints)
+	if err != nil {
+		return err
+	}
+	base := Config{
+		Endpoints:       eps,
+		LeaderOnly:      *leaderOnly,
+		Workload:        *workload,
+		Concurrency:     *concurrency,
+		Duration:        *duration,
+		Total:           *total,
+		Warmup:          *warmup,
+		ValueSize:       *valueSize,
+		Keys:            *keys,
+		Prefix:          strings.TrimRight(*prefix, "/"),
+		Timeout:         *timeout,
+		RatePerSec:      *rate,
+		WatchRatePerSec: *watchRate,
+		Stream:          *stream,
+		Preload:         *preloadKeys,
+		Seed:            *seed,
+	}
+	if base.Total > 0 {
+		base.Duration = 0
+	}
+	entries := []matrixEntry{{base.Workload, base.Concurrency}}
+	if *matrix != "" {
+		if entries, err = parseMatrix(*matrix); err != nil {
+			return err
+		}
+	}
+	for _, e := range entries {
+		cfg := base
+		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
+		if err := cfg.validate(); err != nil {
+			return err
+		}
+	}
+
+	if *waitFor > 0 {
+		c := newClient(len(eps), time.Second)
+		err := waitHealthy(ctx, c.ops, eps, *waitFor)
+		c.close()
+		if err != nil {
+			return err
+		}
+	}
+
+	var results []*Result
+	for i, e := range entries {
+		cfg := base
+		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		r, err := Run(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("%s at concurrency %d: %w", e.workload, e.concurrency, err)
+		}
+		r.WriteReport(stdout)
+		results = append(results, r)
+		if ctx.Err() != nil {
+			break // interrupted: report what was measured, run no more
+		}
+	}
+	if len(results) > 1 {
+		fmt.Fprintln(stdout)
+		WriteTable(stdout, results)
+	}
+	for _, r := range results {
+		if r.Ops == 0 {
+			return fmt.Errorf("%s at concurrency %d: no operation succeeded", r.Workload, r.Concurrency)
+		}
+	}
+	return nil
+}
