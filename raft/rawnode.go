@@ -264,6 +264,10 @@ func (rn *RawNode) Status() Status {
 // the copying Status does.
 func (rn *RawNode) SoftState() SoftState { return rn.raft.softState() }
 
+// HardState returns the member's term, vote and commit index, without the
+// copying Status does.
+func (rn *RawNode) HardState() HardState { return rn.raft.hardState() }
+
 // Term returns the term of the entry at index i in this member's log,
 // including entries not yet persisted.
 func (rn *RawNode) Term(i uint64) (uint64, error) { return rn.raft.log.term(i) }

@@ -30,6 +30,11 @@ type Config struct {
 	// bootstrap a brand-new data directory and, until the first snapshot
 	// records membership, to restart one.
 	Peers []uint64
+	// Learners are the initial learners. A member joining an existing
+	// cluster starts with the cluster's voters as Peers and itself here, so
+	// that replaying the leader's log from its start yields the same
+	// membership as everyone else's.
+	Learners []uint64
 
 	FS  vfs.FS
 	Dir string
@@ -205,8 +210,8 @@ func NewNode(cfg Config) (*Node, error) {
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
 	n.confState = snap.Metadata.ConfState
 	if _, cs, _ := st.InitialState(); len(cs.Voters) == 0 {
-		rc.Peers = cfg.Peers
-		n.confState = raft.ConfState{Voters: append([]uint64(nil), cfg.Peers...)}
+		rc.Peers, rc.Learners = cfg.Peers, cfg.Learners
+		n.confState = raft.ConfState{Voters: append([]uint64(nil), cfg.Peers...), Learners: append([]uint64(nil), cfg.Learners...)}
 	}
 	n.raw, err = raft.NewRawNode(rc)
 	if err != nil {
@@ -441,6 +446,9 @@ func (n *Node) apply(e raft.Entry) error {
 			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
 		}
 		n.confState = n.raw.ApplyConfChange(cc)
+		if err := n.applyConfContext(e.Index, cc.Context); err != nil {
+			return err
+		}
 		if waiting {
 			if w.seq == confChangeSeq {
 				w.done(Result{Index: e.Index, Term: e.Term})
@@ -487,6 +495,30 @@ func (n *Node) apply(e raft.Entry) error {
 		w.done(Result{Err: aerr, Index: e.Index, Term: e.Term})
 	} else {
 		w.done(Result{Event: ev, Index: e.Index, Term: e.Term})
+	}
+	return nil
+}
+
+// EncodeConfContext makes a conf change's Context from key-space commands:
+// every member applies them to its store together with the change, so the
+// records that describe members (their addresses, say) stay in step with
+// the membership itself, in the log and in snapshots.
+func EncodeConfContext(cmds []*kv.Command) ([]byte, error) {
+	return msgpack.Marshal(cmds)
+}
+
+func (n *Node) applyConfContext(index uint64, ctx []byte) error {
+	if len(ctx) == 0 {
+		return nil
+	}
+	var cmds []*kv.Command
+	if err := msgpack.Unmarshal(ctx, &cmds); err != nil {
+		return fmt.Errorf("%w: conf change context at %d: %v", ErrCorruptEntry, index, err)
+	}
+	for _, c := range cmds {
+		// A refused command (a record already gone, say) is the same
+		// refusal on every member: nothing to do.
+		_, _ = n.store.Apply(c)
 	}
 	return nil
 }

@@ -14,14 +14,14 @@ import (
 	"github.com/raftkv/raftkv/vfs"
 )
 
-// net is a synchronous test network: messages queue until deliver.
-type net struct{ queue []raft.Message }
+// syncNet is a synchronous test network: messages queue until deliver.
+type syncNet struct{ queue []raft.Message }
 
-func (t *net) Send(msgs []raft.Message) { t.queue = append(t.queue, msgs...) }
+func (t *syncNet) Send(msgs []raft.Message) { t.queue = append(t.queue, msgs...) }
 
 type testCluster struct {
 	t     *testing.T
-	net   *net
+	net   *syncNet
 	nodes map[uint64]*Node
 	fs    map[uint64]*vfs.MemFS
 	ids   []uint64
@@ -29,7 +29,7 @@ type testCluster struct {
 }
 
 func newTestCluster(t *testing.T, ids ...uint64) *testCluster {
-	c := &testCluster{t: t, net: &net{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: ids}
+	c := &testCluster{t: t, net: &syncNet{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: ids}
 	for _, id := range ids {
 		c.fs[id] = vfs.NewMem(rand.New(rand.NewPCG(id, 7)))
 		c.start(id)
@@ -223,7 +223,7 @@ func TestNodeReadIndex(t *testing.T) {
 }
 
 func TestNodeSnapshotCompactsAndRestarts(t *testing.T) {
-	c := &testCluster{t: t, net: &net{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: []uint64{1}}
+	c := &testCluster{t: t, net: &syncNet{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: []uint64{1}}
 	c.fs[1] = vfs.NewMem(rand.New(rand.NewPCG(1, 7)))
 	start := func() {
 		n, err := NewNode(Config{

@@ -1,0 +1,250 @@
+// Command raftkv is the raftkv server: one member of a cluster that serves
+// the etcd v2 HTTP API.
+//
+// Flags use etcd's names (see ../shared/reference/server-config.md and the
+// README); each can also be set in the environment as RAFTKV_ plus the flag
+// name upper-cased with dashes as underscores (--data-dir is
+// RAFTKV_DATA_DIR). The command line wins over the environment.
+//
+// With no flags, raftkv starts a one-member cluster on 127.0.0.1:2379
+// (clients) and 127.0.0.1:2380 (peers) with ./default.raftkv as data dir.
+// A restart with an existing data dir ignores the --initial-* flags, as
+// etcd does.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/raftkv/raftkv/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stderr))
+}
+
+type options struct {
+	name, dataDir                              string
+	listenClient, advertiseClient              string
+	listenPeer, advertisePeer                  string
+	initialCluster, initialState, initialToken string
+	heartbeatMs, electionMs                    uint
+	snapshotCount                              uint64
+	requestTimeout                             time.Duration
+	redirect, pprof, version                   bool
+	cors, logLevel, logFormat                  string
+	initialClusterSet                          bool
+}
+
+func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("raftkv", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.name, "name", "default", "human-readable name of this member; must match its entry in --initial-cluster")
+	fs.StringVar(&o.dataDir, "data-dir", "", "directory for the WAL, snapshots and member file (default ${name}.raftkv)")
+	fs.StringVar(&o.listenClient, "listen-client-urls", "http://127.0.0.1:2379", "comma-separated URLs to serve clients on (IP addresses)")
+	fs.StringVar(&o.advertiseClient, "advertise-client-urls", "http://127.0.0.1:2379", "comma-separated client URLs this member announces in /v2/members")
+	fs.StringVar(&o.listenPeer, "listen-peer-urls", "http://127.0.0.1:2380", "URL to accept peers on (IP address)")
+	fs.StringVar(&o.advertisePeer, "initial-advertise-peer-urls", "http://127.0.0.1:2380", "comma-separated peer URLs this member announces")
+	fs.StringVar(&o.initialCluster, "initial-cluster", "", "bootstrap members as name=peerURL,... (default ${name}=${initial-advertise-peer-urls})")
+	fs.StringVar(&o.initialState, "initial-cluster-state", "new", "new: bootstrap a new cluster; existing: join one (after `member add`)")
+	fs.StringVar(&o.initialToken, "initial-cluster-token", "raftkv-cluster", "salt for the member and cluster ids, so clusters sharing URLs never cross-talk")
+	fs.UintVar(&o.heartbeatMs, "heartbeat-interval", 100, "leader heartbeat period in ms (also raft's tick)")
+	fs.UintVar(&o.electionMs, "election-timeout", 1000, "election timeout in ms (at least 5x the heartbeat)")
+	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 10000, "applied entries between snapshots (and log compactions)")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "how long a write or linearizable read may take before error 300 (default 5s + 2 election timeouts)")
+	fs.BoolVar(&o.redirect, "redirect", false, "answer writes sent to a follower with a 307 redirect to the leader instead of forwarding them")
+	fs.StringVar(&o.cors, "cors", "", "comma-separated origins allowed by CORS, or *")
+	fs.BoolVar(&o.pprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: raftkv [flags]\n\nStarts one raftkv member. Every flag can also be set as RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR).\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(out, `
+Examples:
+  raftkv                                   # one-member cluster on 127.0.0.1:2379
+  raftkv --name n1 --data-dir n1.raftkv \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster n1=http://127.0.0.1:2380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:32380
+`)
+	}
+	return fs
+}
+
+// applyEnv sets every flag not given on the command line from its
+// RAFTKV_ variable, and warns about RAFTKV_ variables that name no flag.
+func applyEnv(fs *flag.FlagSet, env []string, warn func(string)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	known := map[string]bool{}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "RAFTKV_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		known[key] = true
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			if k != key {
+				continue
+			}
+			if set[f.Name] {
+				warn(fmt.Sprintf("%s is shadowed by --%s on the command line", key, f.Name))
+				continue
+			}
+			if e := fs.Set(f.Name, v); e != nil && err == nil {
+				err = fmt.Errorf("%s=%q: %v", key, v, e)
+			}
+		}
+	})
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "RAFTKV_") && !known[k] {
+			warn(fmt.Sprintf("unknown environment variable %s (no such flag)", k))
+		}
+	}
+	return err
+}
+
+func run(args, env []string, stderr io.Writer) int {
+	var o options
+	fs := newFlagSet(&o, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "raftkv: unexpected argument %q (flags start with --)\n", fs.Arg(0))
+		return 2
+	}
+	var warnings []string
+	if err := applyEnv(fs, env, func(s string) { warnings = append(warnings, s) }); err != nil {
+		fmt.Fprintf(stderr, "raftkv: %v\n", err)
+		return 2
+	}
+	if o.version {
+		fmt.Fprintf(stderr, "raftkv %s (etcd v2 API %s)\n", server.Version, "2.3")
+		return 0
+	}
+	fs.Visit(func(f *flag.Flag) { o.initialClusterSet = o.initialClusterSet || f.Name == "initial-cluster" })
+	logger, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "raftkv: %v\n", err)
+		return 2
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
+	}
+	cfg, err := memberConfig(&o, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "raftkv: %v\n", err)
+		return 2
+	}
+	m, err := server.StartMember(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "raftkv: %v\n", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case s := <-sigs:
+		logger.Info("stopping", "signal", s.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Stop(ctx); err != nil {
+			logger.Error("stopped with an error", "err", err)
+			return 1
+		}
+		return 0
+	case <-m.Done():
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := m.Stop(ctx)
+		logger.Error("member stopped", "err", err)
+		return 1
+	}
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) {
+	cfg := server.MemberConfig{
+		Name: o.name, DataDir: o.dataDir,
+		InitialClusterState: o.initialState, InitialClusterToken: o.initialToken,
+		InitialClusterSet: o.initialClusterSet,
+		HeartbeatInterval: time.Duration(o.heartbeatMs) * time.Millisecond,
+		ElectionTimeout:   time.Duration(o.electionMs) * time.Millisecond,
+		SnapshotCount:     o.snapshotCount, RequestTimeout: o.requestTimeout,
+		Redirect: o.redirect, EnablePprof: o.pprof, Logger: logger,
+	}
+	if o.name == "" {
+		return cfg, errors.New("--name is empty")
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = o.name + ".raftkv"
+	}
+	if o.heartbeatMs == 0 {
+		return cfg, errors.New("--heartbeat-interval must be above 0")
+	}
+	if o.electionMs < 5*o.heartbeatMs || o.electionMs > 50000 {
+		return cfg, fmt.Errorf("--election-timeout (%d ms) must be at least 5x --heartbeat-interval (%d ms) and at most 50000 ms", o.electionMs, o.heartbeatMs)
+	}
+	if o.snapshotCount == 0 {
+		return cfg, errors.New("--snapshot-count must be above 0")
+	}
+	var err error
+	if cfg.ListenClientURLs, err = server.ParseURLs("listen-client-urls", o.listenClient, true); err != nil {
+		return cfg, err
+	}
+	if cfg.AdvertiseClientURLs, err = server.ParseURLs("advertise-client-urls", o.advertiseClient, false); err != nil {
+		return cfg, err
+	}
+	if cfg.ListenPeerURLs, err = server.ParseURLs("listen-peer-urls", o.listenPeer, true); err != nil {
+		return cfg, err
+	}
+	if cfg.InitialAdvertisePeerURLs, err = server.ParseURLs("initial-advertise-peer-urls", o.advertisePeer, false); err != nil {
+		return cfg, err
+	}
+	ic := o.initialCluster
+	if ic == "" {
+		var parts []string
+		for _, u := range cfg.InitialAdvertisePeerURLs {
+			parts = append(parts, o.name+"="+u)
+		}
+		ic = strings.Join(parts, ",")
+	}
+	if cfg.InitialCluster, err = server.ParseInitialCluster(ic); err != nil {
+		return cfg, err
+	}
+	if o.cors != "" {
+		for c := range strings.SplitSeq(o.cors, ",") {
+			cfg.CORS = append(cfg.CORS, strings.TrimSpace(c))
+		}
+	}
+	return cfg, nil
+}

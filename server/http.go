@@ -1,0 +1,670 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/http/pprof"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+)
+
+// Version is the raftkv version; /version reports the etcd v2 API level it
+// speaks as well.
+const (
+	Version        = "0.1.0"
+	etcdAPIVersion = "2.3.8"
+)
+
+func versionBody() map[string]string {
+	return map[string]string{"etcdserver": etcdAPIVersion, "etcdcluster": "2.3.0", "raftkv": Version}
+}
+
+// serve starts the client and peer HTTP servers.
+func (m *Member) serve() {
+	h := m.Handler()
+	for _, ln := range m.cfg.ClientListeners {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		m.clientSrvs = append(m.clientSrvs, srv)
+		go func() { _ = srv.Serve(ln) }()
+	}
+	m.peerSrv = &http.Server{Handler: m.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.peerSrv.Serve(m.peerMux.httpListener()) }()
+}
+
+// Handler is the member's client API: /v2/keys, /v2/members, /v2/stats,
+// /v2/machines, /version, /health and /metrics.
+func (m *Member) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v2/keys", m.serveKeys)
+	mux.HandleFunc("/v2/keys/", m.serveKeys)
+	mux.HandleFunc("/v2/members", m.serveMembers)
+	mux.HandleFunc("/v2/members/", m.serveMembers)
+	mux.HandleFunc("GET /v2/stats/self", m.serveStatsSelf)
+	mux.HandleFunc("GET /v2/stats/leader", m.serveStatsLeader)
+	mux.HandleFunc("GET /v2/stats/store", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, m.node.Store().Stats())
+	})
+	mux.HandleFunc("GET /v2/machines", func(w http.ResponseWriter, r *http.Request) {
+		var urls []string
+		for _, mi := range m.memberList() {
+			urls = append(urls, mi.ClientURLs...)
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, strings.Join(urls, ", "))
+	})
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, versionBody())
+	})
+	mux.HandleFunc("GET /health", m.serveHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
+	if m.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return m.cors(mux)
+}
+
+// cors applies --cors: allowed origins get the v2 CORS headers, and an
+// OPTIONS request is answered at once.
+func (m *Member) cors(h http.Handler) http.Handler {
+	if len(m.cfg.CORS) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if slices.Contains(m.cfg.CORS, "*") || slices.Contains(m.cfg.CORS, origin) {
+			allow := origin
+			if slices.Contains(m.cfg.CORS, "*") {
+				allow = "*"
+			}
+			w.Header().Set("Access-Control-Allow-Origin", allow)
+			w.Header().Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE")
+			w.Header().Set("Access-Control-Allow-Headers", "accept, content-type, authorization")
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// writeError writes a v2 error body with its status and X-Etcd-Index.
+func (m *Member) writeError(w http.ResponseWriter, e *kv.Error) {
+	w.Header().Set("X-Etcd-Index", strconv.FormatUint(e.Index, 10))
+	w.Header().Set("X-Etcd-Cluster-Id", IDString(m.clusterID))
+	writeJSON(w, e.StatusCode(), e)
+}
+
+// internalError is v2's error 300 for a failure inside the cluster: no
+// leader, a timeout (outcome unknown), a stopping member.
+func (m *Member) internalError(w http.ResponseWriter, err error) {
+	m.writeError(w, kv.NewError(kv.EcodeRaftInternal, err.Error(), 0))
+}
+
+func (m *Member) setRaftHeaders(w http.ResponseWriter, etcdIndex uint64) {
+	v := m.view.Load()
+	h := w.Header()
+	h.Set("X-Etcd-Index", strconv.FormatUint(etcdIndex, 10))
+	h.Set("X-Raft-Index", strconv.FormatUint(v.commit, 10))
+	h.Set("X-Raft-Term", strconv.FormatUint(v.term, 10))
+	h.Set("X-Etcd-Cluster-Id", IDString(m.clusterID))
+}
+
+// form reads the v2 parameters of a request: only the first value of a
+// repeated parameter counts; a parameter given empty counts as present.
+type form struct{ v url.Values }
+
+func (f form) has(k string) bool { _, ok := f.v[k]; return ok }
+func (f form) get(k string) string {
+	if vs := f.v[k]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+func (f form) bool(k string) (bool, *kv.Error) {
+	if !f.has(k) {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(f.get(k))
+	if err != nil {
+		return false, kv.NewError(kv.EcodeInvalidField, fmt.Sprintf("invalid value for %q", k), 0)
+	}
+	return b, nil
+}
+
+func (f form) optBool(k string) (*bool, *kv.Error) {
+	if !f.has(k) {
+		return nil, nil
+	}
+	b, err := f.bool(k)
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (f form) index(k string) (uint64, *kv.Error) {
+	if !f.has(k) {
+		return 0, nil
+	}
+	i, err := strconv.ParseUint(f.get(k), 10, 64)
+	if err != nil {
+		return 0, kv.NewError(kv.EcodeIndexNaN, fmt.Sprintf("invalid value for %q", k), 0)
+	}
+	return i, nil
+}
+
+func (f form) ttl() (*uint64, *kv.Error) {
+	s := f.get("ttl")
+	if s == "" {
+		return nil, nil
+	}
+	t, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || t > kv.MaxTTLSec {
+		return nil, kv.NewError(kv.EcodeTTLNaN, "invalid value for \"ttl\"", 0)
+	}
+	return &t, nil
+}
+
+// keyRequest is a parsed /v2/keys request.
+type keyRequest struct {
+	path                     string
+	cmd                      kv.Command
+	wait, stream, quorum     bool
+	noVal, recursive, sorted bool
+	// quorumFalse is an explicit quorum=false: a local, possibly stale read.
+	quorumFalse bool
+	waitIndex   uint64
+	firstErr    *kv.Error
+}
+
+func (kr *keyRequest) check(e *kv.Error) {
+	if e != nil && kr.firstErr == nil {
+		kr.firstErr = e
+	}
+}
+
+// parseKeyRequest turns a /v2/keys request into a command or read. The
+// checks and their error codes follow etcd v2's parser.
+func parseKeyRequest(r *http.Request) (*keyRequest, *kv.Error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, kv.NewError(kv.EcodeInvalidForm, err.Error(), 0)
+	}
+	f := form{r.Form}
+	kr := &keyRequest{}
+	kr.path = path.Clean("/" + strings.TrimPrefix(r.URL.Path, "/v2/keys"))
+	var e *kv.Error
+	kr.recursive, e = f.bool("recursive")
+	kr.check(e)
+	kr.sorted, e = f.bool("sorted")
+	kr.check(e)
+	kr.wait, e = f.bool("wait")
+	kr.check(e)
+	kr.stream, e = f.bool("stream")
+	kr.check(e)
+	kr.noVal, e = f.bool("noValueOnSuccess")
+	kr.check(e)
+	if f.has("quorum") {
+		kr.quorum, e = f.bool("quorum")
+		kr.check(e)
+		kr.quorumFalse = e == nil && !kr.quorum
+	}
+	dir, e := f.bool("dir")
+	kr.check(e)
+	refresh, e := f.bool("refresh")
+	kr.check(e)
+	prevExist, e := f.optBool("prevExist")
+	kr.check(e)
+	prevIndex, e := f.index("prevIndex")
+	kr.check(e)
+	kr.waitIndex, e = f.index("waitIndex")
+	kr.check(e)
+	ttl, e := f.ttl()
+	kr.check(e)
+	if kr.firstErr != nil {
+		return nil, kr.firstErr
+	}
+	if kr.wait && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return nil, kv.NewError(kv.EcodeInvalidField, `"wait" can only be used with GET requests`, 0)
+	}
+	if f.has("prevValue") && f.get("prevValue") == "" {
+		return nil, kv.NewError(kv.EcodePrevValueReq, `"prevValue" cannot be empty`, 0)
+	}
+	kr.cmd = kv.Command{
+		Path: kr.path, Value: f.get("value"), Dir: dir, TTLSec: ttl,
+		PrevValue: f.get("prevValue"), PrevIndex: prevIndex, PrevExist: prevExist,
+		Refresh: refresh, Recursive: kr.recursive, Sorted: kr.sorted,
+	}
+	switch r.Method {
+	case http.MethodPut:
+		kr.cmd.Method = kv.MethodPut
+	case http.MethodPost:
+		kr.cmd.Method = kv.MethodPost
+	case http.MethodDelete:
+		kr.cmd.Method = kv.MethodDelete
+	}
+	return kr, nil
+}
+
+func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
+	m.metrics.httpRequests.WithLabelValues(r.Method).Inc()
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+	default:
+		w.Header().Set("Allow", "HEAD,GET,PUT,POST,DELETE")
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	kr, kerr := parseKeyRequest(r)
+	if kerr != nil {
+		m.writeError(w, kerr)
+		return
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if kr.wait && !kr.quorum {
+			m.serveWatch(w, r, kr)
+			return
+		}
+		m.serveGet(w, r, kr)
+		return
+	}
+	if isReserved(kr.path) {
+		m.writeError(w, kv.NewError(kv.EcodeKeyIsPreserved, kr.path, m.node.Store().Index()))
+		return
+	}
+	if e := kr.cmd.Validate(); e != nil {
+		m.writeError(w, e)
+		return
+	}
+	if m.cfg.Redirect && m.maybeRedirect(w, r) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+	defer cancel()
+	b, err := kr.cmd.Encode()
+	if err != nil {
+		m.internalError(w, err)
+		return
+	}
+	var res Result
+	for {
+		res, err = m.propose(ctx, proposal{Cmd: b})
+		if err == nil && errors.Is(res.Err, ErrProposalLost) {
+			// Certainly not applied: safe to propose again.
+			continue
+		}
+		break
+	}
+	if err != nil {
+		m.internalError(w, err)
+		return
+	}
+	if res.Err != nil {
+		var ke *kv.Error
+		if errors.As(res.Err, &ke) {
+			m.writeError(w, ke)
+		} else {
+			m.internalError(w, res.Err)
+		}
+		return
+	}
+	ev := res.Event
+	m.setRaftHeaders(w, ev.Index)
+	status := http.StatusOK
+	if ev.Action == kv.ActionCreate || (ev.Action == kv.ActionSet && ev.PrevNode == nil) {
+		status = http.StatusCreated
+	}
+	if kr.noVal && ev.Action != kv.ActionDelete && ev.Action != kv.ActionCompareAndDelete {
+		writeJSON(w, status, map[string]string{"action": ev.Action})
+		return
+	}
+	writeJSON(w, status, ev)
+}
+
+// maybeRedirect answers a write on a follower with a 307 to the leader's
+// client URL (--redirect), when that URL is known.
+func (m *Member) maybeRedirect(w http.ResponseWriter, r *http.Request) bool {
+	v := m.view.Load()
+	if v.lead == raft.None || v.lead == m.id {
+		return false
+	}
+	r2 := (*m.members.Load())[v.lead]
+	if r2 == nil || len(r2.ClientURLs) == 0 {
+		return false
+	}
+	http.Redirect(w, r, r2.ClientURLs[0]+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	return true
+}
+
+// serveGet reads a key. Reads are linearizable unless quorum=false: the
+// member first gets a read index confirmed by the leader (raft's ReadIndex:
+// no log write, one heartbeat round shared by concurrent reads), waits
+// until it has applied that far, then reads its own store.
+func (m *Member) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
+	if !kr.quorumFalse {
+		ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+		err := m.readIndex(ctx)
+		cancel()
+		if err != nil {
+			m.internalError(w, err)
+			return
+		}
+	}
+	ev, err := m.node.Store().Get(kr.path, kr.recursive, kr.sorted)
+	if err != nil {
+		var ke *kv.Error
+		if errors.As(err, &ke) {
+			m.writeError(w, ke)
+			return
+		}
+		m.internalError(w, err)
+		return
+	}
+	m.setRaftHeaders(w, ev.Index)
+	writeJSON(w, http.StatusOK, ev)
+}
+
+// serveWatch serves a long-poll (one event) or streaming watch from this
+// member's store.
+func (m *Member) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
+	wt, err := m.node.Store().Watch(kr.path, kr.recursive, kr.stream, kr.waitIndex)
+	if err != nil {
+		var ke *kv.Error
+		if errors.As(err, &ke) {
+			m.writeError(w, ke)
+			return
+		}
+		m.internalError(w, err)
+		return
+	}
+	defer wt.Remove()
+	m.setRaftHeaders(w, wt.Index())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	enc := json.NewEncoder(w)
+	for {
+		select {
+		case ev, ok := <-wt.Events():
+			if !ok {
+				// One-shot delivered, or the watcher was dropped (overflow,
+				// snapshot restore): ending the response tells the client
+				// to resume from its last index.
+				return
+			}
+			if err := enc.Encode(ev); err != nil {
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+			if !kr.stream {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-m.stopc:
+			return
+		}
+	}
+}
+
+func (m *Member) serveHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if m.view.Load().lead == raft.None || m.readIndex(ctx) != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"health": "false"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"health": "true"})
+}
+
+func stateName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "StateLeader"
+	case raft.StateCandidate, raft.StatePreCandidate:
+		return "StateCandidate"
+	}
+	return "StateFollower"
+}
+
+func (m *Member) serveStatsSelf(w http.ResponseWriter, r *http.Request) {
+	v := m.view.Load()
+	since := m.stats.noteLeader(v.lead)
+	sent, recv := m.stats.appendCounts()
+	body := map[string]any{
+		"name":      m.cfg.Name,
+		"id":        IDString(m.id),
+		"state":     stateName(v.state),
+		"startTime": m.startTime.Format(time.RFC3339Nano),
+		"leaderInfo": map[string]string{
+			"leader":    IDString(v.lead),
+			"uptime":    time.Since(since).String(),
+			"startTime": since.Format(time.RFC3339Nano),
+		},
+		"recvAppendRequestCnt": recv,
+		"sendAppendRequestCnt": sent,
+		"raftTerm":             v.term,
+		"raftIndex":            v.commit,
+		"raftApplied":          v.applied,
+	}
+	if v.lead == raft.None {
+		body["leaderInfo"] = map[string]string{"leader": "", "uptime": "", "startTime": ""}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (m *Member) serveStatsLeader(w http.ResponseWriter, r *http.Request) {
+	v := m.view.Load()
+	if v.lead != m.id {
+		writeJSON(w, http.StatusForbidden, map[string]string{"message": "not current leader"})
+		return
+	}
+	var followers []uint64
+	for _, id := range append(slices.Clone(v.voters), v.learners...) {
+		if id != m.id {
+			followers = append(followers, id)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"leader": IDString(m.id), "followers": m.stats.leaderStats(followers)})
+}
+
+// serveMembers is /v2/members: list, leader, add, remove, update.
+func (m *Member) serveMembers(w http.ResponseWriter, r *http.Request) {
+	m.metrics.httpRequests.WithLabelValues(r.Method).Inc()
+	w.Header().Set("X-Etcd-Cluster-Id", IDString(m.clusterID))
+	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v2/members"), "/")
+	switch {
+	case rest == "" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]any{"members": m.memberList()})
+	case rest == "leader" && r.Method == http.MethodGet:
+		v := m.view.Load()
+		for _, mi := range m.memberList() {
+			if v.lead != raft.None && mi.ID == v.lead {
+				writeJSON(w, http.StatusOK, mi)
+				return
+			}
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "During election"})
+	case rest == "" && r.Method == http.MethodPost:
+		m.addMember(w, r)
+	case rest != "" && r.Method == http.MethodDelete:
+		m.removeMember(w, r, rest)
+	case rest != "" && r.Method == http.MethodPut:
+		m.updateMember(w, r, rest)
+	case rest == "" && r.Method == http.MethodDelete:
+		w.Header().Set("Allow", "GET,POST")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Method Not Allowed: no member id"})
+	default:
+		w.Header().Set("Allow", "GET,POST,PUT,DELETE")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Method Not Allowed"})
+	}
+}
+
+func message(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
+}
+
+// readPeerURLs reads a {"peerURLs": [...]} body, answering 415 or 400.
+func readPeerURLs(w http.ResponseWriter, r *http.Request) ([]string, bool) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		message(w, http.StatusUnsupportedMediaType, "Bad Content-Type %q, accept application/json", r.Header.Get("Content-Type"))
+		return nil, false
+	}
+	var body struct {
+		PeerURLs []string `json:"peerURLs"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		message(w, http.StatusBadRequest, "bad JSON body: %v", err)
+		return nil, false
+	}
+	if len(body.PeerURLs) == 0 {
+		message(w, http.StatusBadRequest, "peerURLs is empty")
+		return nil, false
+	}
+	for i, u := range body.PeerURLs {
+		if err := checkURL(u, false); err != nil {
+			message(w, http.StatusBadRequest, "%v", err)
+			return nil, false
+		}
+		body.PeerURLs[i] = strings.TrimSuffix(u, "/")
+	}
+	return body.PeerURLs, true
+}
+
+// urlInUse reports the member (other than except) already using one of urls.
+func (m *Member) urlInUse(urls []string, except uint64) (uint64, bool) {
+	for _, mi := range m.memberList() {
+		if mi.ID == except {
+			continue
+		}
+		for _, u := range urls {
+			if slices.Contains(mi.PeerURLs, u) {
+				return mi.ID, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// addMember adds a member as a learner: it receives the log without
+// voting, and the leader promotes it once it has caught up (thesis §4.2.1),
+// so a slow new member never costs the cluster its quorum.
+func (m *Member) addMember(w http.ResponseWriter, r *http.Request) {
+	urls, ok := readPeerURLs(w, r)
+	if !ok {
+		return
+	}
+	if other, used := m.urlInUse(urls, 0); used {
+		message(w, http.StatusConflict, "Peer URLs exists: already used by member %s", IDString(other))
+		return
+	}
+	id := MemberID(urls, m.token, time.Now().Unix())
+	ctxData, err := EncodeConfContext([]*kv.Command{putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})})
+	if err != nil {
+		message(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	if !m.confChange(w, r, raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: id, Context: ctxData}) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, MemberInfo{ID: id, PeerURLs: urls, ClientURLs: []string{}})
+}
+
+func (m *Member) memberID(w http.ResponseWriter, s string) (uint64, bool) {
+	id, err := ParseID(s)
+	if err != nil {
+		message(w, http.StatusNotFound, "No such member: %s", s)
+		return 0, false
+	}
+	if wasRemoved(m.node.Store(), id) {
+		message(w, http.StatusGone, "Member permanently removed: %s", s)
+		return 0, false
+	}
+	for _, mi := range m.memberList() {
+		if mi.ID == id {
+			return id, true
+		}
+	}
+	message(w, http.StatusNotFound, "No such member: %s", s)
+	return 0, false
+}
+
+func (m *Member) removeMember(w http.ResponseWriter, r *http.Request, s string) {
+	id, ok := m.memberID(w, s)
+	if !ok {
+		return
+	}
+	ctxData, err := EncodeConfContext([]*kv.Command{
+		{Method: kv.MethodDelete, Path: membersDir + "/" + IDString(id), Dir: true, Recursive: true},
+		{Method: kv.MethodPut, Path: removedKey(id), Value: "removed"},
+	})
+	if err != nil {
+		message(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	if !m.confChange(w, r, raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: id, Context: ctxData}) {
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (m *Member) updateMember(w http.ResponseWriter, r *http.Request, s string) {
+	id, ok := m.memberID(w, s)
+	if !ok {
+		return
+	}
+	urls, ok := readPeerURLs(w, r)
+	if !ok {
+		return
+	}
+	if other, used := m.urlInUse(urls, id); used {
+		message(w, http.StatusConflict, "Peer URLs exists: already used by member %s", IDString(other))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+	defer cancel()
+	if err := m.proposeCmd(ctx, putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})); err != nil {
+		message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// confChange runs a membership change through the log and writes the
+// error answer if it fails.
+func (m *Member) confChange(w http.ResponseWriter, r *http.Request, cc raft.ConfChange) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+	defer cancel()
+	res, err := m.propose(ctx, proposal{CC: &cc})
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
+		return false
+	}
+	return true
+}
