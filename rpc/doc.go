@@ -82,7 +82,7 @@
 //	3 snapshot chunk  [3, offset, data (bin)]
 //
 // A message is a raft.Message as a MessagePack map keyed by its field tags
-// (see raft/types.go): "y" type (1 MsgApp … 10 MsgTimeoutNow, see
+// (see raft/types.go): "y" type (1 MsgApp … 13 MsgSnapResp, see
 // raft.MessageType), "to", "fr" from, "t" term, "lt" log term, "i" index,
 // "e" entries (array of maps "t" term, "i" index, "y" entry type, "d" data
 // bin), "c" commit, "r" reject, "rh" reject hint, "s" snapshot (map "m"

@@ -262,7 +262,7 @@ func (d *decoder) decode(body []byte) (frame, error) {
 		if err := d.dec.Decode(&f.msg); err != nil {
 			return f, fmt.Errorf("%w: message: %v", ErrBadFrame, err)
 		}
-		if f.msg.Type < raft.MsgApp || f.msg.Type > raft.MsgTimeoutNow {
+		if f.msg.Type < raft.MsgApp || f.msg.Type > raft.MsgSnapResp {
 			return f, fmt.Errorf("%w: unknown message type %d", ErrBadFrame, f.msg.Type)
 		}
 		if f.typ == FrameSnapBegin {

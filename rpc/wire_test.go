@@ -101,6 +101,11 @@ func TestFramesRoundTrip(t *testing.T) {
 		sampleSnap(1000), // 4 chunks of 300 bytes
 		{Type: raft.MsgSnap, From: 1, To: 2, Term: 4, Snapshot: &raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 1, Term: 1}}},
 		{Type: raft.MsgVoteResp, From: 1, To: 2, Term: 9, Reject: true},
+		// The ReadIndex messages and the snapshot chunk acknowledgement:
+		// every raft message type must cross the wire.
+		{Type: raft.MsgReadIndex, From: 2, To: 1, Term: 9, Context: []byte("read-1")},
+		{Type: raft.MsgReadIndexResp, From: 1, To: 2, Term: 9, Index: 42, Context: []byte("read-1")},
+		{Type: raft.MsgSnapResp, From: 2, To: 1, Term: 9, Index: 7},
 	}
 	b := encodeStream(t, 300, msgs...)
 	got, err := decodeStream(b, fuzzMaxFrame)
