@@ -6,14 +6,24 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS   ?= -race -timeout 14m
 FUZZTIME    ?= 20s
 
-.PHONY: all build test run bench lint fmt vet staticcheck fuzz clean
+.PHONY: all build build-bin demo test run bench lint fmt vet staticcheck fuzz clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-run:
+# A local 3-member cluster on loopback (clients on 2379, 22379, 32379); data
+# in ./local.raftkv, kept between runs. Ctrl-C stops it. The binaries land
+# in bin/ (raftkv, raftkvctl, raftkv-bench, ...).
+run: build-bin
+	./bin/raftkv-local
+
+build-bin:
+	$(GO) build -o bin/ ./cmd/...
+
+# The in-memory demonstration of the Raft core (no processes, virtual time).
+demo:
 	$(GO) run ./cmd/raftkv-demo
 
 test: lint

@@ -124,8 +124,10 @@ type Member struct {
 	httpc      *http.Client
 
 	startTime time.Time
-	stopOnce  sync.Once
-	bg        sync.WaitGroup
+	// handedOver records that Stop handed leadership to another member.
+	handedOver atomic.Bool
+	stopOnce   sync.Once
+	bg         sync.WaitGroup
 }
 
 // StartMember opens (or bootstraps) the data dir, starts the transport, the
@@ -992,14 +994,21 @@ func (m *Member) transferOnShutdown(ctx context.Context) {
 	}
 	for {
 		v, ch := m.waitChange()
-		if v.lead != m.id {
+		if v.lead != m.id && v.lead != raft.None {
+			m.handedOver.Store(true)
 			m.log.Info("handed leadership over before stopping", "to", IDString(v.lead))
 			return
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			m.log.Warn("leadership transfer did not finish before stopping")
+			if v.lead != m.id {
+				// Stepped down; the new leader is not known here yet.
+				m.handedOver.Store(true)
+				m.log.Info("stepped down before stopping", "transferee", IDString(target))
+				return
+			}
+			m.log.Warn("leadership transfer did not finish before stopping", "transferee", IDString(target))
 			return
 		}
 	}

@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/raft"
+)
+
+// inproc is a cluster of in-process members on loopback.
+type inproc struct {
+	t       *testing.T
+	members []*Member
+	cfgs    []MemberConfig
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() || os.Getenv("RAFTKV_TEST_LOGS") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func startInproc(t *testing.T, n int) *inproc {
+	t.Helper()
+	c := &inproc{t: t}
+	dir := t.TempDir()
+	var initial []InitialMember
+	var peerLns, clientLns []net.Listener
+	for i := range n {
+		pl, cl := listen(t), listen(t)
+		peerLns, clientLns = append(peerLns, pl), append(clientLns, cl)
+		initial = append(initial, InitialMember{Name: fmt.Sprintf("m%d", i+1), PeerURLs: []string{"http://" + pl.Addr().String()}})
+	}
+	for i := range n {
+		cfg := MemberConfig{
+			Name: initial[i].Name, DataDir: fmt.Sprintf("%s/m%d", dir, i+1),
+			AdvertiseClientURLs:      []string{"http://" + clientLns[i].Addr().String()},
+			InitialAdvertisePeerURLs: initial[i].PeerURLs,
+			InitialCluster:           initial, InitialClusterState: "new", InitialClusterToken: t.Name(),
+			HeartbeatInterval: 20 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+			Logger:          testLogger(t).With("member", initial[i].Name),
+			ClientListeners: []net.Listener{clientLns[i]}, PeerListener: peerLns[i],
+		}
+		m, err := StartMember(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.members = append(c.members, m)
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	t.Cleanup(func() {
+		for _, m := range c.members {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = m.Stop(ctx)
+			cancel()
+		}
+	})
+	return c
+}
+
+// waitLeader waits until every member in ms sees the same leader.
+func (c *inproc) waitLeader(ms ...*Member) *Member {
+	c.t.Helper()
+	if ms == nil {
+		ms = c.members
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		var lead uint64
+		agree := true
+		var chans []<-chan struct{}
+		for _, m := range ms {
+			v, ch := m.waitChange()
+			chans = append(chans, ch)
+			if v.lead == raft.None || (lead != raft.None && v.lead != lead) {
+				agree = false
+			}
+			lead = v.lead
+		}
+		if agree {
+			for _, m := range c.members {
+				if m.id == lead {
+					return m
+				}
+			}
+		}
+		select {
+		case <-chans[0]:
+		case <-chans[len(chans)-1]:
+		case <-deadline:
+			c.t.Fatal("no agreed leader within 10s")
+		case <-time.After(50 * time.Millisecond):
+			// A change on a member in the middle wakes nobody above.
+		}
+	}
+}
+
+func (c *inproc) url(m *Member) string { return m.cfg.AdvertiseClientURLs[0] }
+
+func do(t *testing.T, method, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestMemberWriteOnFollowerReadEverywhere(t *testing.T) {
+	c := startInproc(t, 3)
+	lead := c.waitLeader()
+	var follower *Member
+	for _, m := range c.members {
+		if m != lead {
+			follower = m
+		}
+	}
+	resp, body := do(t, http.MethodPut, c.url(follower)+"/v2/keys/message", url.Values{"value": {"Hello"}})
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(body, `"value":"Hello"`) {
+		t.Fatalf("PUT on a follower: %s %s", resp.Status, body)
+	}
+	for _, m := range c.members {
+		resp, body := do(t, http.MethodGet, c.url(m)+"/v2/keys/message", nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"value":"Hello"`) {
+			t.Fatalf("GET on %s: %s %s", m.cfg.Name, resp.Status, body)
+		}
+		for _, h := range []string{"X-Etcd-Index", "X-Raft-Index", "X-Raft-Term", "X-Etcd-Cluster-Id"} {
+			if resp.Header.Get(h) == "" {
+				t.Errorf("GET on %s: no %s header", m.cfg.Name, h)
+			}
+		}
+	}
+}
+
+func TestMemberStopHandsLeadershipOver(t *testing.T) {
+	c := startInproc(t, 3)
+	lead := c.waitLeader()
+	term := lead.view.Load().term
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lead.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !lead.handedOver.Load() {
+		t.Fatal("the stopping leader did not hand leadership over")
+	}
+	var rest []*Member
+	for _, m := range c.members {
+		if m != lead {
+			rest = append(rest, m)
+		}
+	}
+	next := c.waitLeader(rest...)
+	if got := next.view.Load().term; got != term+1 {
+		t.Fatalf("new leader's term %d, want %d (one election, by transfer)", got, term+1)
+	}
+}
