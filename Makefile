@@ -40,7 +40,15 @@ vet:
 staticcheck:
 	$(STATICCHECK) ./...
 
+# raftkv-bench against a fresh local 3-member cluster (ports 2379/22379/32379):
+# PUT at concurrency 1, 16, 64, 256, GET and quorum GET at 64, then a table.
+# BENCH_DURATION, BENCH_MATRIX, BENCH_ARGS: see cmd/raftkv-bench/cluster-bench.sh.
 bench:
+	GO="$(GO)" bash cmd/raftkv-bench/cluster-bench.sh
+
+# The Go microbenchmarks of the hot paths (raft, log, kv, ...).
+.PHONY: bench-go
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Runs every fuzz target for FUZZTIME each (go test accepts one -fuzz target
