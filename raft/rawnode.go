@@ -36,7 +36,9 @@ type Ready struct {
 	Messages []Message
 	// MustSync says whether the persistence of this Ready must be synced to
 	// disk before Messages are sent: true when the term, the vote or the log
-	// changed. A change of the commit index alone need not be synced.
+	// changed, or when CommittedEntries hold a membership change (whose
+	// commit index must survive a crash once it is applied). Any other
+	// change of the commit index alone need not be synced.
 	MustSync bool
 }
 
@@ -189,11 +191,26 @@ func (rn *RawNode) Ready() Ready {
 	}
 	hs := r.hardState()
 	rd.MustSync = len(rd.Entries) > 0 || !rd.Snapshot.IsEmpty() ||
-		hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
+		hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote ||
+		hasConfChange(rd.CommittedEntries)
 	rn.inFlight = true
 	rn.readyHard = r.hardState()
 	rn.readySoft = r.softState()
 	return rd
+}
+
+// hasConfChange: a membership change is about to be applied. Membership
+// takes effect when applied, and a restarted member re-applies up to the
+// commit index it persisted, so that index must be durable before the
+// change is used: otherwise a crash could bring the member back with the
+// old membership, counting on a removed member that may be gone for good.
+func hasConfChange(ents []Entry) bool {
+	for i := range ents {
+		if ents[i].Type == EntryConfChange {
+			return true
+		}
+	}
+	return false
 }
 
 // Advance tells the member that rd has been handled: persisted, sent and
