@@ -57,6 +57,10 @@ type Config struct {
 	// MaxSizePerMsg 1 sends one entry per append.
 	MaxSizePerMsg                      uint64
 	DisablePreVote, DisableCheckQuorum bool
+	// SnapshotChunkSize is the largest piece of a snapshot in one MsgSnap
+	// (0: raft's default, 1 MiB). The simulator makes it small so that
+	// transfers take many chunks.
+	SnapshotChunkSize uint64
 
 	KV          kv.Options
 	SegmentSize int64
@@ -82,6 +86,10 @@ type PlantedBugs struct {
 	// SkipSync persists without fsync: votes and acknowledged entries may
 	// vanish in a crash ("acknowledging a write before it is durable").
 	SkipSync bool
+	// SnapshotPastApplied labels a snapshot of the key space with the last
+	// index of the log rather than the applied one: the snapshot claims
+	// entries it does not hold.
+	SnapshotPastApplied bool
 }
 
 // Result is the outcome of a proposed command, once its entry is applied
@@ -206,6 +214,7 @@ func NewNode(cfg Config) (*Node, error) {
 		PlantedBugs:   cfg.PlantedBugs.Raft,
 		MaxSizePerMsg: cfg.MaxSizePerMsg, DisablePreVote: cfg.DisablePreVote,
 		DisableCheckQuorum: cfg.DisableCheckQuorum,
+		SnapshotChunkSize:  cfg.SnapshotChunkSize,
 	}
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
 	n.confState = snap.Metadata.ConfState
@@ -417,10 +426,14 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.store.Save(&buf); err != nil {
 		return fmt.Errorf("server: snapshot of the key space: %w", err)
 	}
-	if _, err := n.st.CreateSnapshot(n.applied, n.confState, buf.Bytes()); err != nil {
-		return fmt.Errorf("server: saving snapshot at %d: %w", n.applied, err)
+	index := n.applied
+	if n.cfg.PlantedBugs.SnapshotPastApplied {
+		index, _ = n.st.LastIndex()
 	}
-	n.snapIndex = n.applied
+	if _, err := n.st.CreateSnapshot(index, n.confState, buf.Bytes()); err != nil {
+		return fmt.Errorf("server: saving snapshot at %d: %w", index, err)
+	}
+	n.snapIndex = index
 	return nil
 }
 
