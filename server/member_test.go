@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,66 @@ func TestMemberStopHandsLeadershipOver(t *testing.T) {
 	next := c.waitLeader(rest...)
 	if got := next.view.Load().term; got != term+1 {
 		t.Fatalf("new leader's term %d, want %d (one election, by transfer)", got, term+1)
+	}
+}
+
+func TestMemberAddJoinRemove(t *testing.T) {
+	c := startInproc(t, 3)
+	c.waitLeader()
+	pl, cl := listen(t), listen(t)
+	peerURL := "http://" + pl.Addr().String()
+	req, _ := http.NewRequest(http.MethodPost, c.url(c.members[1])+"/v2/members", strings.NewReader(`{"peerURLs":["`+peerURL+`"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v2/members: %s %s", resp.Status, b)
+	}
+	cfg := c.cfgs[0]
+	cfg.Name, cfg.DataDir = "m4", t.TempDir()
+	cfg.InitialCluster = append(append([]InitialMember(nil), cfg.InitialCluster...), InitialMember{Name: "m4", PeerURLs: []string{peerURL}})
+	cfg.InitialClusterState = "existing"
+	cfg.InitialAdvertisePeerURLs = []string{peerURL}
+	cfg.AdvertiseClientURLs = []string{"http://" + cl.Addr().String()}
+	cfg.PeerListener, cfg.ClientListeners = pl, []net.Listener{cl}
+	cfg.Logger = testLogger(t).With("member", "m4")
+	m4, err := StartMember(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.members = append(c.members, m4)
+	// The new member catches up, is promoted to voter, and serves writes.
+	deadline := time.After(10 * time.Second)
+	for {
+		v, ch := m4.waitChange()
+		if slices.Contains(v.voters, m4.id) && v.lead != raft.None {
+			break
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("m4 not promoted to voter: %+v", v)
+		}
+	}
+	resp, body := do(t, http.MethodPut, c.url(m4)+"/v2/keys/joined", url.Values{"value": {"yes"}})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT through the new member: %s %s", resp.Status, body)
+	}
+	// Remove it again through another member.
+	resp, body = do(t, http.MethodDelete, c.url(c.members[0])+"/v2/members/"+IDString(m4.id), nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE member: %s %s", resp.Status, body)
+	}
+	_, body = do(t, http.MethodGet, c.url(c.members[0])+"/v2/members", nil)
+	if strings.Contains(body, IDString(m4.id)) {
+		t.Fatalf("removed member still listed: %s", body)
+	}
+	resp, body = do(t, http.MethodDelete, c.url(c.members[0])+"/v2/members/"+IDString(m4.id), nil)
+	if resp.StatusCode != http.StatusGone {
+		t.Fatalf("DELETE of a removed member: %s %s, want 410", resp.Status, body)
 	}
 }

@@ -67,7 +67,6 @@ type Member struct {
 type Cluster struct {
 	opts    Options
 	Members []*Member
-	mu      sync.Mutex
 }
 
 // FreePorts returns n TCP ports that were free a moment ago on 127.0.0.1.
