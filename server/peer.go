@@ -137,8 +137,12 @@ type forwardResult struct {
 	Event *kv.Event `msgpack:"e,omitempty"`
 	Err   *kv.Error `msgpack:"k,omitempty"`
 	// Lost is set when the proposal certainly did not take effect.
-	Lost         bool   `msgpack:"l,omitempty"`
-	Index, Term  uint64 `msgpack:"i,omitempty"`
+	Lost bool `msgpack:"l,omitempty"`
+	// Index and Term need a tag each: one tag on both encodes two "i"
+	// keys and decodes the index into Term, so the follower never waited
+	// to apply the write it answered.
+	Index        uint64 `msgpack:"i,omitempty"`
+	Term         uint64 `msgpack:"t,omitempty"`
 	OtherFailure string `msgpack:"o,omitempty"`
 }
 

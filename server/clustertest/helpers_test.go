@@ -1,0 +1,337 @@
+// Package clustertest tests raftkv as people run it: real raftkv processes
+// on loopback (internal/testcluster), talked to over plain HTTP the way
+// curl -L and v2 client libraries do, and killed, paused, stopped and
+// restarted with signals.
+//
+// Waiting is on events where the API offers one (a watch with waitIndex)
+// and otherwise on polling another process's HTTP state with a short
+// interval and a deadline; nothing sleeps to synchronise.
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/raftkv/raftkv/internal/testcluster"
+)
+
+// Timings of the test clusters (testcluster's defaults).
+const (
+	heartbeat = 50 * time.Millisecond
+	election  = 500 * time.Millisecond
+)
+
+// v2Node is a node of a v2 response.
+type v2Node struct {
+	Key           string  `json:"key"`
+	Value         *string `json:"value"`
+	Dir           bool    `json:"dir"`
+	ModifiedIndex uint64  `json:"modifiedIndex"`
+	CreatedIndex  uint64  `json:"createdIndex"`
+}
+
+func (n *v2Node) value() string {
+	if n == nil || n.Value == nil {
+		return ""
+	}
+	return *n.Value
+}
+
+// v2Resp is a /v2/keys response: an event or an error.
+type v2Resp struct {
+	Status int
+	Header http.Header
+
+	Action   string  `json:"action"`
+	Node     *v2Node `json:"node"`
+	PrevNode *v2Node `json:"prevNode"`
+
+	ErrorCode int    `json:"errorCode"`
+	Message   string `json:"message"`
+	Cause     string `json:"cause"`
+	Index     uint64 `json:"index"`
+}
+
+// etcdIndex is the X-Etcd-Index header.
+func (r *v2Resp) etcdIndex() uint64 {
+	i, _ := strconv.ParseUint(r.Header.Get("X-Etcd-Index"), 10, 64)
+	return i
+}
+
+func (r *v2Resp) String() string {
+	if r.ErrorCode != 0 {
+		return fmt.Sprintf("%d errorCode %d %q (cause %q, index %d)", r.Status, r.ErrorCode, r.Message, r.Cause, r.Index)
+	}
+	if r.Node == nil {
+		return fmt.Sprintf("%d %s (no node)", r.Status, r.Action)
+	}
+	return fmt.Sprintf("%d %s %s=%q (modifiedIndex %d)", r.Status, r.Action, r.Node.Key, r.Node.value(), r.Node.ModifiedIndex)
+}
+
+// newHTTPClient is a plain net/http client: it follows redirects (for a
+// PUT or DELETE too, since form bodies can be re-sent), as curl -L does.
+func newHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:   timeout,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
+	}
+}
+
+// keys sends one /v2/keys request: form values go in the body of a PUT or
+// POST (as curl -d sends them) and in the query otherwise.
+func keys(ctx context.Context, hc *http.Client, method, base, key string, form url.Values) (*v2Resp, error) {
+	u := base + "/v2/keys" + key
+	var body io.Reader
+	if method == http.MethodPut || method == http.MethodPost {
+		body = strings.NewReader(form.Encode())
+	} else if len(form) > 0 {
+		u += "?" + form.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := &v2Resp{Status: resp.StatusCode, Header: resp.Header}
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, fmt.Errorf("%s %s: %s: body %q is not v2 JSON: %v", method, u, resp.Status, b, err)
+		}
+	}
+	return out, nil
+}
+
+func vals(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// memberEntry is one member of /v2/members.
+type memberEntry struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+	IsLearner  bool     `json:"isLearner"`
+}
+
+func listMembers(ctx context.Context, hc *http.Client, base string) ([]memberEntry, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v2/members", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/v2/members: %s", base, resp.Status)
+	}
+	var body struct {
+		Members []memberEntry `json:"members"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, err
+	}
+	return body.Members, nil
+}
+
+// selfID is member base's id from /v2/stats/self.
+func selfID(ctx context.Context, hc *http.Client, base string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v2/stats/self", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var self struct {
+		ID       string `json:"id"`
+		RaftTerm uint64 `json:"raftTerm"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&self); err != nil {
+		return "", err
+	}
+	return self.ID, nil
+}
+
+// eventually polls f, another process's state, every interval until it
+// returns nil or the deadline passes; then it fails the test with f's
+// last error.
+func eventually(t *testing.T, timeout, interval time.Duration, what string, f func(ctx context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var last error
+	for {
+		if last = f(ctx); last == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: not within %v: %v", what, timeout, last)
+		case <-time.After(interval):
+			// Polling another process: there is no event to wait on.
+		}
+	}
+}
+
+// waitLocalValue waits until member base's own store (quorum=false, a
+// local read) holds want at key. Between reads it waits on a watch of the
+// key from just past the index it read, so it wakes on the apply itself;
+// the watch is bounded so that a dropped watcher (a snapshot install
+// drops them) or a member still starting only costs a retry.
+func waitLocalValue(t *testing.T, hc *http.Client, base, key, want string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	var last string
+	for ctx.Err() == nil {
+		r, err := keys(ctx, hc, http.MethodGet, base, key, vals("quorum", "false"))
+		if err != nil {
+			// Not serving yet (restarting): poll the other process.
+			last = err.Error()
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
+		last = r.String()
+		if r.Status == http.StatusOK && r.Node.value() == want {
+			return
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 2*election)
+		_, _ = keys(wctx, hc, http.MethodGet, base, key,
+			vals("wait", "true", "waitIndex", strconv.FormatUint(r.etcdIndex()+1, 10)))
+		wcancel()
+	}
+	t.Fatalf("%s: local read of %s never showed %q within %v; last: %s", base, key, want, timeout, last)
+}
+
+// newCluster starts an n-member cluster and returns it with a client.
+func newCluster(t *testing.T, n int, args ...string) (*testcluster.Cluster, *http.Client) {
+	t.Helper()
+	c := testcluster.New(t, n, args...)
+	hc := newHTTPClient(5 * time.Second)
+	t.Cleanup(hc.CloseIdleConnections)
+	return c, hc
+}
+
+// waitLeader waits for the running members (but skip) to agree on a
+// leader and returns its index.
+func waitLeader(t *testing.T, c *testcluster.Cluster, timeout time.Duration, skip ...int) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	l, err := c.WaitLeader(ctx, skip...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// clusterDir is the directory testcluster keeps the members' data dirs
+// in; its base name is the cluster's --initial-cluster-token suffix.
+func clusterDir(c *testcluster.Cluster) string { return filepath.Dir(c.Members[0].DataDir) }
+
+// proc is a raftkv process the test starts by hand (a member joining, or
+// a misconfigured one that must refuse to start).
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startProc starts the raftkv binary with args. It is killed at cleanup,
+// and its output is logged if the test failed.
+func startProc(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(testcluster.Build(t), args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.exited
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, p.out.String())
+		}
+	})
+	return p
+}
+
+// wait waits up to timeout for the process to exit and returns its exit
+// code (-1 if it was killed by a signal); it fails the test if the process
+// is still running.
+func (p *proc) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("%v still runs after %v; output so far:\n%s", p.cmd.Args, timeout, p.out.String())
+		return 0
+	}
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
