@@ -79,6 +79,11 @@ type memberFile struct {
 	// Peers are the peer URLs known at bootstrap, by hex id: how to reach
 	// members until the replicated member records say otherwise.
 	Peers map[string][]string `json:"peers"`
+	// Voters and Learners (hex ids) are the membership the member
+	// bootstrapped with. A restart needs them until a snapshot records the
+	// membership: the log only holds the changes made since bootstrap.
+	Voters   []string `json:"voters,omitempty"`
+	Learners []string `json:"learners,omitempty"`
 }
 
 // view is what the loop publishes after each Ready for other goroutines.
@@ -311,8 +316,12 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 				return nil, nil, nil, fmt.Errorf("%w: %s holds cluster %s, but --initial-cluster and --initial-cluster-token describe cluster %s; point --data-dir at this cluster's member, or move the old data dir away", ErrOtherCluster, cfg.DataDir, IDString(m.clusterID), IDString(want))
 			}
 		}
+		voters, learners, err := mf.bootMembership()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("server: %s is damaged (%v); restore the data dir from a backup or remove it and re-add the member", path, err)
+		}
 		m.log.Info("restarting from the data dir; --initial-* flags are ignored", "data-dir", cfg.DataDir)
-		return &mf, nil, nil, nil
+		return &mf, voters, learners, nil
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, nil, nil, fmt.Errorf("server: reading %s: %v", path, err)
 	}
@@ -365,6 +374,12 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 	default:
 		return nil, nil, nil, fmt.Errorf("server: --initial-cluster-state must be new or existing, not %q", cfg.InitialClusterState)
 	}
+	for _, id := range voters {
+		mf.Voters = append(mf.Voters, IDString(id))
+	}
+	for _, id := range learners {
+		mf.Learners = append(mf.Learners, IDString(id))
+	}
 	if err := m.adopt(mf); err != nil {
 		return nil, nil, nil, err
 	}
@@ -395,6 +410,34 @@ func (m *Member) adopt(mf *memberFile) error {
 		}
 	}
 	return nil
+}
+
+// bootMembership is the membership the member bootstrapped with. A member
+// file that does not record it (written before it did) is taken to be from
+// a new cluster, whose voters were exactly its bootstrap peers.
+func (mf *memberFile) bootMembership() (voters, learners []uint64, err error) {
+	vs, ls := mf.Voters, mf.Learners
+	if len(vs) == 0 && len(ls) == 0 {
+		for k := range mf.Peers {
+			vs = append(vs, k)
+		}
+		slices.Sort(vs)
+	}
+	for _, s := range vs {
+		id, err := ParseID(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		voters = append(voters, id)
+	}
+	for _, s := range ls {
+		id, err := ParseID(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		learners = append(learners, id)
+	}
+	return voters, learners, nil
 }
 
 func bootClusterID(ims []InitialMember, token string) uint64 {
