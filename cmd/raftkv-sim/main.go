@@ -2,10 +2,16 @@
 //
 //	raftkv-sim -seed N [-preset P] [-short] [-trace run.jsonl]
 //	raftkv-sim -swarm -seeds 1000 [-first 1] [-preset P] [-short] [-j 0]
+//	raftkv-sim -seed N -visualize [-trace run.jsonl] [-addr 127.0.0.1:0]
+//	raftkv-sim -serve run.jsonl [-addr 127.0.0.1:0]
 //
 // One seed prints a summary (and the replay command on failure); a swarm
 // runs many seeds on all cores with a progress bar and ends with a summary
-// table. Exit codes: 0 every run passed, 1 usage or I/O error, 2 a safety
+// table. -visualize runs the seed, then serves the visualizer (package
+// visualizer) for it on loopback with Porcupine's HTML of the same run, and
+// prints the URL; -serve serves a saved trace (and run.porcupine.html
+// beside it, if there is one). Both serve until interrupted. Exit codes: 0
+// every run passed, 1 usage or I/O error, 2 a safety
 // failure, 3 a liveness failure, 4 a crash (panic or storage failure). When
 // several classes failed the most severe wins: safety, then crash, then
 // liveness.
@@ -50,6 +56,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	first := fs.Uint64("first", 1, "with -swarm: the first seed")
 	workers := fs.Int("j", 0, "with -swarm: runs in parallel (0: all cores)")
 	quiet := fs.Bool("quiet", false, "with -swarm: no progress bar")
+	visualize := fs.Bool("visualize", false, "run the seed, then serve the visualizer for it on loopback and print its URL")
+	serveTrace := fs.String("serve", "", "serve the visualizer for this saved trace on loopback and print its URL (no run)")
+	addr := fs.String("addr", "127.0.0.1:0", "with -visualize or -serve: the loopback address to serve on")
 	// Hidden: plants a known bug so the checkers can be seen to fire.
 	bug := fs.String("bug", "", "")
 	fs.Usage = func() {
@@ -61,6 +70,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *serveTrace != "" {
+		return serveSaved(stdout, stderr, *serveTrace, *addr)
+	}
+	if *swarm && *visualize {
+		fmt.Fprintln(stderr, "raftkv-sim: -visualize shows one seed; it does not go with -swarm")
 		return exitUsage
 	}
 	if *swarm {
@@ -75,6 +91,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg := sim.Config{Seed: *seed, Options: o, HTMLDir: *htmlDir}
+	if *visualize {
+		if *tracePath == "" {
+			dir, err := os.MkdirTemp("", "raftkv-sim-")
+			if err != nil {
+				fmt.Fprintln(stderr, err)
+				return exitUsage
+			}
+			defer os.RemoveAll(dir)
+			*tracePath = filepath.Join(dir, fmt.Sprintf("seed-%d.jsonl", *seed))
+		}
+		cfg.PorcupineHTML = porcupinePath(*tracePath)
+	}
 	var traceFile *os.File
 	if *tracePath != "" {
 		traceFile, err = os.Create(*tracePath)
@@ -100,12 +128,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *tracePath != "" {
 		fmt.Fprintf(stdout, "  trace written to %s\n", *tracePath)
 	}
+	code := exitOK
 	if r.Failure == nil {
 		fmt.Fprintln(stdout, "  ok")
-		return exitOK
+	} else {
+		reportFailure(stdout, r)
+		code = exitCode(r.Failure.Class)
 	}
-	reportFailure(stdout, r)
-	return exitCode(r.Failure.Class)
+	if *visualize {
+		if err := serveRun(stdout, *tracePath, r.HTMLPath, *addr); err != nil {
+			fmt.Fprintln(stderr, "raftkv-sim:", err)
+			return exitUsage
+		}
+	}
+	return code
 }
 
 func seedRange(first uint64, n int) []uint64 {
