@@ -71,6 +71,11 @@ type Config struct {
 	Transport     Transport
 	Logger        *slog.Logger
 
+	// SerialLeaderWrites makes a leader persist its new entries before
+	// sending them, like every other message, instead of in parallel with
+	// replication (thesis §10.2.1). For comparison and tests.
+	SerialLeaderWrites bool
+
 	// OnReady, if set, sees every Ready before it is handled (the
 	// simulator's trace and checkers use it).
 	OnReady func(rd raft.Ready)
@@ -364,13 +369,26 @@ func (n *Node) HandleReady() (bool, error) {
 			return true, err
 		}
 	}
+	msgs := rd.Messages
+	if !n.cfg.SerialLeaderWrites && n.raw.SoftState().RaftState == raft.StateLeader {
+		// A leader's appends may leave before its own write of the same
+		// entries (thesis §10.2.1): its disk write then overlaps the
+		// followers'. This is safe because the leader counts a follower's
+		// acknowledgement only in a later HandleReady, after this one's
+		// Save has returned, so an entry is committed only once a majority
+		// including the leader holds it durably. Everything else (votes,
+		// responses, heartbeats) still waits for persistence.
+		var app []raft.Message
+		app, msgs = splitAppends(msgs)
+		n.cfg.Transport.Send(app)
+	}
 	mustSync := rd.MustSync && !n.cfg.PlantedBugs.SkipSync
 	if err := n.st.Save(rd.HardState, rd.Entries, mustSync); err != nil {
 		return true, err
 	}
 	// Persist before you speak: only now may votes and acknowledgements
 	// leave.
-	n.cfg.Transport.Send(rd.Messages)
+	n.cfg.Transport.Send(msgs)
 	if !rd.Snapshot.IsEmpty() {
 		if err := n.store.Restore(bytes.NewReader(rd.Snapshot.Data)); err != nil {
 			return true, fmt.Errorf("%w: snapshot %d: %v", ErrCorruptEntry, rd.Snapshot.Metadata.Index, err)
@@ -534,4 +552,17 @@ func (n *Node) applyConfContext(index uint64, ctx []byte) error {
 		_, _ = n.store.Apply(c)
 	}
 	return nil
+}
+
+// splitAppends separates a leader's MsgApp messages from the rest, keeping
+// each group's order.
+func splitAppends(msgs []raft.Message) (app, rest []raft.Message) {
+	for _, m := range msgs {
+		if m.Type == raft.MsgApp {
+			app = append(app, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	return app, rest
 }

@@ -15,9 +15,18 @@ import (
 )
 
 // syncNet is a synchronous test network: messages queue until deliver.
-type syncNet struct{ queue []raft.Message }
+type syncNet struct {
+	queue []raft.Message
+	// onSend, if set, sees every batch as it is sent.
+	onSend func(msgs []raft.Message)
+}
 
-func (t *syncNet) Send(msgs []raft.Message) { t.queue = append(t.queue, msgs...) }
+func (t *syncNet) Send(msgs []raft.Message) {
+	if t.onSend != nil {
+		t.onSend(msgs)
+	}
+	t.queue = append(t.queue, msgs...)
+}
 
 type testCluster struct {
 	t     *testing.T
@@ -274,5 +283,49 @@ func TestNodeMembershipChange(t *testing.T) {
 	r := c.do(&kv.Command{Method: kv.MethodPut, Path: "/after", Value: "x"})
 	if r.Err != nil {
 		t.Fatal(r.Err)
+	}
+}
+
+// TestLeaderAppendsOverlapItsWrite checks thesis §10.2.1 as the node core
+// applies it: a leader's appends leave before its own write of the same
+// entries, and nothing else ever leaves before the state it reflects is
+// durable (a follower's acknowledgement, a vote).
+func TestLeaderAppendsOverlapItsWrite(t *testing.T) {
+	for _, serial := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serial=%v", serial), func(t *testing.T) {
+			c := newTestCluster(t, 1, 2, 3)
+			for _, n := range c.nodes {
+				n.cfg.SerialLeaderWrites = serial
+			}
+			early := 0
+			c.net.onSend = func(msgs []raft.Message) {
+				for _, m := range msgs {
+					last, err := c.nodes[m.From].Storage().LastIndex()
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch {
+					case m.Type == raft.MsgApp && len(m.Entries) > 0:
+						if last < m.Entries[len(m.Entries)-1].Index {
+							early++
+						}
+					case m.Type == raft.MsgAppResp && !m.Reject && last < m.Index:
+						t.Fatalf("member %d acknowledged index %d with only %d durable", m.From, m.Index, last)
+					}
+				}
+			}
+			c.leader()
+			for i := range 5 {
+				if r := c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"}); r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			if serial && early > 0 {
+				t.Fatalf("%d appends left before the leader's write with SerialLeaderWrites", early)
+			}
+			if !serial && early == 0 {
+				t.Fatal("no append left before the leader's own write")
+			}
+		})
 	}
 }
