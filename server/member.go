@@ -1027,12 +1027,7 @@ func (m *Member) transferOnShutdown(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ElectionTimeout)
 	defer cancel()
 	var target uint64
-	if err := m.do(ctx, func() {
-		target = mostCaughtUp(m.node.Status(), m.id)
-		if target != raft.None {
-			_ = m.node.TransferLeadership(target)
-		}
-	}); err != nil {
+	if err := m.do(ctx, func() { target, _ = m.node.Stepdown() }); err != nil {
 		return
 	}
 	for {
