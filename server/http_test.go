@@ -195,7 +195,8 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	v2{"GET", "/v2/stats/leader", nil, 200, 0, `"counts":{"fail":`}.run(t, c.url(lead))
 	resp, body := do(t, http.MethodGet, c.url(lead)+"/metrics", nil)
-	if resp.StatusCode != 200 || !strings.Contains(body, "raftkv_server_is_leader 1") || !strings.Contains(body, "raftkv_disk_wal_fsync_duration_seconds_count") {
+	if resp.StatusCode != 200 || !strings.Contains(body, "raftkv_server_is_leader 1") || !strings.Contains(body, "raftkv_disk_wal_fsync_duration_seconds_count") ||
+		!strings.Contains(body, "raftkv_store_watchers ") {
 		t.Fatalf("/metrics: %s\n%s", resp.Status, body)
 	}
 	req, _ := http.NewRequest(http.MethodPost, c.url(follower)+"/v2/members", strings.NewReader(`{"peerURLs":["http://x:1"]}`))

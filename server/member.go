@@ -211,6 +211,10 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		m.node.Close()
 		return nil, err
 	}
+	m.metrics.watchStore(func() (uint64, uint64) {
+		st := m.node.Store()
+		return st.Stats().Watchers, st.Index()
+	})
 	m.syncPeers()
 	m.publishView()
 	go m.run()

@@ -64,6 +64,19 @@ func newMetrics() *metrics {
 	return m
 }
 
+// watchStore adds the gauges read from the key space (watchers, keys'
+// store index).
+func (m *metrics) watchStore(stats func() (watchers, index uint64)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "raftkv_store_watchers",
+			Help: "Watchers registered on this member."},
+			func() float64 { w, _ := stats(); return float64(w) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "raftkv_store_index",
+			Help: "The key space's index (X-Etcd-Index)."},
+			func() float64 { _, i := stats(); return float64(i) }),
+	)
+}
+
 func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
 // observeView updates the gauges and counters that follow the view.
