@@ -178,11 +178,13 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	if err := m.listen(); err != nil {
 		return nil, err
 	}
-	defer func() {
+	// m is passed in: by the time this runs, "return nil, err" has set the
+	// named result to nil.
+	defer func(m *Member) {
 		if err != nil {
 			m.closeListeners()
 		}
-	}()
+	}(m)
 
 	mf, peers, learners, err := m.loadOrBootstrap()
 	if err != nil {
@@ -316,7 +318,9 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 			return nil, nil, nil, fmt.Errorf("%w: %s was created by member %q, but --name is %q; give the right --name or --data-dir", ErrOtherMember, cfg.DataDir, mf.Name, cfg.Name)
 		}
 		if cfg.InitialClusterSet && cfg.InitialClusterState != "existing" {
-			if want := bootClusterID(cfg.InitialCluster, m.token); want != m.clusterID {
+			// The flags' token, not the data dir's (m.token): the check is
+			// whether the flags describe the data dir's cluster.
+			if want := bootClusterID(cfg.InitialCluster, cfg.InitialClusterToken); want != m.clusterID {
 				return nil, nil, nil, fmt.Errorf("%w: %s holds cluster %s, but --initial-cluster and --initial-cluster-token describe cluster %s; point --data-dir at this cluster's member, or move the old data dir away", ErrOtherCluster, cfg.DataDir, IDString(m.clusterID), IDString(want))
 			}
 		}
