@@ -27,7 +27,11 @@
 //
 // The JavaScript is tested by node's test runner (jstest/, run from
 // TestJavaScript) and in headless Chromium (TestBrowser, driven by
-// chromedp): under CI=true a missing browser fails the test.
+// chromedp): under CI=true a missing browser fails the test. TestBrowser
+// reports how long the large trace takes to load and how long a frame
+// takes while it plays; with RAFTKV_SCREENSHOTS=dir it keeps its
+// screenshots there (docs/visualizer.png is its visualizer.png:
+// RAFTKV_SCREENSHOTS=$PWD/docs go test -run TestBrowser/large ./visualizer/).
 //
 // # Serving
 //
