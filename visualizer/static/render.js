@@ -178,7 +178,7 @@ export function renderLogs(tl, state, view = {}) {
   hi = Math.max(hi, W);
   const lo = hi - W + 1;
   const cw = 24;
-  const rh = 34;
+  const rh = 30;
   const left = 70;
   const top = 18;
   const width = left + W * cw + 120;
@@ -197,18 +197,18 @@ export function renderLogs(tl, state, view = {}) {
     for (let i = lo; i <= hi; i++) {
       const x = left + (i - lo) * cw;
       if (i <= m.snapIndex) {
-        out.push(`<rect class="cell compacted" x="${x + 1}" y="${y + 2}" width="${cw - 2}" height="${rh - 14}" data-index="${i}"/>`);
+        out.push(`<rect class="cell compacted" x="${x + 1}" y="${y + 2}" width="${cw - 2}" height="${rh - 12}" data-index="${i}"/>`);
         continue;
       }
       const term = termAt(m, i);
       if (!term) {
-        out.push(`<rect class="cell empty" x="${x + 1}" y="${y + 2}" width="${cw - 2}" height="${rh - 14}"/>`);
+        out.push(`<rect class="cell empty" x="${x + 1}" y="${y + 2}" width="${cw - 2}" height="${rh - 12}"/>`);
         continue;
       }
       const committed = i <= m.commit;
       out.push(`<g class="entry ${committed ? 'committed' : 'uncommitted'}" data-index="${i}" data-term="${term}">` +
-        `<rect class="cell" x="${x + 1}" y="${y + 2}" width="${cw - 2}" height="${rh - 14}" fill="${termColor(term, !committed)}"/>` +
-        `<text x="${x + cw / 2}" y="${y + 16}">${term}</text></g>`);
+        `<rect class="cell" x="${x + 1}" y="${y + 2}" width="${cw - 2}" height="${rh - 12}" fill="${termColor(term, !committed)}"/>` +
+        `<text x="${x + cw / 2}" y="${y + 15}">${term}</text></g>`);
     }
     if (m.snapIndex >= lo && m.snapIndex <= hi) {
       const x = left + (m.snapIndex - lo + 1) * cw;
@@ -216,7 +216,7 @@ export function renderLogs(tl, state, view = {}) {
     }
     if (lead && lead.id !== id && lead.progress && lead.progress[id]) {
       const pr = lead.progress[id];
-      const yy = y + rh - 7;
+      const yy = y + rh - 5;
       if (pr.match >= lo && pr.match <= hi) {
         out.push(`<circle class="match" data-match="${pr.match}" cx="${left + (pr.match - lo) * cw + cw / 2}" cy="${yy}" r="3.5"><title>match ${pr.match}</title></circle>`);
       }
@@ -226,10 +226,10 @@ export function renderLogs(tl, state, view = {}) {
       }
     }
     const sx = left + W * cw + 8;
-    out.push(`<text class="rowstat" x="${sx}" y="${y + 12}">commit ${m.commit} · applied ${m.applied}</text>`);
+    out.push(`<text class="rowstat" x="${sx}" y="${y + 11}">commit ${m.commit} · applied ${m.applied}</text>`);
     const pr = lead && lead.id !== id && lead.progress ? lead.progress[id] : null;
     const extra = m.snapIndex ? `snap ${m.snapIndex}` : '';
-    out.push(`<text class="rowstat" x="${sx}" y="${y + 24}">last ${lastIndexOf(m)}${extra ? ' · ' + extra : ''}${pr ? ' · ' + esc(pr.kind) : ''}</text>`);
+    out.push(`<text class="rowstat" x="${sx}" y="${y + 22}">last ${lastIndexOf(m)}${extra ? ' · ' + extra : ''}${pr ? ' · ' + esc(pr.kind) : ''}</text>`);
     out.push('</g>');
   });
   out.push('</svg>');
