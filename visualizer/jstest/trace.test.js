@@ -171,6 +171,8 @@ test('message kinds', () => {
   assert.deepEqual({ ...messageKind('MsgPreVote') }, { family: 'prevote', response: false });
   assert.deepEqual({ ...messageKind('MsgTimeoutNow') }, { family: 'timeoutnow', response: false });
   assert.deepEqual({ ...messageKind('MsgSnap') }, { family: 'snapshot', response: false });
+  assert.deepEqual({ ...messageKind('MsgSnapResp') }, { family: 'snapshot', response: true });
+  assert.deepEqual({ ...messageKind('MsgSomethingNew') }, { family: 'other', response: false });
 });
 
 test('election timers: revealed by a timeout, else a range', () => {

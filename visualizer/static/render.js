@@ -3,7 +3,7 @@
 // the page puts the markup in place and listens for clicks on the data-*
 // attributes it carries.
 
-import { blocked, isLearner, lastIndexOf, leaderOf, messageKind, termAt } from './trace.js';
+import { blocked, isLearner, lastIndexOf, leaderOf, MESSAGE_EVENTS, messageKind, termAt } from './trace.js';
 
 export const RING = { width: 540, height: 460, cx: 270, cy: 230, r: 155, member: 34 };
 
@@ -339,7 +339,7 @@ export function describe(e) {
 
 // eventCategory groups event types for the event log's filters.
 export function eventCategory(type) {
-  if (type === 'send' || type === 'deliver' || type === 'drop' || type === 'duplicate') return 'messages';
+  if (MESSAGE_EVENTS.has(type)) return 'messages';
   if (type === 'request' || type === 'request-arrive' || type === 'redirect' || type === 'response') return 'clients';
   if (type === 'progress' || type === 'kv' || type === 'apply' || type === 'append' || type === 'commit') return 'log';
   return 'cluster';

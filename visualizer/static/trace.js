@@ -15,34 +15,33 @@ const CHECKPOINT = 256;
 // How long (virtual ms) a dropped message stays visible where it died.
 export const DROP_LINGER_MS = 1.5;
 
-// Message event types, and what a visualizer calls each raft message type.
+// The events that concern a message on the wire.
 export const MESSAGE_EVENTS = new Set(['send', 'deliver', 'drop', 'duplicate']);
 
 const RESPONSE = {
   MsgAppResp: 'MsgApp', MsgVoteResp: 'MsgVote', MsgPreVoteResp: 'MsgPreVote',
-  MsgHeartbeatResp: 'MsgHeartbeat', MsgReadIndexResp: 'MsgReadIndex',
+  MsgHeartbeatResp: 'MsgHeartbeat', MsgReadIndexResp: 'MsgReadIndex', MsgSnapResp: 'MsgSnap',
 };
-
-// messageKind classifies a raft message type for styling: the family
-// (append, heartbeat, vote, prevote, snapshot, timeoutnow, other) and
-// whether it is a response.
-const kinds = new Map();
-export function messageKind(type) {
-  let k = kinds.get(type);
-  if (!k) {
-    k = Object.freeze(classify(type));
-    kinds.set(type, k);
-  }
-  return k;
-}
+const FAMILY = {
+  MsgApp: 'append', MsgHeartbeat: 'heartbeat', MsgVote: 'vote', MsgPreVote: 'prevote',
+  MsgSnap: 'snapshot', MsgTimeoutNow: 'timeoutnow', MsgReadIndex: 'readindex',
+};
 
 function classify(type) {
   const base = RESPONSE[type] || type;
-  const family = {
-    MsgApp: 'append', MsgHeartbeat: 'heartbeat', MsgVote: 'vote', MsgPreVote: 'prevote',
-    MsgSnap: 'snapshot', MsgTimeoutNow: 'timeoutnow', MsgReadIndex: 'readindex',
-  }[base] || 'other';
-  return { family, response: base !== type };
+  return Object.freeze({ family: FAMILY[base] || 'other', response: base !== type });
+}
+
+// The kinds of raft's message types, made once (unknown types are
+// classified when met).
+const KINDS = Object.freeze(Object.fromEntries(
+  [...Object.keys(RESPONSE), ...Object.keys(FAMILY)].map((t) => [t, classify(t)])));
+
+// messageKind classifies a raft message type for styling: the family
+// (append, heartbeat, vote, prevote, snapshot, timeoutnow, readindex, other)
+// and whether it is a response.
+export function messageKind(type) {
+  return KINDS[type] || classify(type);
 }
 
 // Kinds of event one can jump to (see jumpKind).
@@ -628,7 +627,6 @@ export function buildTimeline({ header, events }) {
     s = applyEvent(s, e, timers, opOf[i] >= 0 ? ops[opOf[i]] : null);
   }
   const final = s;
-  checkpoints.push(final); // for i = n-1 when n is a multiple of CHECKPOINT
 
   const flights = wire.index(events, endT);
   const messages = new Map(); // mid -> message record, made when first asked
