@@ -424,7 +424,7 @@ func (m *Member) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyReque
 			}
 		case <-r.Context().Done():
 			return
-		case <-m.stopc:
+		case <-m.drainc:
 			return
 		}
 	}

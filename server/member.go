@@ -109,9 +109,12 @@ type Member struct {
 	metrics *metrics
 	stats   *memberStats
 
-	reqs  chan func()
-	stopc chan struct{}
-	donec chan struct{}
+	reqs chan func()
+	// drainc is closed when Stop begins: open watches end so that the
+	// HTTP servers can shut down without waiting for them.
+	drainc chan struct{}
+	stopc  chan struct{}
+	donec  chan struct{}
 	// fatal holds the error that stopped the loop, if any.
 	fatal atomic.Pointer[error]
 
@@ -161,6 +164,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		log:       cfg.Logger,
 		reqs:      make(chan func(), 1024),
 		stopc:     make(chan struct{}),
+		drainc:    make(chan struct{}),
 		donec:     make(chan struct{}),
 		changed:   make(chan struct{}),
 		metrics:   newMetrics(),
@@ -1007,6 +1011,7 @@ func (m *Member) Stop(ctx context.Context) error {
 }
 
 func (m *Member) stop(ctx context.Context) error {
+	close(m.drainc)
 	for _, s := range m.clientSrvs {
 		_ = s.Shutdown(ctx)
 	}

@@ -249,3 +249,31 @@ func TestMemberAddJoinRemove(t *testing.T) {
 		t.Fatalf("DELETE of a removed member: %s %s, want 410", resp.Status, body)
 	}
 }
+
+// TestMemberStopEndsWatches: an open streaming watch does not hold up a
+// graceful stop; the watcher sees its response end.
+func TestMemberStopEndsWatches(t *testing.T) {
+	c := startInproc(t, 1)
+	m := c.waitLeader()
+	resp, err := http.Get(c.url(m) + "/v2/keys/w?wait=true&stream=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, resp.Body)
+		ended <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Stop waited for the watch to time out")
+	}
+	if err := <-ended; err != nil {
+		t.Fatalf("watch response: %v", err)
+	}
+}
