@@ -171,7 +171,7 @@ export function renderRing(tl, state, now, sel = null) {
 // indexes hatched; under each follower the leader's match (dot) and next
 // (triangle) index.
 export function renderLogs(tl, state, view = {}) {
-  const W = view.logWidth || 30;
+  const W = view.logWidth || 28;
   const ids = tl.ids;
   let hi = view.logEnd || 0;
   if (!hi) for (const id of ids) hi = Math.max(hi, lastIndexOf(state.members[id]));
@@ -181,7 +181,7 @@ export function renderLogs(tl, state, view = {}) {
   const rh = 30;
   const left = 70;
   const top = 18;
-  const width = left + W * cw + 120;
+  const width = left + W * cw + 160;
   const height = top + ids.length * rh + 6;
   const lead = leaderOf(state);
   const out = [`<svg class="logs" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" data-lo="${lo}" data-hi="${hi}">`];
@@ -350,10 +350,12 @@ export function eventCategory(type) {
 export function renderEvents(tl, i, hidden = new Set(), around = 40) {
   const ev = tl.events;
   const show = (k) => !hidden.has(eventCategory(ev[k].type));
+  // The scan is bounded: with rare kinds shown only, the list is shorter.
+  const reach = 50000;
   const before = [];
-  for (let k = i; k >= 0 && before.length < around; k--) if (show(k) || k === i) before.push(k);
+  for (let k = i; k >= Math.max(0, i - reach) && before.length < around; k--) if (show(k) || k === i) before.push(k);
   const after = [];
-  for (let k = i + 1; k < ev.length && after.length < around; k++) if (show(k)) after.push(k);
+  for (let k = i + 1; k < Math.min(ev.length, i + reach) && after.length < around; k++) if (show(k)) after.push(k);
   const rows = [...before.reverse(), ...after];
   return rows.map((k) => {
     const e = ev[k];
