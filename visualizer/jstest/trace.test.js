@@ -117,6 +117,11 @@ test('compaction and an installed snapshot', () => {
 
 test('partitions, clogs, pauses', () => {
   let s = tl.at(find({ type: 'partition' }));
+  const ring = renderRing(tl, s, 120);
+  assert.equal((ring.match(/class="group g0"/g) || []).length, 1, 'S1 alone on one side');
+  assert.equal((ring.match(/class="group g1"/g) || []).length, 3, 'S2-S4 on the other');
+  assert.equal((ring.match(/class="link cut"/g) || []).length, 6, 'both halves of S1-S2, S1-S3, S1-S4');
+  assert.match(ring, /isolate: \{1\} \{2,3,4\}/);
   assert.equal(blocked(s.partition, 1, 2), true);
   assert.equal(blocked(s.partition, 2, 1), true);
   assert.equal(blocked(s.partition, 2, 3), false);

@@ -88,6 +88,18 @@ export function renderRing(tl, state, now, sel = null) {
   }
   out.push('</g>');
 
+  // Partition groups: a halo of the group's colour behind each member.
+  if (state.partition) {
+    out.push('<g class="groups">');
+    state.partition.groups.forEach((g, k) => {
+      for (const id of g) {
+        const P = pos.get(id);
+        if (P) out.push(`<circle class="group g${k % 3}" cx="${num(P.x)}" cy="${num(P.y)}" r="${RING.member + 16}"/>`);
+      }
+    });
+    out.push('</g>');
+  }
+
   out.push('<g class="members">');
   for (const id of ids) {
     const m = state.members[id];
