@@ -183,7 +183,7 @@ export function renderRing(tl, state, now, sel = null) {
 // indexes hatched; under each follower the leader's match (dot) and next
 // (triangle) index.
 export function renderLogs(tl, state, view = {}) {
-  const W = view.logWidth || 28;
+  const W = view.logWidth || 27;
   const ids = tl.ids;
   let hi = view.logEnd || 0;
   if (!hi) for (const id of ids) hi = Math.max(hi, lastIndexOf(state.members[id]));
@@ -193,12 +193,12 @@ export function renderLogs(tl, state, view = {}) {
   const rh = 30;
   const left = 70;
   const top = 18;
-  const width = left + W * cw + 160;
+  const width = left + W * cw + 190;
   const height = top + ids.length * rh + 6;
   const lead = leaderOf(state);
   const out = [`<svg class="logs" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" data-lo="${lo}" data-hi="${hi}">`];
   for (let i = lo; i <= hi; i++) {
-    if (i % 5 === 0 || i === lo) out.push(`<text class="index" x="${left + (i - lo) * cw + cw / 2}" y="12">${i}</text>`);
+    if (i % 5 === 0) out.push(`<text class="index" x="${left + (i - lo) * cw + cw / 2}" y="12">${i}</text>`);
   }
   ids.forEach((id, row) => {
     const m = state.members[id];
