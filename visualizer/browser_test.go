@@ -388,15 +388,31 @@ func TestBrowser(t *testing.T) {
 		step(t, ctx, "pause", chromedp.KeyEvent(" "))
 		waitFor(t, ctx, "pause", `document.getElementById('play').textContent === '▶'`)
 
-		// A moment for the picture: a campaign under way.
+		// A campaign: vote requests on the wire.
 		c := tr.find(len(tr.events)/3, func(e sim.TraceEvent) bool { return e.Type == "role" && e.Role == "candidate" })
 		if c < 0 {
-			c = k
+			t.Fatal("no campaign in the large trace")
 		}
 		s := tr.find(c, func(e sim.TraceEvent) bool { return e.Type == "send" && e.Msg == "MsgVote" })
 		step(t, ctx, "go to a campaign", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = '#i=%d'`, s+2)))
-		waitFor(t, ctx, "the campaign", `document.querySelector('#ring .msg.vote') !== null`)
-		step(t, ctx, "select the candidate", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ring .member[data-id="%d"] .body`, tr.events[c].ID))))
+		waitFor(t, ctx, "vote requests", `document.querySelector('#ring .msg.vote.request') !== null`)
+		checkView(t, eval[pageView](t, ctx, readView), tr, s+2)
+
+		// The picture: a partition, with the leader selected.
+		p := tr.find(len(tr.events)/5, func(e sim.TraceEvent) bool { return e.Type == "partition" })
+		if p < 0 {
+			t.Fatal("no partition in the large trace")
+		}
+		p += 40
+		step(t, ctx, "go to a partition", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = '#i=%d'`, p)))
+		waitFor(t, ctx, "cut links", `document.querySelector('#ring .link.cut') !== null && document.querySelectorAll('#ring .group').length > 0`)
+		checkView(t, eval[pageView](t, ctx, readView), tr, p)
+		for id, m := range tr.membersAfter(p) {
+			if m.role == "leader" {
+				step(t, ctx, "select the leader", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#ring .member[data-id="%d"] .body`, id))))
+				waitFor(t, ctx, "the leader's details", fmt.Sprintf(`document.getElementById('details').textContent.includes('Member S%d')`, id))
+			}
+		}
 		screenshot(t, ctx, "visualizer.png")
 	})
 }
