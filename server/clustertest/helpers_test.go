@@ -326,12 +326,3 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 		return 0
 	}
 }
-
-func (p *proc) running() bool {
-	select {
-	case <-p.exited:
-		return false
-	default:
-		return true
-	}
-}

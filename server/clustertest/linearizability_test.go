@@ -1,0 +1,287 @@
+package clustertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/raftkv/raftkv/linearizability"
+)
+
+// linClient is one client of the linearizability workload: it records
+// every request in the shared history through its own Recorder, one
+// request at a time.
+type linClient struct {
+	id   int
+	rec  *linearizability.Recorder
+	hc   *http.Client
+	rng  *rand.Rand
+	urls []string
+	keys []string
+	// last is the last value this client saw for each key, for CAS.
+	last map[string]string
+	seq  int
+
+	ok, ambiguous *atomic.Int64
+	// perMember counts definite answers by member.
+	perMember []atomic.Int64
+	// unexpected collects answers outside the v2 contract.
+	unexpected *[]string
+	mu         *sync.Mutex
+}
+
+func (c *linClient) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		// A random member each time, so that a member coming back (a
+		// restarted or resumed old leader) is asked at once.
+		i := c.rng.IntN(len(c.urls))
+		if c.step(c.urls[i]) {
+			c.perMember[i].Add(1)
+		}
+	}
+}
+
+// step runs one operation against base and reports whether the answer
+// was definite.
+func (c *linClient) step(base string) bool {
+	key := c.keys[c.rng.IntN(len(c.keys))]
+	c.seq++
+	value := fmt.Sprintf("c%d.%d", c.id, c.seq)
+	var in linearizability.Input
+	var method string
+	form := vals()
+	switch p := c.rng.IntN(100); {
+	case p < 40:
+		in, method = linearizability.Input{Op: linearizability.OpGet, Key: key}, http.MethodGet
+	case p < 65 || (p < 90 && c.last[key] == ""):
+		in, method = linearizability.Input{Op: linearizability.OpSet, Key: key, Value: value}, http.MethodPut
+		form.Set("value", value)
+	case p < 90:
+		in, method = linearizability.Input{Op: linearizability.OpCompareAndSwap, Key: key, Value: value, PrevValue: c.last[key]}, http.MethodPut
+		form.Set("value", value)
+		form.Set("prevValue", c.last[key])
+	case p < 95:
+		in, method = linearizability.Input{Op: linearizability.OpCreate, Key: key, Value: value}, http.MethodPut
+		form.Set("value", value)
+		form.Set("prevExist", "false")
+	default:
+		in, method = linearizability.Input{Op: linearizability.OpDelete, Key: key}, http.MethodDelete
+	}
+	c.rec.Call(in)
+	// Not the test's context: an operation in flight when the load stops
+	// finishes (bounded by the client's timeout) rather than turning
+	// ambiguous for nothing.
+	r, err := keys(context.Background(), c.hc, method, base, "/lin"+key, form)
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		// The connection was refused (the member is down): the request
+		// never left, so it had no effect.
+		c.rec.NoEffect()
+		return false
+	case err != nil:
+		// Reset, or a timeout (a paused member): unknown outcome.
+		c.rec.Ambiguous()
+		c.ambiguous.Add(1)
+		return false
+	case r.Status == http.StatusOK || r.Status == http.StatusCreated:
+		out := linearizability.Output{Status: linearizability.StatusOK}
+		if r.Node != nil {
+			out.Index = r.Node.ModifiedIndex
+		}
+		if in.Op == linearizability.OpGet {
+			out.Value = r.Node.value()
+			c.last[key] = out.Value
+		} else if in.Op != linearizability.OpDelete {
+			c.last[key] = value
+		} else {
+			c.last[key] = ""
+		}
+		c.rec.Return(out)
+		c.ok.Add(1)
+		return true
+	case r.ErrorCode == 300:
+		// The member could not tell (no leader, leader lost mid-request,
+		// timeout): unknown outcome.
+		c.rec.Ambiguous()
+		c.ambiguous.Add(1)
+		return false
+	default:
+		if st, known := linearizability.StatusOf(r.ErrorCode); known {
+			c.rec.Return(linearizability.Output{Status: st})
+			if st == linearizability.StatusNotFound {
+				c.last[key] = ""
+			}
+			c.ok.Add(1)
+			return true
+		}
+		// Outside the model: sound to record as unknown, but it should
+		// not happen.
+		c.rec.Ambiguous()
+		c.mu.Lock()
+		*c.unexpected = append(*c.unexpected, fmt.Sprintf("%v %s from %s: %v", in.Op, key, base, r))
+		c.mu.Unlock()
+		return false
+	}
+}
+
+// TestLinearizableUnderFaults runs concurrent HTTP clients (writes, CAS,
+// creates, deletes and linearizable reads on a few keys) against a
+// 3-member cluster of real processes while the leader is killed with
+// SIGKILL and restarted, then the new leader is paused with SIGSTOP and
+// resumed, and checks the recorded history with Porcupine.
+func TestLinearizableUnderFaults(t *testing.T) {
+	c, _ := newCluster(t, 3)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("workload seed %d", seed)
+
+	h := linearizability.NewHistory(linearizability.WallClock())
+	var ok, ambiguous atomic.Int64
+	perMember := make([]atomic.Int64, len(c.Members))
+	var unexpected []string
+	var mu sync.Mutex
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	var wg sync.WaitGroup
+	const clients = 6
+	for i := range clients {
+		cl := &linClient{
+			id: i, rec: h.NewRecorder(), hc: newHTTPClient(2 * time.Second),
+			rng:  rand.New(rand.NewPCG(seed, uint64(i))),
+			urls: c.ClientURLs(), keys: []string{"/a", "/b", "/c", "/d"}, last: map[string]string{},
+			ok: &ok, ambiguous: &ambiguous, perMember: perMember, unexpected: &unexpected, mu: &mu,
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.hc.CloseIdleConnections()
+			cl.run(ctx)
+		}()
+	}
+
+	// The fault schedule: timers set the pace of the run, they synchronise
+	// nothing.
+	phase := func(d time.Duration, what string, f func()) {
+		t.Helper()
+		select {
+		case <-time.After(d):
+		case <-t.Context().Done():
+			return
+		}
+		t.Logf("%-18s (%d definite answers so far, %d unknown)", what, ok.Load(), ambiguous.Load())
+		f()
+	}
+	var killed, paused int
+	phase(2*time.Second, "kill the leader", func() {
+		killed = waitLeader(t, c, 10*time.Second)
+		c.Kill(killed)
+	})
+	phase(2*time.Second, "restart it", func() {
+		if err := c.Restart(killed); err != nil {
+			t.Error(err)
+		}
+	})
+	phase(2*time.Second, "pause the leader", func() {
+		paused = waitLeader(t, c, 10*time.Second)
+		c.Pause(paused)
+	})
+	var atResume []int64
+	phase(2500*time.Millisecond, "resume it", func() {
+		c.Resume(paused)
+		for i := range perMember {
+			atResume = append(atResume, perMember[i].Load())
+		}
+	})
+	phase(3*time.Second, "stop the load", stop)
+	wg.Wait()
+	// Every member, the restarted and the resumed one included, is back.
+	for i := range perMember {
+		if perMember[i].Load() == atResume[i] {
+			t.Errorf("%s gave no definite answer after the faults ended", c.Members[i].Name)
+		}
+	}
+	waitLeader(t, c, 10*time.Second)
+	for _, u := range unexpected {
+		t.Errorf("answer outside the v2 contract: %s", u)
+	}
+
+	ops := h.Operations()
+	res := check(t, ops, 60*time.Second)
+	t.Logf("porcupine: %v", res)
+	if !res.OK() {
+		t.Errorf("the history is not linearizable: %v (workload seed %d)", res, seed)
+	}
+	if res.Operations-res.Ambiguous < 500 {
+		t.Errorf("only %d definite operations: too few to mean much", res.Operations-res.Ambiguous)
+	}
+	checkerCatches(t, ops)
+}
+
+// check runs Porcupine, writing its HTML to a directory kept (and named)
+// only if the history is not linearizable.
+func check(t *testing.T, ops []porcupine.Operation, timeout time.Duration) linearizability.Result {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "raftkv-porcupine-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := linearizability.Check(ops, linearizability.CheckOptions{
+		Timeout: timeout, VisualizationPath: filepath.Join(dir, "history.html"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("checked in %v", time.Since(start).Round(time.Millisecond))
+	if res.VisualizationPath == "" {
+		os.RemoveAll(dir)
+	}
+	return res
+}
+
+// checkerCatches proves the check live on this very history: the same
+// operations with one successful read changed to a value nobody wrote must
+// be rejected.
+func checkerCatches(t *testing.T, ops []porcupine.Operation) {
+	t.Helper()
+	for i, op := range ops {
+		in, out := op.Input.(linearizability.Input), op.Output.(linearizability.Output)
+		if in.Op != linearizability.OpGet || out.Status != linearizability.StatusOK || out.Value == "" {
+			continue
+		}
+		// Only this key's operations: the verdict is per key anyway.
+		var mutant []porcupine.Operation
+		for j, o := range ops {
+			if o.Input.(linearizability.Input).Key != in.Key {
+				continue
+			}
+			if j == i {
+				bad := out
+				bad.Value = "never-written-" + strconv.Itoa(i)
+				o.Output = bad
+			}
+			mutant = append(mutant, o)
+		}
+		res, err := linearizability.Check(mutant, linearizability.CheckOptions{Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != linearizability.VerdictIllegal {
+			t.Errorf("a read of a value nobody wrote passed the check (%v): the history is not really checked", res)
+		}
+		return
+	}
+	t.Error("no successful read with a value in the history")
+}
