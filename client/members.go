@@ -1,0 +1,94 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+)
+
+// Member is a member of the cluster as /v2/members lists it. A member that
+// was added but has not started yet has no Name and no ClientURLs.
+type Member struct {
+	ID         string   `json:"id"` // hex
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+}
+
+// Members lists the members of the cluster.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out struct {
+		Members []Member `json:"members"`
+	}
+	if _, err := c.getJSON(ctx, "/v2/members", &out); err != nil {
+		return nil, err
+	}
+	return out.Members, nil
+}
+
+// Leader returns the member the answering member believes is the leader.
+// During an election it fails with a *StatusError of status 503.
+func (c *Client) Leader(ctx context.Context) (*Member, error) {
+	m := &Member{}
+	if _, err := c.getJSON(ctx, "/v2/members/leader", m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// AddMember adds a member with the given peer URLs and returns it, with the
+// ID the cluster gave it; start the new member with --initial-cluster-state
+// existing. Errors come as *StatusError (409 for a peer URL in use).
+func (c *Client) AddMember(ctx context.Context, peerURLs []string) (*Member, error) {
+	b, err := json.Marshal(struct {
+		PeerURLs []string `json:"peerURLs"`
+	}{peerURLs})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.send(ctx, &request{method: http.MethodPost, path: "/v2/members", json: b})
+	if err != nil {
+		return nil, err
+	}
+	if rep.status != http.StatusCreated && rep.status != http.StatusOK {
+		return nil, decodeError(rep)
+	}
+	m := &Member{}
+	if err := json.Unmarshal(rep.body, m); err != nil {
+		return nil, fmt.Errorf("client: %s: bad member: %w", rep.endpoint, err)
+	}
+	return m, nil
+}
+
+// RemoveMember removes the member with the given hex ID. Errors come as
+// *StatusError (404 for an unknown member, 410 for one already removed).
+func (c *Client) RemoveMember(ctx context.Context, id string) error {
+	rep, err := c.send(ctx, &request{method: http.MethodDelete, path: "/v2/members/" + url.PathEscape(id)})
+	if err != nil {
+		return err
+	}
+	if rep.status/100 != 2 {
+		return decodeError(rep)
+	}
+	return nil
+}
+
+// UpdateMember replaces the peer URLs of the member with the given hex ID.
+func (c *Client) UpdateMember(ctx context.Context, id string, peerURLs []string) error {
+	b, err := json.Marshal(struct {
+		PeerURLs []string `json:"peerURLs"`
+	}{peerURLs})
+	if err != nil {
+		return err
+	}
+	rep, err := c.send(ctx, &request{method: http.MethodPut, path: "/v2/members/" + url.PathEscape(id), json: b})
+	if err != nil {
+		return err
+	}
+	if rep.status/100 != 2 {
+		return decodeError(rep)
+	}
+	return nil
+}
