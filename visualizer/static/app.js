@@ -189,6 +189,14 @@ function start(doc, win) {
     ui.playing = false;
     $('play').textContent = '▶';
   }
+  function togglePlay() {
+    if (!ui.playing) {
+      play();
+      return;
+    }
+    pause();
+    settle();
+  }
   function frame(ts) {
     if (!ui.playing) return;
     const dt = ui.lastTs ? Math.min(0.25, (ts - ui.lastTs) / 1000) : 0;
@@ -236,7 +244,7 @@ function start(doc, win) {
 
   // ---- input ----
 
-  $('play').addEventListener('click', () => (ui.playing ? (pause(), settle()) : play()));
+  $('play').addEventListener('click', () => togglePlay());
   $('start').addEventListener('click', () => { pause(); seekIndex(-1); settle(); });
   $('prev').addEventListener('click', () => { pause(); seekIndex(ui.i - 1); settle(); });
   $('next').addEventListener('click', () => { pause(); seekIndex(ui.i + 1); settle(); });
@@ -312,7 +320,7 @@ function start(doc, win) {
     if (k === '?') help($('help').hidden);
     else if (k === 'Escape') { help(false); ui.sel = null; render(false); }
     else if (!tl) handled = false;
-    else if (k === ' ') ui.playing ? (pause(), settle()) : play();
+    else if (k === ' ') togglePlay();
     else if (k === 'ArrowRight' || k === 'ArrowLeft') {
       pause();
       const dir = k === 'ArrowRight' ? 1 : -1;
