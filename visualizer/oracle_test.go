@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/raftkv/raftkv/sim"
@@ -59,21 +60,29 @@ func (tr readTrace) find(from int, ok func(sim.TraceEvent) bool) int {
 type memberWant struct {
 	role               string // as the page names it
 	term               uint64
-	up                 bool
+	up, absent         bool
+	member             bool // in its own membership (a voter or a learner)
 	commit, snap, last uint64
 }
 
 // membersAfter replays events 0..i.
 func (tr readTrace) membersAfter(i int) map[uint64]*memberWant {
 	ms := map[uint64]*memberWant{}
-	get := func(id uint64) *memberWant {
-		if ms[id] == nil {
-			ms[id] = &memberWant{role: "follower", up: true}
-		}
-		return ms[id]
-	}
 	for _, id := range tr.header.Members {
-		get(id)
+		ms[id] = &memberWant{role: "follower", up: true, member: true}
+	}
+	// A member the header does not name joins later: it is absent until
+	// an event of its own.
+	get := func(id uint64) *memberWant {
+		m := ms[id]
+		if m == nil {
+			m = &memberWant{role: "follower", absent: true, member: true}
+			ms[id] = m
+		}
+		if m.absent {
+			m.absent, m.up = false, true
+		}
+		return m
 	}
 	learner := map[uint64]bool{}
 	for _, e := range tr.events[:i+1] {
@@ -104,18 +113,19 @@ func (tr readTrace) membersAfter(i int) map[uint64]*memberWant {
 				m.last = r[0] + r[1] - 1
 			}
 		case "conf":
-			learner[e.ID] = false
-			for _, l := range e.Learners {
-				if l == e.ID {
-					learner[e.ID] = true
-				}
-			}
+			m := get(e.ID)
+			learner[e.ID] = slices.Contains(e.Learners, e.ID)
+			m.member = learner[e.ID] || slices.Contains(e.Voters, e.ID)
 		}
 	}
 	for id, m := range ms {
 		switch {
+		case m.absent:
+			m.role = "not yet a member"
 		case !m.up:
 			m.role = "crashed"
+		case !m.member:
+			m.role = "removed"
 		case m.role == "precandidate":
 			m.role = "pre-candidate"
 		case m.role == "follower" && learner[id]:

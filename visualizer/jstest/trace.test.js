@@ -70,6 +70,22 @@ test('an election: timeout, candidate with votes, leader', () => {
   assert.deepEqual(s.members[1].progress, {});
 });
 
+test('a member that joins later is absent until the trace speaks of it; a removed one says so', () => {
+  const h = '{"type":"header","format":1,"seed":1,"options":{},"members":[1,2,3]}';
+  const j = buildTimeline(parseTrace([h,
+    '{"t":1,"type":"conf","id":1,"voters":[1,2,3],"learners":[4]}',
+    '{"t":2,"type":"conf","id":4,"voters":[1,2,3],"learners":[4]}',
+    '{"t":3,"type":"conf","id":3,"voters":[1,2,4]}',
+  ].join('\n')));
+  assert.deepEqual(j.ids, [1, 2, 3, 4]);
+  assert.equal(j.at(0).members[4].absent, true);
+  assert.equal(j.at(0).members[4].up, false);
+  assert.match(renderRing(j, j.at(0), 1), /data-id="4" data-role="not yet a member"/);
+  assert.equal(j.at(1).members[4].absent, false);
+  assert.match(renderRing(j, j.at(1), 2), /data-id="4" data-role="learner"/);
+  assert.match(renderRing(j, j.at(2), 3), /data-id="3" data-role="removed"/);
+});
+
 test('the learner is a learner', () => {
   const s = tl.at(tl.n - 1);
   assert.equal(isLearner(s.members[4]), true);

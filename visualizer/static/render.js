@@ -18,7 +18,9 @@ export function termColor(term, light = false) {
 }
 
 export function roleName(m) {
+  if (m.absent) return 'not yet a member';
   if (!m.up) return 'crashed';
+  if (m.voters && !m.voters.includes(m.id) && !(m.learners || []).includes(m.id)) return 'removed';
   if (isLearner(m)) return 'learner';
   return m.role === 'precandidate' ? 'pre-candidate' : m.role;
 }
@@ -105,7 +107,7 @@ export function renderRing(tl, state, now, sel = null) {
     const m = state.members[id];
     const { x, y } = pos.get(id);
     const role = roleName(m);
-    const cls = ['member', role, m.paused ? 'paused' : '', sel && sel.kind === 'member' && sel.id === id ? 'selected' : ''].join(' ').trim();
+    const cls = ['member', role.replace(/\s+/g, '-'), m.paused ? 'paused' : '', sel && sel.kind === 'member' && sel.id === id ? 'selected' : ''].join(' ').trim();
     out.push(`<g class="${cls}" data-id="${id}" data-role="${role}" data-term="${m.term}" data-up="${m.up}" data-paused="${m.paused}">`);
     const showArc = m.up && !m.paused && m.role !== 'leader' && !isLearner(m);
     if (showArc) {
@@ -126,7 +128,7 @@ export function renderRing(tl, state, now, sel = null) {
         out.push(`<circle class="vote ${vc}" cx="${num(vx)}" cy="${num(vy)}" r="4"/>`);
       });
     }
-    if (!m.up) out.push(`<text class="overlay" x="${num(x)}" y="${num(y + 28)}">✕</text>`);
+    if (!m.up && !m.absent) out.push(`<text class="overlay" x="${num(x)}" y="${num(y + 28)}">✕</text>`);
     else if (m.paused) out.push(`<text class="overlay" x="${num(x)}" y="${num(y + 12)}">❚❚</text>`);
     // Names sit outside the ring, anchored away from it.
     const lab = memberXY(ids.indexOf(id), n, RING.r + RING.member + 12);
@@ -205,7 +207,7 @@ export function renderLogs(tl, state, view = {}) {
     const y = top + row * rh;
     const rcls = `logrow ${m.up ? '' : 'down'}`.trim();
     out.push(`<g class="${rcls}" data-id="${id}" data-commit="${m.commit}" data-last="${lastIndexOf(m)}" data-snap="${m.snapIndex}">`);
-    out.push(`<text class="rowname ${esc(roleName(m))}" x="4" y="${y + 16}">S${id} ${m.role === 'leader' && m.up ? '★' : ''}</text>`);
+    out.push(`<text class="rowname ${esc(roleName(m).replace(/\s+/g, '-'))}" x="4" y="${y + 16}">S${id} ${m.role === 'leader' && m.up ? '★' : ''}</text>`);
     for (let i = lo; i <= hi; i++) {
       const x = left + (i - lo) * cw;
       if (i <= m.snapIndex) {

@@ -174,9 +174,14 @@ function newMember(id) {
   };
 }
 
-function initialState(ids) {
+// initialState has every member the trace names; one that is not in the
+// header joins later and is absent until the trace first speaks of it.
+function initialState(ids, initial) {
   const members = {};
-  for (const id of ids) members[id] = newMember(id);
+  for (const id of ids) {
+    members[id] = newMember(id);
+    if (!initial.has(id)) Object.assign(members[id], { up: false, absent: true });
+  }
   return { members, partition: null, clogs: [], clients: {}, phase: 'safety', end: null };
 }
 
@@ -404,7 +409,8 @@ function applyEvent(s, e, timers, op) {
 
 function copyMember(s, id) {
   const cur = s.members[id];
-  return cur ? { ...cur } : null;
+  if (!cur) return null;
+  return cur.absent ? { ...cur, absent: false, up: true } : { ...cur };
 }
 
 function withMember(s, m) {
@@ -570,7 +576,7 @@ export function buildTimeline({ header, events }) {
   // States: one pass, keeping every CHECKPOINT-th.
   const timers = new Timers(ids);
   const checkpoints = [];
-  let s = initialState(ids);
+  let s = initialState(ids, new Set(header.members || []));
 
   for (let i = 0; i < n; i++) {
     const e = events[i];
