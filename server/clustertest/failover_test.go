@@ -27,7 +27,7 @@ type writer struct {
 	// is when the first of them was acknowledged.
 	ackedAfter int
 	firstAfter time.Time
-	// failures counts answers that were neither an ack nor error 300 nor
+	// failures lists answers that were neither an ack nor error 300 nor
 	// a connection error: none is expected.
 	failures []string
 }
