@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -135,6 +136,7 @@ type Member struct {
 	// handedOver records that Stop handed leadership to another member.
 	handedOver atomic.Bool
 	stopOnce   sync.Once
+	stopErr    error
 	bg         sync.WaitGroup
 }
 
@@ -653,7 +655,56 @@ func (m *Member) publishView() {
 	m.changedMu.Unlock()
 	if membership {
 		go m.syncPeers()
+		if m.wasRemoved(old, v) {
+			m.fatal.CompareAndSwap(nil, &ErrRemoved)
+			m.log.Warn("this member was removed from the cluster; stopping")
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = m.Stop(ctx)
+			}()
+		}
 	}
+}
+
+// askRemoved asks the other members whether this one was removed.
+func (m *Member) askRemoved() bool {
+	for id, urls := range m.bootPeersAndRecords() {
+		if id == m.id {
+			continue
+		}
+		for _, u := range urls {
+			pm, err := m.getPeerMembers(u)
+			if err != nil {
+				continue
+			}
+			return slices.Contains(pm.Removed, IDString(m.id))
+		}
+	}
+	return false
+}
+
+// bootPeersAndRecords maps every member this member knows of to its peer
+// URLs.
+func (m *Member) bootPeersAndRecords() map[uint64][]string {
+	out := map[uint64][]string{}
+	maps.Copy(out, m.bootPeers)
+	for id, r := range *m.members.Load() {
+		if len(r.PeerURLs) > 0 {
+			out[id] = r.PeerURLs
+		}
+	}
+	return out
+}
+
+// ErrRemoved is the cause of a member's stop when the cluster removed it.
+var ErrRemoved = errors.New("server: this member was removed from the cluster")
+
+// wasRemoved reports whether the member belonged to the old membership but
+// not to the new one.
+func (m *Member) wasRemoved(old, v *view) bool {
+	in := func(v *view) bool { return slices.Contains(v.voters, m.id) || slices.Contains(v.learners, m.id) }
+	return in(old) && !in(v)
 }
 
 // waitChange returns the view and a channel closed at its next change.
@@ -955,6 +1006,7 @@ func (m *Member) housekeeping() {
 	t := time.NewTicker(m.cfg.HeartbeatInterval * 5)
 	defer t.Stop()
 	published := false
+	leaderless := time.Duration(0)
 	for {
 		select {
 		case <-m.stopc:
@@ -963,8 +1015,25 @@ func (m *Member) housekeeping() {
 		}
 		v := m.view.Load()
 		if v.lead == raft.None {
+			leaderless++
+			// A member cut off for several election timeouts asks its peers
+			// whether it was removed (it cannot learn that from the log).
+			if leaderless*5*m.cfg.HeartbeatInterval >= 2*m.cfg.ElectionTimeout {
+				leaderless = 0
+				if m.askRemoved() {
+					m.fatal.CompareAndSwap(nil, &ErrRemoved)
+					m.log.Warn("the cluster removed this member; stopping")
+					go func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+						defer cancel()
+						_ = m.Stop(ctx)
+					}()
+					return
+				}
+			}
 			continue
 		}
+		leaderless = 0
 		records := *m.members.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
 		if !published {
@@ -1005,9 +1074,10 @@ func (m *Member) proposeCmd(ctx context.Context, cmd *kv.Command) error {
 // lets those in flight finish (up to the context), hands leadership to the
 // most caught-up voter if it leads, syncs and closes its storage.
 func (m *Member) Stop(ctx context.Context) error {
-	var err error
-	m.stopOnce.Do(func() { err = m.stop(ctx) })
-	return err
+	// Once.Do returns to every caller only after the first call's stop has
+	// finished, so a second Stop waits for the first.
+	m.stopOnce.Do(func() { m.stopErr = m.stop(ctx) })
+	return m.stopErr
 }
 
 func (m *Member) stop(ctx context.Context) error {

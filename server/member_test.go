@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -243,6 +244,15 @@ func TestMemberAddJoinRemove(t *testing.T) {
 	_, body = do(t, http.MethodGet, c.url(c.members[0])+"/v2/members", nil)
 	if strings.Contains(body, IDString(m4.id)) {
 		t.Fatalf("removed member still listed: %s", body)
+	}
+	// The removed member notices and stops itself.
+	select {
+	case <-m4.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the removed member did not stop")
+	}
+	if !errors.Is(m4.Err(), ErrRemoved) {
+		t.Fatalf("removed member stopped with %v, want ErrRemoved", m4.Err())
 	}
 	resp, body = do(t, http.MethodDelete, c.url(c.members[0])+"/v2/members/"+IDString(m4.id), nil)
 	if resp.StatusCode != http.StatusGone {

@@ -267,6 +267,19 @@ func readMembers(s *kv.Store) map[uint64]*MemberInfo {
 	return out
 }
 
+// removedIDs lists the hex ids of removed members.
+func removedIDs(s *kv.Store) []string {
+	ev, err := s.Get(removedDir, false, false)
+	if err != nil || ev.Node == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range ev.Node.Nodes {
+		out = append(out, n.Key[strings.LastIndexByte(n.Key, '/')+1:])
+	}
+	return out
+}
+
 // wasRemoved reports whether id was removed from the cluster.
 func wasRemoved(s *kv.Store, id uint64) bool {
 	_, err := s.Get(removedKey(id), false, false)

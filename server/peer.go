@@ -130,6 +130,10 @@ func (l *chanListener) Addr() net.Addr { return l.addr }
 type peerMembers struct {
 	ClusterID string       `json:"clusterID"`
 	Members   []MemberInfo `json:"members"`
+	// Removed lists the ids of members removed from the cluster, so that a
+	// removed member, which never hears of its own removal through the log
+	// once the others stop talking to it, can learn it by asking.
+	Removed []string `json:"removed,omitempty"`
 }
 
 // forwardResult is the leader's answer to a forwarded proposal.
@@ -146,12 +150,16 @@ type forwardResult struct {
 	OtherFailure string `msgpack:"o,omitempty"`
 }
 
-var errForwardNotLeader = errors.New("server: the member forwarded to no longer leads")
+var (
+	errForwardNotLeader = errors.New("server: the member forwarded to no longer leads")
+	errLeaderChanged    = errors.New("server: the leader changed while the request was in flight (the outcome is unknown: it may still be applied)")
+)
 
 func (m *Member) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+peerPathMembers, func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, peerMembers{ClusterID: IDString(m.clusterID), Members: m.memberList()})
+		writeJSON(w, http.StatusOK, peerMembers{ClusterID: IDString(m.clusterID), Members: m.memberList(),
+			Removed: removedIDs(m.node.Store())})
 	})
 	mux.HandleFunc("POST "+peerPathPropose, m.servePropose)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
@@ -217,6 +225,25 @@ func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
+	// A leader that is replaced while the request is in flight (paused, cut
+	// off) may never answer: stop waiting when this member sees another
+	// leader. The outcome is then unknown.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for {
+			v, ch := m.waitChange()
+			if v.lead != lead {
+				cancel(errLeaderChanged)
+				return
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[0]+peerPathPropose, bytes.NewReader(body))
 	if err != nil {
 		return Result{}, err
@@ -225,6 +252,9 @@ func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, 
 	req.Header.Set("Content-Type", "application/msgpack")
 	resp, err := m.httpc.Do(req)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errLeaderChanged) {
+			return Result{}, errLeaderChanged
+		}
 		if ctx.Err() != nil {
 			return Result{}, errTimeout
 		}

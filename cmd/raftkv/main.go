@@ -172,6 +172,12 @@ func run(args, env []string, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		err := m.Stop(ctx)
+		if errors.Is(m.Err(), server.ErrRemoved) {
+			// Like etcd: a removed member has nothing left to do. Its data
+			// dir cannot rejoin; add it again as a new member instead.
+			logger.Warn("this member was removed from the cluster and has stopped; to rejoin, remove its data dir and add it again with member add")
+			return 0
+		}
 		logger.Error("member stopped", "err", err)
 		return 1
 	}
