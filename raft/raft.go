@@ -204,10 +204,14 @@ func insertSorted(ids []uint64, id uint64) []uint64 {
 }
 
 func (r *raft) loadState(hs HardState) {
-	if hs.Commit < r.log.committed || hs.Commit > r.log.lastIndex() {
+	if hs.Commit > r.log.lastIndex() {
 		panic(fmt.Sprintf("raft: %x state.commit %d is out of range [%d, %d]", r.id, hs.Commit, r.log.committed, r.log.lastIndex()))
 	}
-	r.log.committed = hs.Commit
+	// A commit index below the snapshot's is what a crash leaves between
+	// persisting a leader's snapshot and the hard state that goes with it
+	// (the caller saves the snapshot first): the snapshot is committed, so
+	// the commit index is at least its index.
+	r.log.committed = max(hs.Commit, r.log.committed)
 	r.Term = hs.Term
 	r.Vote = hs.Vote
 }

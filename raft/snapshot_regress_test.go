@@ -47,3 +47,26 @@ func TestSnapshotOverUnappliedEntries(t *testing.T) {
 		t.Fatalf("committed entries after the snapshot: %v", rd.CommittedEntries)
 	}
 }
+
+// TestRestartWithCommitBelowSnapshot: a member that crashed after
+// persisting a leader's snapshot but before the hard state of the same
+// Ready comes back with a commit index below its snapshot. The snapshot is
+// committed, so it restarts committed at the snapshot's index (it used to
+// panic with "state.commit 46 is out of range [74, 74]"). Found by the
+// simulator with the skip-sync planted bug, which widens that window.
+func TestRestartWithCommitBelowSnapshot(t *testing.T) {
+	st := NewMemoryStorage()
+	snap := Snapshot{Metadata: SnapshotMetadata{Index: 74, Term: 3, ConfState: ConfState{Voters: []uint64{1, 2, 3}}}}
+	if err := st.ApplySnapshot(snap); err != nil {
+		t.Fatal(err)
+	}
+	st.SetHardState(HardState{Term: 3, Vote: 1, Commit: 46})
+	rn, err := NewRawNode(&Config{ID: 2, ElectionTick: 10, HeartbeatTick: 1, Storage: st, Applied: 74,
+		Rand: rand.New(rand.NewPCG(1, 2))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rn.Status(); s.Commit != 74 || s.Term != 3 || s.Vote != 1 {
+		t.Fatalf("after restart: %+v, want commit 74 in term 3 with the vote kept", s.HardState)
+	}
+}
