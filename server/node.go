@@ -95,6 +95,10 @@ type PlantedBugs struct {
 	// index of the log rather than the applied one: the snapshot claims
 	// entries it does not hold.
 	SnapshotPastApplied bool
+	// SnapshotBeforeApply snapshots the key space as it was before the
+	// last batch of committed entries was applied, labelled with the index
+	// after it: the snapshot loses those entries.
+	SnapshotBeforeApply bool
 }
 
 // Result is the outcome of a proposed command, once its entry is applied
@@ -172,6 +176,9 @@ type Node struct {
 	lastSyncNs int64
 	graceNs    int64
 	syncNs     int64
+	// bugSnap is the key space before the last batch was applied
+	// (PlantedBugs.SnapshotBeforeApply).
+	bugSnap []byte
 }
 
 // NewNode opens (or creates) the member's data directory and starts it: a
@@ -400,6 +407,11 @@ func (n *Node) HandleReady() (bool, error) {
 		n.snapIndex = n.applied
 		n.confState = rd.Snapshot.Metadata.ConfState
 	}
+	if n.cfg.PlantedBugs.SnapshotBeforeApply && len(rd.CommittedEntries) > 0 {
+		var buf bytes.Buffer
+		_ = n.store.Save(&buf)
+		n.bugSnap = buf.Bytes()
+	}
 	for _, e := range rd.CommittedEntries {
 		if err := n.apply(e); err != nil {
 			return true, err
@@ -444,11 +456,14 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.store.Save(&buf); err != nil {
 		return fmt.Errorf("server: snapshot of the key space: %w", err)
 	}
-	index := n.applied
+	index, data := n.applied, buf.Bytes()
 	if n.cfg.PlantedBugs.SnapshotPastApplied {
 		index, _ = n.st.LastIndex()
 	}
-	if _, err := n.st.CreateSnapshot(index, n.confState, buf.Bytes()); err != nil {
+	if n.cfg.PlantedBugs.SnapshotBeforeApply && n.bugSnap != nil {
+		data = n.bugSnap
+	}
+	if _, err := n.st.CreateSnapshot(index, n.confState, data); err != nil {
 		return fmt.Errorf("server: saving snapshot at %d: %w", index, err)
 	}
 	n.snapIndex = index
