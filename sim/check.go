@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/raftkv/raftkv/raft"
 )
@@ -21,9 +22,12 @@ type memberView struct {
 	// base+1 on. terms[i-base] is the term of entry i, chain[i-base] hashes
 	// entries 1..i (term, type, data); index base holds the snapshot's term
 	// and the committed chain hash there.
-	base        uint64
-	terms       []uint64
-	chain       []uint64
+	base  uint64
+	terms []uint64
+	chain []uint64
+	// confs are the indexes of the membership changes in the log (above
+	// base), in order.
+	confs       []uint64
 	preCrash    memberDurable
 	crashedOnce bool
 }
@@ -46,11 +50,14 @@ func (v *memberView) chainAt(i uint64) uint64 { return v.chain[i-v.base] }
 func (v *memberView) appendEntry(e raft.Entry) {
 	v.terms = append(v.terms, e.Term)
 	v.chain = append(v.chain, chainHash(v.chain[len(v.chain)-1], e))
+	if e.Type == raft.EntryConfChange {
+		v.confs = append(v.confs, e.Index)
+	}
 }
 
 // reset makes the view start at a snapshot of index base and term.
 func (c *checker) reset(v *memberView, base, term uint64) bool {
-	v.base, v.terms, v.chain = base, []uint64{term}, []uint64{0}
+	v.base, v.terms, v.chain, v.confs = base, []uint64{term}, []uint64{0}, nil
 	if base == 0 {
 		return true
 	}
@@ -73,12 +80,26 @@ type checker struct {
 	// committed by any member, and committedTerm[i] the entry's term.
 	committed     []uint64
 	committedTerm []uint64
-	// applied[i] hashes the entry (term, type, data) first applied at i.
+	// committedIn[i] is the term of the member that first reported index
+	// i committed: the term of the leader that committed it. Commits
+	// happen in term order (a majority that acknowledged a term-T' leader
+	// never acknowledges an older term's), so it never decreases with i.
+	committedIn []uint64
+	// applied[i] hashes the entry (term, type, data) first applied at i,
+	// and ents[i] is that entry (the snapshot checker replays them).
 	applied []uint64
+	ents    []raft.Entry
+	// leaderConf[term] is the voters of term's leader: when it was
+	// elected, then as it applied membership changes.
+	leaderConf map[uint64][]uint64
+	// removed are the members whose removal is committed (applied by some
+	// member): they are out of the cluster for good.
+	removed map[uint64]bool
 }
 
 func newChecker(s *Sim) *checker {
-	return &checker{s: s, leaders: map[uint64]uint64{}, committed: []uint64{0}, committedTerm: []uint64{0}, applied: []uint64{0}}
+	return &checker{s: s, leaders: map[uint64]uint64{}, committed: []uint64{0}, committedTerm: []uint64{0}, committedIn: []uint64{0}, applied: []uint64{0},
+		ents: []raft.Entry{{}}, leaderConf: map[uint64][]uint64{}, removed: map[uint64]bool{}}
 }
 
 func (c *checker) fail(check, format string, args ...any) {
@@ -194,6 +215,7 @@ func (c *checker) onReady(m *member, rd raft.Ready) {
 		v.term, v.vote = rd.HardState.Term, rd.HardState.Vote
 	}
 	if !rd.Snapshot.IsEmpty() {
+		s.snaps.checkInstall(m, rd.Snapshot)
 		c.installSnapshot(m, rd.Snapshot.Metadata)
 	}
 	if len(rd.Entries) > 0 {
@@ -273,8 +295,8 @@ func (c *checker) installSnapshot(m *member, md raft.SnapshotMetadata) {
 }
 
 // newLeader checks Election Safety (at most one leader per term) and
-// Leader Completeness (a leader's log holds every entry committed before
-// its term: the chain hash at the highest committed index matches).
+// Leader Completeness (a leader's log holds every entry committed in an
+// earlier term: the chain hash at the highest such index matches).
 func (c *checker) newLeader(m *member) {
 	v := &m.view
 	if other, ok := c.leaders[v.term]; ok && other != m.id {
@@ -282,7 +304,14 @@ func (c *checker) newLeader(m *member) {
 		return
 	}
 	c.leaders[v.term] = m.id
+	c.configSafety(m)
+	// Leader completeness is about higher terms: a candidate whose votes
+	// reached it late (it was paused) may lead an old term after a newer
+	// term's leader committed entries it lacks; those it need not hold.
 	hi := uint64(len(c.committed) - 1)
+	for hi > 0 && c.committedIn[hi] >= v.term {
+		hi--
+	}
 	if hi == 0 {
 		return
 	}
@@ -321,8 +350,12 @@ func (c *checker) append(m *member, ents []raft.Entry) {
 			return
 		}
 		v.terms, v.chain = v.terms[:first-v.base], v.chain[:first-v.base]
+		v.confs = slices.DeleteFunc(v.confs, func(i uint64) bool { return i >= first })
 	}
 	for _, e := range ents {
+		if e.Type == raft.EntryConfChange && v.role == raft.StateLeader && e.Term == v.term {
+			c.oneChangeAtATime(m, e.Index)
+		}
 		v.appendEntry(e)
 	}
 	if c.s.tr != nil {
@@ -370,6 +403,10 @@ func (c *checker) commit(m *member, index uint64) {
 		}
 		c.committed = append(c.committed, v.chainAt(i))
 		c.committedTerm = append(c.committedTerm, v.termAt(i))
+		c.committedIn = append(c.committedIn, v.term)
+	}
+	if v.role == raft.StateLeader {
+		c.votersHold(m, index)
 	}
 	c.s.trace(TraceEvent{Type: "commit", ID: m.id, Index: index})
 	v.commit = index
@@ -392,8 +429,122 @@ func (c *checker) apply(m *member, ents []raft.Entry) {
 			}
 		} else {
 			c.applied = append(c.applied, h)
+			c.ents = append(c.ents, e)
+			if e.Type == raft.EntryConfChange {
+				c.confCommitted(e)
+			}
 		}
 		v.applied = e.Index
 	}
 	c.s.trace(TraceEvent{Type: "apply", ID: m.id, Index: ents[0].Index, Count: len(ents)})
+}
+
+// configSafety checks a new leader's membership (thesis §4.1): it is a
+// voter of its own configuration, and that configuration differs from the
+// one the previous leader last had by at most one voter. Two
+// configurations that differ by one voter have overlapping majorities, so
+// across the whole membership history no two disjoint majorities can both
+// elect or commit; with one leader per term (election safety) this is what
+// single-server changes promise.
+func (c *checker) configSafety(m *member) {
+	v := &m.view
+	voters := m.node.ConfState().Voters
+	c.leaderConf[v.term] = voters
+	if !slices.Contains(voters, m.id) {
+		c.fail("configuration safety", "member %d leads term %d but is not a voter of its configuration %v", m.id, v.term, voters)
+		return
+	}
+	prev, prevTerm := []uint64(nil), uint64(0)
+	for t, vs := range c.leaderConf { // the highest earlier term: order does not leak
+		if t < v.term && t > prevTerm {
+			prev, prevTerm = vs, t
+		}
+	}
+	if prevTerm == 0 {
+		return
+	}
+	if d := votersDiff(prev, voters); d > 1 {
+		c.fail("configuration safety", "member %d leads term %d with voters %v; the leader of term %d (member %d) last had %v: %d voters apart, so their majorities may be disjoint",
+			m.id, v.term, voters, prevTerm, c.leaders[prevTerm], prev, d)
+	}
+}
+
+// votersDiff is the size of the symmetric difference of two sorted sets.
+func votersDiff(a, b []uint64) int {
+	d := 0
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			d++
+		}
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			d++
+		}
+	}
+	return d
+}
+
+// noteLeaderConf records the voters of a member that leads, after it
+// handled its work (it may have applied a membership change).
+func (c *checker) noteLeaderConf(m *member) {
+	if m.up && m.view.role == raft.StateLeader && c.leaders[m.view.term] == m.id {
+		c.leaderConf[m.view.term] = m.node.ConfState().Voters
+	}
+}
+
+// votersHold checks that a leader's new commit index rests on a majority
+// of its voters: members that only learn the log (learners, members being
+// removed or already removed) never count toward a quorum. Each member's
+// view is its persisted log, and a voter acknowledges an entry only once
+// it is persisted, so a majority of the leader's voters must hold the
+// entry committed at index, identical up to it (same chain hash).
+func (c *checker) votersHold(m *member, index uint64) {
+	voters := m.node.ConfState().Voters
+	want := m.view.chainAt(index)
+	holders := 0
+	var hold []uint64
+	for _, id := range voters {
+		ov := &c.s.member(id).view
+		if id == m.id || (ov.has(index) && index > ov.base && ov.chainAt(index) == want) || (index <= ov.base && ov.base > 0) {
+			holders++
+			hold = append(hold, id)
+		}
+	}
+	if holders < len(voters)/2+1 {
+		c.fail("quorum of voters", "member %d, leading term %d, commits index %d held by voters %v only, not by a majority of its voters %v",
+			m.id, m.view.term, index, hold, voters)
+	}
+}
+
+// confCommitted follows the cluster's membership as changes commit: a
+// member whose removal is committed is out for good and will be stopped.
+func (c *checker) confCommitted(e raft.Entry) {
+	cc, err := raft.UnmarshalConfChange(e.Data)
+	if err != nil {
+		return // the member applying it reports the corrupt entry
+	}
+	c.s.res.ConfChanges++
+	if cc.Type == raft.ConfChangeRemove && !c.removed[cc.NodeID] && int(cc.NodeID) <= len(c.s.members) {
+		c.removed[cc.NodeID] = true
+		c.s.onRemoved(c.s.member(cc.NodeID), e.Index)
+	}
+}
+
+// oneChangeAtATime checks that a leader appends a membership change only
+// when every change before it in its log is applied (thesis §4.1: with one
+// change in flight, consecutive configurations differ by one member), and
+// only after it has committed an entry of its own term (the fix for the
+// single-server change bug, raft-dev 2015).
+func (c *checker) oneChangeAtATime(m *member, index uint64) {
+	v := &m.view
+	if n := len(v.confs); n > 0 && v.confs[n-1] > v.applied {
+		c.fail("configuration safety", "member %d, leading term %d, appends a membership change at index %d while the one at %d is not applied (applied %d)",
+			m.id, v.term, index, v.confs[n-1], v.applied)
+		return
+	}
+	if !v.has(v.commit) || v.termAt(v.commit) != v.term {
+		c.fail("configuration safety", "member %d, leading term %d, appends a membership change at index %d before committing an entry of its term (commit %d)",
+			m.id, v.term, index, v.commit)
+	}
 }

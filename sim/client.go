@@ -29,6 +29,8 @@ type clientOp struct {
 	in      linearizability.Input
 	cmd     kv.Command
 	attempt int
+	// readIndex: a get through ReadIndex rather than through the log.
+	readIndex bool
 }
 
 // known is the latest value and index a client saw for each key; CAS and
@@ -66,8 +68,12 @@ func (c *client) issue() {
 	c.n++
 	s.res.Ops++
 	c.rec.CallAt(s.nowNs, op.in)
-	s.trace(TraceEvent{Type: "request", Client: c.id, ID: c.target, Op: op.in.Op.String(), Key: op.in.Key,
-		Value: op.in.Value, Prev: op.in.PrevValue})
+	ev := TraceEvent{Type: "request", Client: c.id, ID: c.target, Op: op.in.Op.String(), Key: op.in.Key,
+		Value: op.in.Value, Prev: op.in.PrevValue}
+	if op.readIndex {
+		ev.Kind = "read-index"
+	}
+	s.trace(ev)
 	id := op.id
 	s.after(s.opts.Workload.TimeoutMs*1e6, func() { c.timeout(id) })
 	c.send()
@@ -86,8 +92,10 @@ func (c *client) generate(op *clientOp) {
 	}
 	op.in = linearizability.Input{Key: path}
 	op.cmd = kv.Command{Path: path}
-	n := c.rand.IntN(w.Get + w.Set + w.Create + w.CAS + w.Delete)
+	n := c.rand.IntN(w.Get + w.Set + w.Create + w.CAS + w.Delete + w.Read)
 	switch {
+	case n >= w.Get+w.Set+w.Create+w.CAS+w.Delete:
+		op.in.Op, op.readIndex = linearizability.OpGet, true
 	case n < w.Get:
 		op.in.Op, op.cmd.Method = linearizability.OpGet, kv.MethodQuorumGet
 	case n < w.Get+w.Set:
@@ -128,9 +136,14 @@ func (c *client) send() {
 		m := s.member(target)
 		s.onMember(m, func() {
 			s.trace(TraceEvent{Type: "request-arrive", Client: c.id, ID: target, Attempt: attempt})
-			err := m.node.Propose(&cmd, s.nowNs, func(r server.Result) {
-				s.after(s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
-			})
+			var err error
+			if op.readIndex {
+				err = c.readIndex(m, cmd.Path, id, target)
+			} else {
+				err = m.node.Propose(&cmd, s.nowNs, func(r server.Result) {
+					s.after(s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
+				})
+			}
 			if err == nil {
 				s.process(m)
 				return
@@ -148,6 +161,24 @@ func (c *client) send() {
 			s.after(s.net.clientLatencyNs(), func() { c.redirect(id, target, hint) })
 		})
 		// A member that is down never answers: the client times out.
+	})
+}
+
+// readIndex asks member m for a linearizable read point (raft's ReadIndex)
+// and, once m has applied up to it, reads the key from m's own store: that
+// moment, between the request and the answer, is the read's linearization
+// point, and the history gets what the store held then.
+func (c *client) readIndex(m *member, path string, id, target uint64) error {
+	s, n := c.s, m.node
+	return n.ReadIndex(func(index uint64) {
+		r := server.Result{Index: index}
+		if ev, err := n.Store().Get(path, false, false); err != nil {
+			r.Err = err
+		} else {
+			r.Event = ev
+		}
+		s.res.Reads++
+		s.after(s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
 	})
 }
 
@@ -172,7 +203,7 @@ func (c *client) redirect(id, from, hint uint64) {
 }
 
 func (c *client) otherMember(not uint64) uint64 {
-	ids := c.s.ids
+	ids := c.s.live
 	if len(ids) == 1 {
 		return ids[0]
 	}

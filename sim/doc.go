@@ -19,14 +19,26 @@
 // Options come from MakeOptions(preset, seed, short, bug). The "swarm"
 // preset draws them from the seed: 3 or 5 members (sometimes 1 or 7),
 // 1–10 clients on 1–5 keys, election and heartbeat ticks, one entry per
-// append or not, Pre-Vote and CheckQuorum on or off, a snapshot count,
-// latency, loss, duplication and reordering, the rate of each kind of
-// fault (each off a quarter of the time), and the workload mix. Fixed
-// presets: "default" (5 members, 10 clients, every fault on; the
-// benchmark), "calm", "partitions", "crashes", and "figure8" (the shape of
+// append or not, Pre-Vote and CheckQuorum on or off, a snapshot count
+// (small in five seeds out of six, so that members compact their logs and
+// lagging ones catch up by InstallSnapshot) and a snapshot chunk size
+// (256 B to 8 KiB in most of those, so that a snapshot travels in many
+// chunks, some lost), latency, loss, duplication and reordering, the rate
+// of each kind of fault (each off a quarter of the time: membership
+// churn, leadership transfers and graceful stepdowns included), and the
+// workload mix (ReadIndex reads most of the requests in a fifth of the
+// seeds). Fixed presets: "default" (5 members, 10 clients, every fault on;
+// the benchmark), "calm", "partitions", "crashes", "figure8" (the shape of
 // faults that exposes Figure 8 of the Raft paper: three members, one entry
 // per append, no Pre-Vote or CheckQuorum, leaders killed right after their
-// election).
+// election), "churn" (membership changes back to back under partitions,
+// crashes and transfers, with snapshots every 40 entries sent in 512-byte
+// chunks) and "reads" (mostly ReadIndex reads while leaders are cut off,
+// paused, transferred and stepped down, without CheckQuorum so that a
+// deposed leader lingers).
+//
+// The members are numbered from 1. A member that joins gets the next
+// number; numbers are never reused.
 //
 // # Phases
 //
@@ -66,11 +78,39 @@
 // resumes; the leader is killed on a fixed schedule (LeaderKillEveryMs),
 // and a new leader is killed within three ticks of its election with
 // probability NewLeaderKill. At most MaxDown members are crashed or
-// paused at once (a minority by default, sometimes all).
+// paused at once (a minority by default, sometimes all). Half the
+// partitions that isolate one member isolate the leader.
+//
+// Leadership (Options.Faults): the leader is told to hand leadership to a
+// random voter, caught up or not (TransferEveryMs, thesis §3.10); or it is
+// shut down gracefully (StepdownEveryMs): server.Node.Stepdown hands
+// leadership to its most caught-up voter, the member keeps running until
+// another member leads or an election timeout passes, then stops without
+// losing anything unsynced (a "crash" event with reason "stepdown") and
+// restarts later.
+//
+// Membership churn (ChurnEveryMs), one change at a time, proposed at the
+// current leader and retried every two heartbeats until it shows in the
+// leader's configuration (raft refuses a change while another is
+// unapplied): add a brand-new member, started with an empty disk knowing
+// the current voters and itself as a learner, which the leader adds as a
+// learner and promotes on its own once it has caught up (often by
+// InstallSnapshot); remove a member, a learner or a voter, the leader
+// itself sometimes (it steps down once the removal applies); or replace
+// one: add, then remove another. A removed member keeps running (it may
+// not know it was removed) until every voter of the leader's configuration
+// has applied its removal, and about an election timeout longer; then its
+// process is stopped for good. Partitions and crashes go on throughout. In
+// the liveness phase the members that must converge are the leader's
+// configuration, voters and learners.
 //
 // Clients: each has at most one request outstanding (a quorum get, set,
 // update, create, compare-and-swap, delete or compare-and-delete on a small
-// key set, with values never written before). Requests and answers travel
+// key set, with values never written before; or a get through ReadIndex:
+// server.Node.ReadIndex, then a read of the member's own store once it
+// has applied up to the confirmed index, which is what the history gets
+// as the answer, so Porcupine checks these reads like the others).
+// Requests and answers travel
 // with the network's latency. A client follows NotLeader hints, tries
 // another member when none is known, and gives up after TimeoutMs: the
 // outcome is then unknown (ambiguous in the history) and it moves on to
@@ -86,20 +126,57 @@
 //   - log matching: two members holding an entry of the same index and term
 //     hold identical logs up to it (a hash chain over each log makes this
 //     one comparison per entry);
-//   - leader completeness: a new leader holds every entry committed before;
+//   - leader completeness: a new leader holds every entry committed in an
+//     earlier term (a candidate whose votes reached it late may lead an old
+//     term after a newer term committed entries it lacks);
 //   - committed entries never change: a member that commits an index (or
 //     installs a snapshot covering it) has the entry committed there before;
 //   - committed entries never lost: no member truncates its log at or below
 //     its commit index, and after a crash a member still holds its term, its
 //     vote in that term, and its log up to the commit index it knew
 //     (Figure 2's persistent state);
-//   - state machine safety: members apply the same entries, in order.
+//   - state machine safety: members apply the same entries, in order;
+//   - configuration safety (thesis §4.1): a leader appends a membership
+//     change only when every change before it in its log is applied, and
+//     only after committing an entry of its own term (the raft-dev 2015
+//     fix); a new leader is a voter of its own configuration, and its
+//     voters differ from those the previous leader last had by at most
+//     one, so that no two disjoint majorities exist across the membership
+//     history (with election safety: no two leaders of one term);
+//   - quorum of voters: when a leader's commit index moves, a majority of
+//     the voters of its configuration hold the entry there (their persisted
+//     logs, identical up to it): a learner, or a member being or already
+//     removed, never makes up a quorum;
+//   - snapshots never lose a committed entry: a snapshot a member takes or
+//     installs at index i holds exactly the key space and membership that
+//     applying the committed entries 1..i gives, and a member restarted
+//     from its snapshot and WAL holds exactly the key space of applying the
+//     entries up to where it re-applied. The reference state comes from a
+//     replay: a fresh server.Node (the code every member runs) opened on a
+//     scratch disk holding a state already verified plus the committed
+//     entries after it.
 //
 // A failure is classed ClassSafety (the checks above, kv agreement,
 // linearizability), ClassLiveness, or ClassCrash (a panic, a storage error,
-// a member that cannot restart). Every planted bug (Options.Bug: double-vote,
-// commit-old-term, skip-up-to-date, skip-sync) is caught by the swarm
-// (TestPlantedBugsCaught).
+// a member that cannot restart). Every planted bug is caught by the swarm
+// (TestPlantedBugsCaught), which proves each check live:
+//
+//	double-vote            a voter votes twice in a term (election safety)
+//	commit-old-term        Figure 8: a leader counts replicas of old-term
+//	                       entries (leader completeness)
+//	skip-up-to-date        votes without the §5.4.1 log comparison
+//	skip-sync              persists without fsync (durability)
+//	read-no-quorum         ReadIndex answered without the heartbeat round
+//	                       that confirms leadership (linearizability; the
+//	                       reads preset)
+//	learner-quorum         learners' acknowledgements count toward the
+//	                       commit quorum (quorum of voters; churn preset)
+//	two-conf-changes       a membership change accepted while another is
+//	                       unapplied (configuration safety; churn preset)
+//	snapshot-past-applied  a snapshot labelled with the last log index, not
+//	                       the applied one (snapshots never lose ...)
+//	snapshot-before-apply  a snapshot of the key space from before the last
+//	                       batch applied (snapshots never lose ...)
 //
 // # Trace (format 1)
 //
@@ -135,12 +212,14 @@
 //	                                           when it changes)
 //	conf       id, voters, learners            (the member's membership, at its
 //	                                           start and when it changes)
-//	request    client, id (member), op, key, value, prev
+//	request    client, id (member), op, key, value, prev, kind (read-index
+//	           for a get through ReadIndex; empty for one through the log)
 //	request-arrive client, id, attempt
 //	redirect   client, id (member that refused), lead (its hint, 0: none)
 //	response   client, id, op, key, index, value, result (ok|not found|
 //	           compare failed|already exists|lost|timeout|error N)
-//	crash      id, reason (fault|leader kill|new leader kill)
+//	crash      id, reason (fault|leader kill|new leader kill|stepdown; a
+//	           stepdown is a graceful stop that loses nothing)
 //	restart    id, term, vote, commit, index and logTerm (its snapshot),
 //	           log (what survived: runs of [first index, count, term])
 //	pause, resume   id
@@ -149,12 +228,23 @@
 //	           [side, bridge, side]; for asymmetric, [member, others])
 //	heal       (every partition healed)
 //	clog, unclog   from, to
+//	transfer   id (leader), to                 (told to hand leadership to to)
+//	stepdown   id (leader), to (its choice, 0: none)
+//	                                           (a graceful shutdown begins)
+//	churn      kind (add|remove|replace), to (member to add), from (member
+//	           to remove)                      (a membership change begins)
+//	conf-propose id (leader), kind (add-learner|add-voter|remove), to
+//	                                           (a step of it proposed)
+//	join       id, voters                      (a new member starts, empty disk)
+//	leave      id                              (a removed member is stopped
+//	                                           for good)
 //	phase      phase (liveness|converged)
 //	end        result (ok|safety|liveness|crash), reason
 //
 // "msg" is the raft message type (MsgApp, MsgAppResp, MsgVote,
 // MsgVoteResp, MsgPreVote, MsgPreVoteResp, MsgHeartbeat,
-// MsgHeartbeatResp, MsgSnap, MsgTimeoutNow); "mid" numbers messages so a
+// MsgHeartbeatResp, MsgSnap, MsgSnapResp, MsgTimeoutNow, MsgReadIndex,
+// MsgReadIndexResp); "mid" numbers messages so a
 // send can be matched with its deliver or drop. TraceEventTypes lists the
 // types; a new field or type is added without changing the format number,
 // a changed meaning changes it.

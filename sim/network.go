@@ -18,6 +18,9 @@ type network struct {
 	n         int
 	blocked   []bool  // [from*n+to], indexes id-1
 	clogUntil []int64 // [from*n+to], virtual ns
+	// busyUntil is when each link finishes sending what it was given
+	// (Net.BandwidthMBps), virtual ns.
+	busyUntil []int64
 	nextID    uint64
 	// calm turns off loss, duplication and reordering (liveness phase).
 	calm bool
@@ -27,8 +30,36 @@ func newNetwork(s *Sim, r interface {
 	Float64() float64
 	ExpFloat64() float64
 }) *network {
-	n := len(s.ids)
-	return &network{s: s, rand: r, n: n, blocked: make([]bool, n*n), clogUntil: make([]int64, n*n)}
+	nw := &network{s: s, rand: r}
+	nw.grow(len(s.ids))
+	return nw
+}
+
+// grow makes room for members with ids up to n (a member joining).
+func (nw *network) grow(n int) {
+	if n <= nw.n {
+		return
+	}
+	blocked, clogUntil, busyUntil := make([]bool, n*n), make([]int64, n*n), make([]int64, n*n)
+	for from := range nw.n {
+		for to := range nw.n {
+			i, j := from*nw.n+to, from*n+to
+			blocked[j], clogUntil[j], busyUntil[j] = nw.blocked[i], nw.clogUntil[i], nw.busyUntil[i]
+		}
+	}
+	nw.n, nw.blocked, nw.clogUntil, nw.busyUntil = n, blocked, clogUntil, busyUntil
+}
+
+// msgBytes estimates a message's size on the wire.
+func msgBytes(m raft.Message) int {
+	n := 64 + len(m.Context)
+	for _, e := range m.Entries {
+		n += 24 + len(e.Data)
+	}
+	if m.Snapshot != nil {
+		n += 64 + len(m.Snapshot.Data)
+	}
+	return n
 }
 
 func (nw *network) link(from, to uint64) int { return int(from-1)*nw.n + int(to-1) }
@@ -65,6 +96,15 @@ func (nw *network) send(m raft.Message) {
 		s.trace(msgEvent("send", id, m))
 	}
 	o := s.opts.Net
+	// A message first waits for its link to finish sending the ones
+	// before it, then takes its size over the bandwidth to send.
+	var sentNs int64
+	if o.BandwidthMBps > 0 {
+		l := nw.link(m.From, m.To)
+		start := max(s.nowNs, nw.busyUntil[l])
+		nw.busyUntil[l] = start + int64(float64(msgBytes(m))*1e3/o.BandwidthMBps)
+		sentNs = nw.busyUntil[l] - s.nowNs
+	}
 	if !nw.calm && o.Loss > 0 && nw.rand.Float64() < o.Loss {
 		if s.tr != nil {
 			e := msgEvent("drop", id, m)
@@ -73,12 +113,12 @@ func (nw *network) send(m raft.Message) {
 		}
 		return
 	}
-	s.after(nw.latencyNs(), func() { nw.deliver(id, m) })
+	s.after(sentNs+nw.latencyNs(), func() { nw.deliver(id, m) })
 	if !nw.calm && o.Duplicate > 0 && nw.rand.Float64() < o.Duplicate {
 		if s.tr != nil {
 			s.trace(msgEvent("duplicate", id, m))
 		}
-		s.after(nw.latencyNs(), func() { nw.deliver(id, m) })
+		s.after(sentNs+nw.latencyNs(), func() { nw.deliver(id, m) })
 	}
 }
 
@@ -135,7 +175,7 @@ func (nw *network) split(groups [][]uint64) {
 
 // cut blocks every link out of (out) or into (!out) member id.
 func (nw *network) cut(id uint64, out bool) {
-	for _, other := range nw.s.ids {
+	for _, other := range nw.s.live {
 		if other == id {
 			continue
 		}

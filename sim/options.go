@@ -38,6 +38,10 @@ type Options struct {
 	// SnapshotCount is how many applied entries a member lets pass
 	// between snapshots (0: the server's default, 10000).
 	SnapshotCount uint64 `json:"snapshotCount,omitempty"`
+	// SnapshotChunkSize is the largest piece of a snapshot in one MsgSnap
+	// (0: raft's default, 1 MiB); small values make InstallSnapshot take
+	// many chunks, some of them lost.
+	SnapshotChunkSize uint64 `json:"snapshotChunkSize,omitempty"`
 
 	Net      NetOptions      `json:"net"`
 	Faults   FaultOptions    `json:"faults"`
@@ -59,6 +63,10 @@ type NetOptions struct {
 	Loss      float64 `json:"loss"`
 	Duplicate float64 `json:"duplicate"`
 	Reorder   float64 `json:"reorder"`
+	// BandwidthMBps, if positive, is each directed link's capacity in
+	// megabytes per second: a message occupies its link for its size over
+	// the bandwidth, and messages on one link queue behind one another.
+	BandwidthMBps float64 `json:"bandwidthMBps,omitempty"`
 }
 
 // FaultOptions schedule faults during the safety phase. Each *EveryMs is
@@ -73,6 +81,19 @@ type FaultOptions struct {
 	// NewLeaderKill is the probability that a newly elected leader crashes
 	// within a few ticks of its election, before its own entries spread.
 	NewLeaderKill float64 `json:"newLeaderKill,omitempty"`
+	// TransferEveryMs: the leader is told to hand leadership to a random
+	// voter (thesis §3.10), caught up or not.
+	TransferEveryMs int64 `json:"transferEveryMs,omitempty"`
+	// StepdownEveryMs: the leader is shut down gracefully: it hands
+	// leadership to its most caught-up voter (server.Node.Stepdown), is
+	// stopped once another member leads or an election timeout passed,
+	// and restarts later.
+	StepdownEveryMs int64 `json:"stepdownEveryMs,omitempty"`
+	// ChurnEveryMs: a membership change starts (when none is in
+	// progress): add a brand-new member with an empty disk as a learner,
+	// which the leader promotes once caught up; remove a member (the
+	// leader sometimes); or replace one (add, then remove another).
+	ChurnEveryMs int64 `json:"churnEveryMs,omitempty"`
 	// DurationMs is the mean length of a partition, clog, pause or downtime.
 	DurationMs int64 `json:"durationMs"`
 	// MaxDown is how many members may be crashed or paused at once.
@@ -89,11 +110,15 @@ type WorkloadOptions struct {
 	Create    int     `json:"create"`
 	CAS       int     `json:"cas"`
 	Delete    int     `json:"delete"`
+	// Read is the weight of linearizable reads through ReadIndex (no log
+	// entry); Get's reads go through the log (kv.MethodQuorumGet).
+	Read int `json:"read,omitempty"`
 }
 
 // Bugs are the defects a run can plant (Options.Bug), each of which the
 // checkers must catch.
-var Bugs = []string{"double-vote", "commit-old-term", "skip-up-to-date", "skip-sync"}
+var Bugs = []string{"double-vote", "commit-old-term", "skip-up-to-date", "skip-sync",
+	"read-no-quorum", "learner-quorum", "two-conf-changes", "snapshot-past-applied", "snapshot-before-apply"}
 
 func plantedBugs(name string) (server.PlantedBugs, error) {
 	var b server.PlantedBugs
@@ -107,6 +132,16 @@ func plantedBugs(name string) (server.PlantedBugs, error) {
 		b.Raft = raft.PlantedBugs{SkipUpToDateCheck: true}
 	case "skip-sync":
 		b.SkipSync = true
+	case "read-no-quorum":
+		b.Raft = raft.PlantedBugs{ReadWithoutQuorum: true}
+	case "learner-quorum":
+		b.Raft = raft.PlantedBugs{CountLearners: true}
+	case "two-conf-changes":
+		b.Raft = raft.PlantedBugs{ConcurrentConfChanges: true}
+	case "snapshot-past-applied":
+		b.SnapshotPastApplied = true
+	case "snapshot-before-apply":
+		b.SnapshotBeforeApply = true
 	default:
 		return b, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
 	}
@@ -115,7 +150,7 @@ func plantedBugs(name string) (server.PlantedBugs, error) {
 
 // Presets are the named option sets. "swarm" draws everything from the
 // seed; the others are fixed (their randomness is only the run's).
-var Presets = []string{"swarm", "default", "calm", "partitions", "crashes", "figure8"}
+var Presets = []string{"swarm", "default", "calm", "partitions", "crashes", "figure8", "churn", "reads"}
 
 // subRand returns the random stream named label (and i) of a seed. Streams
 // are independent of one another and of the order in which they are made.
@@ -165,6 +200,25 @@ func MakeOptions(preset string, seed uint64, short bool, bug string) (Options, e
 		o.Net = NetOptions{LatencyMinMs: 1, LatencyTailMs: 4, Loss: 0.05, Duplicate: 0.01, Reorder: 0.1}
 		o.Faults = FaultOptions{PartitionEveryMs: 500, LeaderKillEveryMs: 400, NewLeaderKill: 0.6, DurationMs: 100, MaxDown: 2}
 		o.Workload.ThinkMs, o.Workload.TimeoutMs = 2, 300
+	case "churn":
+		// Membership changes back to back while members crash and the
+		// network splits, with snapshots small and frequent so that new
+		// members catch up by InstallSnapshot in many chunks.
+		o.SnapshotCount, o.SnapshotChunkSize = 40, 512
+		o.Faults.ChurnEveryMs, o.Faults.TransferEveryMs = 400, 3000
+		o.Faults.PartitionEveryMs, o.Faults.LeaderKillEveryMs = 3000, 6000
+	case "reads":
+		// Mostly ReadIndex reads, with leaders deposed often: by
+		// partitions, pauses, transfers and graceful stepdowns. Without
+		// CheckQuorum a leader cut off from the others keeps leading until
+		// it hears of a newer term, so a read it answers without
+		// confirming its leadership is stale for a long while; clients give
+		// up on it quickly and find the new leader.
+		o.DisableCheckQuorum = true
+		o.Workload = WorkloadOptions{ThinkMs: 10, TimeoutMs: 300, Read: 8, Get: 1, Set: 3, CAS: 1, Delete: 1}
+		o.Faults.PartitionEveryMs, o.Faults.PauseEveryMs = 1000, 1500
+		o.Faults.TransferEveryMs, o.Faults.StepdownEveryMs = 1500, 4000
+		o.SnapshotCount = 300
 	case "swarm":
 		drawSwarm(&o, subRand(seed, "options", 0))
 	default:
@@ -245,6 +299,23 @@ func drawSwarm(o *Options, r *rand.Rand) {
 	}
 	o.SafetyMs = int64(5000 + r.IntN(25000))
 	o.LivenessMs = 15_000
+	// Drawn last, so that the draws above stay what they were before:
+	// snapshots in most seeds, sent in chunks; membership churn,
+	// leadership transfers and graceful stepdowns; ReadIndex reads, the
+	// bulk of the workload in a fifth of the seeds.
+	if r.IntN(6) != 0 {
+		o.SnapshotCount = uint64(5 + r.IntN(80))
+	}
+	if o.SnapshotCount != 0 && r.IntN(4) != 0 {
+		o.SnapshotChunkSize = uint64(256 << r.IntN(6)) // 256 B to 8 KiB
+	}
+	o.Faults.ChurnEveryMs = every(2500)
+	o.Faults.TransferEveryMs = every(4000)
+	o.Faults.StepdownEveryMs = every(6000)
+	o.Workload.Read = r.IntN(6)
+	if r.IntN(5) == 0 {
+		o.Workload.Read += 12
+	}
 }
 
 // ReplayCommand is the command line that replays the run of seed with o.

@@ -80,6 +80,16 @@ type Result struct {
 	// not linearizable or Config.PorcupineHTML asked for it.
 	HTMLPath string
 	Failure  *Failure
+
+	// What the run exercised beyond the basic algorithm. ConfChanges are
+	// membership changes committed; SnapshotsSent are snapshots installed
+	// from a leader, SnapshotsTaken those members took themselves, and
+	// StatesChecked the snapshot and restart states the snapshot checker
+	// verified by replaying the log; Reads are ReadIndex reads answered;
+	// Stepdowns are graceful stops of a leader after it handed over
+	// leadership (StepdownsTimedOut: nobody took over in time).
+	ConfChanges, SnapshotsSent, SnapshotsTaken, StatesChecked int
+	Reads, Stepdowns, StepdownsTimedOut                       int
 }
 
 // Replay is the command that replays this run.
@@ -104,8 +114,11 @@ type Sim struct {
 	q     queue
 	phase phase
 
-	ids     []uint64
-	members []*member // members[id-1]
+	ids     []uint64  // the initial members
+	members []*member // members[id-1], every member ever started
+	// live are the members whose process exists: the initial ones and
+	// those that joined, less those stopped for good after their removal.
+	live    []uint64
 	net     *network
 	clients []*client
 	hist    *linearizability.History
@@ -117,6 +130,9 @@ type Sim struct {
 	workRand  *rand.Rand
 	down      int // members crashed or paused by faults
 	partition bool
+
+	churn *churnOp // the membership change in progress, if any
+	snaps *snapChecker
 
 	res     Result
 	failure *Failure
@@ -131,13 +147,22 @@ type Sim struct {
 
 // member is one simulated process: a node core on its own disk.
 type member struct {
-	id     uint64
-	fs     *vfs.MemFS
-	rand   *rand.Rand // seeds each life's node
-	node   *server.Node
-	life   int
-	up     bool
-	paused bool
+	id uint64
+	// peers are the voters it starts with when its disk holds no snapshot:
+	// the initial members, or for a member that joined, the voters when it
+	// joined; a member that joined also starts as a learner of its own
+	// configuration, as the real-time server starts one.
+	peers, learners []uint64
+	// gone: removed from the cluster and stopped for good.
+	gone bool
+	// snapIndex is the index of the snapshot on its disk.
+	snapIndex uint64
+	fs        *vfs.MemFS
+	rand      *rand.Rand // seeds each life's node
+	node      *server.Node
+	life      int
+	up        bool
+	paused    bool
 	// held are deliveries that arrived while the member was paused; they
 	// run when it resumes (as bytes wait in a stopped process's sockets).
 	held []func()
@@ -219,13 +244,10 @@ func (s *Sim) init() error {
 	s.net = newNetwork(s, subRand(s.cfg.Seed, "network", 0))
 	s.chk = newChecker(s)
 	s.hist = linearizability.NewHistory(nil)
+	s.snaps = newSnapChecker(s)
+	s.live = slices.Clone(s.ids)
 	for _, id := range s.ids {
-		m := &member{
-			id:   id,
-			fs:   vfs.NewMem(subRand(s.cfg.Seed, "disk", id)),
-			rand: subRand(s.cfg.Seed, "member", id),
-		}
-		s.members = append(s.members, m)
+		s.members = append(s.members, s.newMember(id, s.ids))
 	}
 	for _, m := range s.members {
 		if err := s.start(m); err != nil {
@@ -301,7 +323,7 @@ func (s *Sim) start(m *member) error {
 	m.life++
 	life := m.life
 	n, err := server.NewNode(server.Config{
-		ID: m.id, ClusterID: 0x5117, Peers: s.ids, FS: m.fs, Dir: "/data",
+		ID: m.id, ClusterID: 0x5117, Peers: m.peers, Learners: m.learners, FS: m.fs, Dir: "/data",
 		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick,
 		TickInterval: time.Duration(s.opts.TickMs) * time.Millisecond,
 		Rand:         rand.New(rand.NewPCG(m.rand.Uint64(), m.rand.Uint64())),
@@ -315,6 +337,7 @@ func (s *Sim) start(m *member) error {
 		MaxSizePerMsg: s.opts.MaxSizePerMsg, DisablePreVote: s.opts.DisablePreVote,
 		DisableCheckQuorum: s.opts.DisableCheckQuorum,
 		SnapshotCount:      s.opts.SnapshotCount,
+		SnapshotChunkSize:  s.opts.SnapshotChunkSize,
 		PlantedBugs:        s.bugs,
 	})
 	if err != nil {
@@ -325,7 +348,11 @@ func (s *Sim) start(m *member) error {
 	if s.tr != nil {
 		s.traceStart(m)
 	}
+	s.snaps.onStart(m)
 	s.process(m)
+	if m.up && m.life > 1 {
+		s.snaps.checkRestart(m)
+	}
 	return nil
 }
 
@@ -425,7 +452,9 @@ func (s *Sim) process(m *member) {
 		if !did {
 			break
 		}
+		s.snaps.maybeCreated(m)
 	}
+	s.chk.noteLeaderConf(m)
 	if s.tr != nil && s.failure == nil {
 		s.traceState(m)
 	}
@@ -448,7 +477,16 @@ func (s *Sim) crash(m *member, why string) {
 		return
 	}
 	m.fs.Crash()
-	_ = m.node.Close() // every handle is stale after Crash: nothing is written
+	s.stop(m, why)
+}
+
+// stop ends m's process; after crash, nothing unsynced survives, while a
+// graceful stop (why "stepdown") leaves its disk as it is.
+func (s *Sim) stop(m *member, why string) {
+	if !m.up {
+		return
+	}
+	_ = m.node.Close() // after a crash every handle is stale: nothing is written
 	m.node, m.up, m.paused, m.held = nil, false, false, nil
 	m.life++
 	s.res.Faults++
@@ -457,7 +495,7 @@ func (s *Sim) crash(m *member, why string) {
 }
 
 func (s *Sim) restart(m *member) {
-	if m.up {
+	if m.up || m.gone {
 		return
 	}
 	// start traces the restart, with what survived on disk.
@@ -559,6 +597,9 @@ func (s *Sim) scheduleFaults() {
 			})
 		}
 	})
+	every(f.TransferEveryMs, s.injectTransfer)
+	every(f.StepdownEveryMs, s.injectStepdown)
+	every(f.ChurnEveryMs, s.startChurn)
 	if f.LeaderKillEveryMs > 0 {
 		var kill func()
 		kill = func() {
@@ -623,13 +664,22 @@ func (s *Sim) injectPartition() {
 		return
 	}
 	r := s.faultRand
-	n := len(s.ids)
-	ids := slices.Clone(s.ids)
+	n := len(s.live)
+	if n < 2 {
+		return
+	}
+	ids := slices.Clone(s.live)
 	r.Shuffle(n, func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	var groups [][]uint64
 	kind := []string{"isolate", "split", "bridge", "asymmetric"}[r.IntN(4)]
 	switch kind {
 	case "isolate":
+		// Half the time the member cut off is the leader: a deposed leader
+		// that does not know it yet is where stale reads come from.
+		if l := s.leader(); l != nil && r.IntN(2) == 0 {
+			i := slices.Index(ids, l.id)
+			ids[0], ids[i] = ids[i], ids[0]
+		}
 		groups = [][]uint64{ids[:1], ids[1:]}
 		s.net.split(groups)
 	case "split":
@@ -677,8 +727,8 @@ func (s *Sim) heal() {
 
 func (s *Sim) injectClog() {
 	r := s.faultRand
-	from := s.ids[r.IntN(len(s.ids))]
-	to := s.ids[r.IntN(len(s.ids))]
+	from := s.live[r.IntN(len(s.live))]
+	to := s.live[r.IntN(len(s.live))]
 	if from == to {
 		return
 	}
@@ -702,10 +752,13 @@ func (s *Sim) startLiveness() {
 	}
 	s.net.unclogAll()
 	s.net.calm = true
+	s.churn = nil
 	for _, m := range s.members {
-		if !m.up {
+		switch {
+		case m.gone:
+		case !m.up:
 			s.restart(m)
-		} else if m.paused {
+		case m.paused:
 			s.resume(m)
 		}
 	}
@@ -742,7 +795,8 @@ func (s *Sim) converged() bool {
 	if l.view.commit != last || last < s.ackedIndex {
 		return false
 	}
-	for _, m := range s.members {
+	for _, id := range configMembers(l) {
+		m := s.member(id)
 		if !m.up || m.view.applied != last || m.view.term != l.view.term || m.view.lead != l.id {
 			return false
 		}
@@ -759,8 +813,17 @@ func (s *Sim) livenessReport() string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "no convergence within %dms of healing (acknowledged index %d):", s.opts.LivenessMs, s.ackedIndex)
 	for _, m := range s.members {
-		fmt.Fprintf(&b, " [%d up=%v role=%v term=%d lead=%d last=%d commit=%d applied=%d]",
+		if m.gone {
+			fmt.Fprintf(&b, " [%d removed]", m.id)
+			continue
+		}
+		fmt.Fprintf(&b, " [%d up=%v role=%v term=%d lead=%d last=%d commit=%d applied=%d",
 			m.id, m.up, m.view.role, m.view.term, m.view.lead, m.view.lastIndex(), m.view.commit, m.view.applied)
+		if m.node != nil {
+			cs := m.node.ConfState()
+			fmt.Fprintf(&b, " voters=%v learners=%v", cs.Voters, cs.Learners)
+		}
+		b.WriteString("]")
 	}
 	waiting := 0
 	for _, c := range s.clients {
@@ -776,16 +839,18 @@ func (s *Sim) livenessReport() string {
 // history is linearizable.
 func (s *Sim) finalChecks() {
 	var want []byte
-	for _, m := range s.members {
+	var first uint64
+	for _, id := range configMembers(s.leader()) {
+		m := s.member(id)
 		var b bytes.Buffer
 		if err := m.node.Store().Save(&b); err != nil {
 			s.fail(ClassCrash, "kv save", fmt.Sprintf("member %d: %v", m.id, err))
 			return
 		}
 		if want == nil {
-			want = b.Bytes()
+			want, first = b.Bytes(), m.id
 		} else if !bytes.Equal(want, b.Bytes()) {
-			s.fail(ClassSafety, "kv agreement", fmt.Sprintf("member %d's key space differs from member %d's", m.id, s.ids[0]))
+			s.fail(ClassSafety, "kv agreement", fmt.Sprintf("member %d's key space differs from member %d's", m.id, first))
 			return
 		}
 	}

@@ -55,6 +55,25 @@ func TestSwarm(t *testing.T) {
 	if s.Faults < s.Seeds || s.Checked < 10*s.Seeds {
 		t.Errorf("too little happened: %d faults, %d operations over %d seeds", s.Faults, s.Checked, s.Seeds)
 	}
+	// Most swarm seeds exercise snapshots (taken, and installed from a
+	// leader), many change membership and read through ReadIndex.
+	var swarm, taken, sent, changed, read, stepped int
+	for _, r := range all {
+		if r.Options.Preset != "swarm" {
+			continue
+		}
+		swarm++
+		taken += min(r.SnapshotsTaken, 1)
+		sent += min(r.SnapshotsSent, 1)
+		changed += min(r.ConfChanges, 1)
+		read += min(r.Reads, 1)
+		stepped += min(r.Stepdowns, 1)
+	}
+	t.Logf("of %d swarm seeds: %d took snapshots, %d installed one from a leader, %d changed membership, %d read through ReadIndex, %d stepped a leader down",
+		swarm, taken, sent, changed, read, stepped)
+	if 2*taken < swarm || 5*sent < 2*swarm || 3*changed < swarm || 3*read < 2*swarm || stepped == 0 {
+		t.Errorf("the swarm exercises too little of snapshots, membership, ReadIndex or stepdowns")
+	}
 }
 
 // TestDeterminism: the same seed and options give a byte-identical trace,
@@ -158,19 +177,27 @@ func TestTraceSchema(t *testing.T) {
 }
 
 // TestPlantedBugsCaught proves the checkers live: with each planted bug,
-// the swarm fails within a bounded number of seeds, with a safety failure.
-// commit-old-term (Figure 8) needs its shape of faults, which the figure8
-// preset gives (and which passes without the bug, see TestSwarm).
+// the swarm fails within a bounded number of seeds, with a safety failure
+// (of the named check, when one is named). commit-old-term (Figure 8) needs
+// its shape of faults, which the figure8 preset gives, read-no-quorum
+// leaders cut off for long, which the reads preset gives, and the
+// membership bugs churn (all of which pass without the bug, see TestSwarm).
 func TestPlantedBugsCaught(t *testing.T) {
 	for _, c := range []struct {
 		bug, preset string
 		seeds       int
 		short       bool
+		check       string
 	}{
-		{"double-vote", "swarm", 100, true},
-		{"skip-up-to-date", "swarm", 100, true},
-		{"skip-sync", "swarm", 50, true},
-		{"commit-old-term", "figure8", 60, false},
+		{"double-vote", "swarm", 100, true, ""},
+		{"skip-up-to-date", "swarm", 100, true, ""},
+		{"skip-sync", "swarm", 50, true, ""},
+		{"commit-old-term", "figure8", 60, false, ""},
+		{"read-no-quorum", "reads", 40, true, "linearizability"},
+		{"learner-quorum", "churn", 20, true, "quorum of voters"},
+		{"two-conf-changes", "churn", 20, true, "configuration safety"},
+		{"snapshot-past-applied", "swarm", 40, true, "snapshots never lose a committed entry"},
+		{"snapshot-before-apply", "swarm", 40, true, "snapshots never lose a committed entry"},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			rs, err := Swarm(SwarmConfig{Preset: c.preset, Seeds: seeds(1, c.seeds), Short: c.short, Bug: c.bug,
@@ -180,8 +207,8 @@ func TestPlantedBugsCaught(t *testing.T) {
 			}
 			for _, r := range rs {
 				if f := r.Failure; f != nil {
-					if f.Class != ClassSafety {
-						t.Fatalf("caught as %s, want a safety failure: %s", f.Class, describe(r))
+					if f.Class != ClassSafety || (c.check != "" && f.Check != c.check) {
+						t.Fatalf("caught as %s (%s), want a safety failure (%s): %s", f.Class, f.Check, c.check, describe(r))
 					}
 					t.Logf("caught: %s", describe(r))
 					return

@@ -117,5 +117,6 @@ var TraceEventTypes = []string{
 	"request", "request-arrive", "redirect", "response",
 	"crash", "restart", "pause", "resume",
 	"partition", "heal", "clog", "unclog",
+	"join", "leave", "churn", "conf-propose", "transfer", "stepdown",
 	"phase", "end",
 }

@@ -125,6 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		r.Seed, o.Preset, o.Members, o.Clients, time.Duration(r.SimulatedNs), wall.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "  events %d, messages %d, faults %d, operations %d (answered %d, checked %d, porcupine %v)\n",
 		r.Events, r.Messages, r.Faults, r.Ops, r.Acked, r.Checked, r.Verdict)
+	fmt.Fprintf(stdout, "  ReadIndex reads %d, membership changes %d, snapshots taken %d, installed %d, verified %d, stepdowns %d (%d timed out)\n",
+		r.Reads, r.ConfChanges, r.SnapshotsTaken, r.SnapshotsSent, r.StatesChecked, r.Stepdowns, r.StepdownsTimedOut)
 	if *tracePath != "" {
 		fmt.Fprintf(stdout, "  trace written to %s\n", *tracePath)
 	}
@@ -220,6 +222,11 @@ func runSwarm(stdout, stderr io.Writer, sc sim.SwarmConfig, quiet bool) int {
 	row("messages", s.Messages)
 	row("faults injected", s.Faults)
 	row("operations checked", s.Checked)
+	row("ReadIndex reads", s.Reads)
+	row("membership changes", s.ConfChanges)
+	row("snapshots taken / installed", fmt.Sprintf("%d / %d", s.SnapshotsTaken, s.SnapshotsSent))
+	row("snapshot states verified", s.StatesChecked)
+	row("graceful stepdowns (timed out)", fmt.Sprintf("%d (%d)", s.Stepdowns, s.StepdownsTimedOut))
 	row("porcupine unknown (timed out)", s.Unknown)
 	for _, c := range []sim.Class{sim.ClassSafety, sim.ClassLiveness, sim.ClassCrash} {
 		row(string(c)+" failures", len(s.Failures[c]))
