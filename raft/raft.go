@@ -352,12 +352,21 @@ func (r *raft) tickHeartbeat() {
 	if r.state != StateLeader {
 		return
 	}
+	for _, id := range r.members() {
+		if pr := r.prs[id]; pr.State == tracker.StateSnapshot {
+			pr.SnapIdleTicks++
+		}
+	}
 	if r.heartbeatElapsed >= r.heartbeatTimeout {
 		r.heartbeatElapsed = 0
 		r.bcastHeartbeat()
 		r.maybePromoteLearners()
 	}
 }
+
+// maxSnapPatience bounds, in election timeouts, how long a leader waits
+// for a snapshot chunk before sending it again.
+const maxSnapPatience = 16
 
 // checkQuorumActive reports whether a majority of voters (this leader
 // included) was heard from since the last check, and clears the marks.
@@ -554,6 +563,7 @@ func (r *raft) sendSnapshotChunk(to uint64, pr *tracker.Progress, snap Snapshot)
 	end := min(off+r.chunkSize, total)
 	// The chunk shares the storage's bytes: nothing is copied here.
 	chunk := &Snapshot{Metadata: snap.Metadata, Data: snap.Data[off:end:end]}
+	pr.SnapIdleTicks = 0
 	r.send(Message{Type: MsgSnap, To: to, Snapshot: chunk, SnapOffset: off, SnapTotal: total})
 }
 
@@ -741,9 +751,15 @@ func stepLeader(r *raft, m Message) error {
 			pr.Inflights.FreeFirstOne()
 		}
 		if pr.State == tracker.StateSnapshot {
-			// The member is alive but the transfer stalled (a chunk or its
-			// acknowledgement was lost): resend from what it acknowledged.
-			r.resumeSnapshot(m.From, pr)
+			// The member is alive. If no chunk went out or was
+			// acknowledged for a while, the transfer stalled (a chunk or
+			// its acknowledgement was lost): resend from what it
+			// acknowledged, and be twice as patient next time.
+			patience := max(pr.SnapPatienceTicks, r.electionTimeout)
+			if pr.SnapIdleTicks >= patience {
+				pr.SnapPatienceTicks = min(2*patience, maxSnapPatience*r.electionTimeout)
+				r.resumeSnapshot(m.From, pr)
+			}
 		} else if pr.Match < r.log.lastIndex() {
 			r.sendAppend(m.From)
 		}
@@ -756,6 +772,7 @@ func stepLeader(r *raft, m Message) error {
 			return nil // a duplicate or reordered acknowledgement
 		}
 		pr.SnapOffset = m.SnapOffset
+		pr.SnapPatienceTicks = 0 // it is moving: back to the base patience
 		r.resumeSnapshot(m.From, pr)
 	case MsgReadIndex:
 		return r.readIndex(m.Context, m.From)

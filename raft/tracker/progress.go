@@ -55,6 +55,13 @@ type Progress struct {
 	// acknowledged: the next chunk starts there (a lost chunk is resent
 	// from it rather than from the start).
 	SnapOffset uint64
+	// SnapIdleTicks counts the leader's ticks since it last sent a chunk
+	// of the pending snapshot; SnapPatienceTicks is how many it lets pass
+	// before it takes the chunk for lost and sends it again (0: the
+	// leader's base, an election timeout). The patience doubles with each
+	// resend that brings no progress, so a chunk that is merely slow (a
+	// large one on a narrow link) is not queued again behind itself.
+	SnapIdleTicks, SnapPatienceTicks int
 	// RecentActive: the member answered since the last CheckQuorum round.
 	RecentActive bool
 	// IsLearner: the member receives the log but neither votes nor counts.
@@ -74,6 +81,7 @@ func (pr *Progress) resetState(s State) {
 	pr.ProbeSent = false
 	pr.PendingSnapshot = 0
 	pr.SnapOffset = 0
+	pr.SnapIdleTicks, pr.SnapPatienceTicks = 0, 0
 	pr.State = s
 	pr.Inflights.Reset()
 }
