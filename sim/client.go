@@ -141,7 +141,8 @@ func (c *client) send() {
 				err = c.readIndex(m, cmd.Path, id, target)
 			} else {
 				err = m.node.Propose(&cmd, s.nowNs, func(r server.Result) {
-					s.after(s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
+					// Answered once the Ready that applied it is durable.
+					s.after(m.syncDelayNs+s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
 				})
 			}
 			if err == nil {
@@ -178,7 +179,7 @@ func (c *client) readIndex(m *member, path string, id, target uint64) error {
 			r.Event = ev
 		}
 		s.res.Reads++
-		s.after(s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
+		s.after(m.syncDelayNs+s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
 	})
 }
 

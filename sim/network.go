@@ -22,6 +22,10 @@ type network struct {
 	// (Net.BandwidthMBps), virtual ns.
 	busyUntil []int64
 	nextID    uint64
+	// snaps counts the MsgSnap chunks sent to member countSnaps (the
+	// catch-up benchmark).
+	countSnaps uint64
+	snaps      int
 	// calm turns off loss, duplication and reordering (liveness phase).
 	calm bool
 }
@@ -87,6 +91,9 @@ func (nw *network) send(m raft.Message) {
 	nw.nextID++
 	id := nw.nextID
 	s.res.Messages++
+	if m.Type == raft.MsgSnap && m.To == nw.countSnaps {
+		nw.snaps++
+	}
 	// The sender may reuse its log's memory: the copy in flight is ours, as
 	// if it had been serialised.
 	if len(m.Entries) > 0 {

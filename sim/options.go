@@ -38,6 +38,15 @@ type Options struct {
 	// SnapshotCount is how many applied entries a member lets pass
 	// between snapshots (0: the server's default, 10000).
 	SnapshotCount uint64 `json:"snapshotCount,omitempty"`
+	// SyncMs, if positive, is how long a member's disk takes to make a
+	// Ready durable when raft asks for a sync: the member handles nothing
+	// else meanwhile (work arriving then is batched into its next Ready),
+	// and the Ready's messages and client answers leave only once the sync
+	// is done. 0: disks are instant (the swarm's model).
+	SyncMs float64 `json:"syncMs,omitempty"`
+	// PreloadKeys, if positive, starts the initial members from a snapshot
+	// of a key space of that many keys (the benchmarks' large state).
+	PreloadKeys int `json:"preloadKeys,omitempty"`
 	// SnapshotChunkSize is the largest piece of a snapshot in one MsgSnap
 	// (0: raft's default, 1 MiB); small values make InstallSnapshot take
 	// many chunks, some of them lost.

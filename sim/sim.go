@@ -90,6 +90,8 @@ type Result struct {
 	// leadership (StepdownsTimedOut: nobody took over in time).
 	ConfChanges, SnapshotsSent, SnapshotsTaken, StatesChecked int
 	Reads, Stepdowns, StepdownsTimedOut                       int
+	// Syncs counts the Readies members had to make durable (fsyncs).
+	Syncs int64
 }
 
 // Replay is the command that replays this run.
@@ -171,6 +173,12 @@ type member struct {
 	ticking bool
 	view    memberView
 	traced  tracedState
+
+	// With Options.SyncMs: the sync of the Ready being handled delays its
+	// output by syncDelayNs, and the member handles nothing more until
+	// busyUntilNs (a wake-up is scheduled when waking).
+	syncDelayNs, busyUntilNs int64
+	waking                   bool
 }
 
 // tracedState is what the trace last said of a member's state that is
@@ -249,6 +257,11 @@ func (s *Sim) init() error {
 	for _, id := range s.ids {
 		s.members = append(s.members, s.newMember(id, s.ids))
 	}
+	if o.PreloadKeys > 0 {
+		if err := s.preload(); err != nil {
+			return err
+		}
+	}
 	for _, m := range s.members {
 		if err := s.start(m); err != nil {
 			return err
@@ -313,6 +326,18 @@ func (t transport) Send(msgs []raft.Message) {
 	if t.m.life != t.life || !t.m.up {
 		return
 	}
+	if d := t.m.syncDelayNs; d > 0 {
+		// The disk is still syncing what these messages promise.
+		t.s.after(d, func() { transport{s: t.s, m: t.m, life: t.life}.sendNow(msgs) })
+		return
+	}
+	t.sendNow(msgs)
+}
+
+func (t transport) sendNow(msgs []raft.Message) {
+	if t.m.life != t.life || !t.m.up {
+		return
+	}
 	for _, msg := range msgs {
 		t.s.net.send(msg)
 	}
@@ -331,6 +356,7 @@ func (s *Sim) start(m *member) error {
 		Logger:       s.logger,
 		OnReady: func(rd raft.Ready) {
 			if m.life == life {
+				s.disk(m, rd)
 				s.chk.onReady(m, rd)
 			}
 		},
@@ -344,6 +370,7 @@ func (s *Sim) start(m *member) error {
 		return fmt.Errorf("member %d: open: %w", m.id, err)
 	}
 	m.node, m.up, m.paused = n, true, false
+	m.syncDelayNs, m.busyUntilNs = 0, 0
 	s.chk.onStart(m)
 	if s.tr != nil {
 		s.traceStart(m)
@@ -438,12 +465,46 @@ func addKV(out map[string]string, nodes []*kv.Node) {
 	}
 }
 
+// disk models the time a Ready's sync takes (Options.SyncMs).
+func (s *Sim) disk(m *member, rd raft.Ready) {
+	if rd.MustSync {
+		s.res.Syncs++
+	}
+	if s.opts.SyncMs <= 0 {
+		return
+	}
+	m.syncDelayNs = 0
+	if rd.MustSync {
+		m.syncDelayNs = int64(s.opts.SyncMs * 1e6)
+		m.busyUntilNs = s.nowNs + m.syncDelayNs
+	}
+}
+
+// wake handles m's pending work once its disk is done.
+func (s *Sim) wake(m *member) {
+	if m.waking {
+		return
+	}
+	m.waking = true
+	life := m.life
+	s.at(m.busyUntilNs, func() {
+		if m.life == life {
+			m.waking = false
+			s.process(m)
+		}
+	})
+}
+
 // process lets the member handle all its work: persist, send, apply.
 func (s *Sim) process(m *member) {
 	if !m.up || m.paused {
 		return
 	}
 	for s.failure == nil {
+		if m.busyUntilNs > s.nowNs {
+			s.wake(m) // its disk is syncing: the rest waits
+			break
+		}
 		did, err := m.node.HandleReady()
 		if err != nil {
 			s.fail(ClassCrash, "storage", fmt.Sprintf("member %d: %v", m.id, err))

@@ -2,6 +2,7 @@
 //
 //	raftkv-sim -seed N [-preset P] [-short] [-trace run.jsonl]
 //	raftkv-sim -swarm -seeds 1000 [-first 1] [-preset P] [-short] [-j 0]
+//	raftkv-sim -bench reads|catchup [-keys 1000000]
 //	raftkv-sim -seed N -visualize [-trace run.jsonl] [-addr 127.0.0.1:0]
 //	raftkv-sim -serve run.jsonl [-addr 127.0.0.1:0]
 //
@@ -10,7 +11,11 @@
 // table. -visualize runs the seed, then serves the visualizer (package
 // visualizer) for it on loopback with Porcupine's HTML of the same run, and
 // prints the URL; -serve serves a saved trace (and run.porcupine.html
-// beside it, if there is one). Both serve until interrupted. Exit codes: 0
+// beside it, if there is one). Both serve until interrupted. -bench prints
+// a table: reads compares reads per simulated second through ReadIndex and
+// through the log on a 3-member cluster; catchup times a new member
+// catching up with a -keys key space by InstallSnapshot over links of 100
+// Mbit/s and 1 Gbit/s, for three chunk sizes. Exit codes: 0
 // every run passed, 1 usage or I/O error, 2 a safety
 // failure, 3 a liveness failure, 4 a crash (panic or storage failure). When
 // several classes failed the most severe wins: safety, then crash, then
@@ -59,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	visualize := fs.Bool("visualize", false, "run the seed, then serve the visualizer for it on loopback and print its URL")
 	serveTrace := fs.String("serve", "", "serve the visualizer for this saved trace on loopback and print its URL (no run)")
 	addr := fs.String("addr", "127.0.0.1:0", "with -visualize or -serve: the loopback address to serve on")
+	bench := fs.String("bench", "", "run a benchmark instead: reads (ReadIndex against reads through the log) or catchup (a new member and a large snapshot)")
+	benchKeys := fs.Int("keys", 1_000_000, "with -bench catchup: keys in the cluster's key space")
 	// Hidden: plants a known bug so the checkers can be seen to fire.
 	bug := fs.String("bug", "", "")
 	fs.Usage = func() {
@@ -74,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *serveTrace != "" {
 		return serveSaved(stdout, stderr, *serveTrace, *addr)
+	}
+	if *bench != "" {
+		return runBench(stdout, stderr, *bench, *benchKeys)
 	}
 	if *swarm && *visualize {
 		fmt.Fprintln(stderr, "raftkv-sim: -visualize shows one seed; it does not go with -swarm")
