@@ -37,9 +37,11 @@
 // redials with capped exponential backoff: the n-th consecutive wait is
 // uniform in [d/2, d] with d = min(MaxBackoff, MinBackoff·2^n), the jitter
 // drawn from Config.Rand. Messages queued meanwhile wait for the new stream;
-// those in a batch lost with a stream are counted as failed. A receiver
-// that accepts a second stream for the same sender and lane closes the
-// older one.
+// those in a batch lost with a stream are counted as failed. Streams carry
+// no acknowledgements, so messages written before the writer learns that
+// the peer closed the stream (its FIN not yet read) are lost unnoticed and
+// counted as sent; raft retransmits. A receiver that accepts a second
+// stream for the same sender and lane closes the older one.
 //
 // # Wire format (version 1)
 //

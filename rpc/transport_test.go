@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,17 +306,50 @@ func TestQueueFullDropsWithoutBlocking(t *testing.T) {
 	}
 }
 
+// TestReconnectAfterPeerRestart: a message sent while the peer is down
+// waits in the queue and goes out on the stream to the restarted peer.
+//
+// "While the peer is down" must mean after a's writer has seen the old
+// stream go: a message written before that goes into a connection the peer
+// has already closed and is lost (counted as sent; the stream has no
+// acknowledgements). So the test waits for the down event of the stream
+// that carried the first heartbeat, not for any control-lane down event:
+// a's events also hold refusals from before b knew a, which here happen on
+// every run (a adds b first) rather than only when connect loses a race.
 func TestReconnectAfterPeerRestart(t *testing.T) {
 	checkNoLeak(t)
-	a, b := newNode(t, 1, 7, nil), newNode(t, 2, 7, nil)
-	connect(t, a, b)
+	var refused atomic.Bool // a control-lane refusal is in a's events
+	a := newNode(t, 1, 7, func(c *Config) {
+		queue := c.OnStream
+		c.OnStream = func(e StreamEvent) {
+			queue(e)
+			if e.Lane == LaneControl && errors.Is(e.Err, ErrRefused) {
+				refused.Store(true)
+			}
+		}
+	})
+	b := newNode(t, 2, 7, nil)
+	if err := a.AddPeer(2, b.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, refused.Load)
+	if err := b.AddPeer(1, a.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
 	addr := b.Addr().String()
 	a.Send([]raft.Message{heartbeat(1, 2, 1)})
 	if m := recv(t, b); m.Commit != 1 {
 		t.Fatalf("got %v", m)
 	}
+	// The Up event of the stream that carried heartbeat 1 was sent before
+	// the heartbeat was written; skip the refusals before it.
+	waitEvent(t, a, func(e StreamEvent) bool { return e.Lane == LaneControl && e.Up })
 	b.Close()
-	waitEvent(t, a, func(e StreamEvent) bool { return e.Lane == LaneControl && !e.Up })
+	// The next control-lane event is that stream going down.
+	e := waitEvent(t, a, func(e StreamEvent) bool { return e.Lane == LaneControl })
+	if e.Up || !errors.Is(e.Err, errPeerClosed) {
+		t.Fatalf("event %+v after the peer closed, want the stream down with %q", e, errPeerClosed)
+	}
 
 	b2 := newNode(t, 2, 7, func(c *Config) { c.ListenAddr = addr })
 	if err := b2.AddPeer(1, a.Addr().String()); err != nil {
@@ -326,8 +360,11 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	if m := recv(t, b2); m.Commit != 2 {
 		t.Fatalf("got %v", m)
 	}
+	// MsgsSent counts a batch once its flush has returned, which may be
+	// after b2 has read it.
+	waitFor(t, func() bool { s, _ := a.PeerStats(2); return s.MsgsSent == 2 })
 	s, _ := a.PeerStats(2)
-	if s.Reconnects == 0 || s.LastError == "" {
+	if s.Reconnects == 0 || s.LastError == "" || s.DroppedFailed != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
