@@ -46,6 +46,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The cluster and the generator share this machine; other work on it skews
+# the numbers, so say how busy it was before we started.
+if [ -r /proc/loadavg ]; then
+  echo "bench: load average before the cluster starts: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+fi
 echo "bench: building into $tmp/bin"
 "$GO" build -o "$tmp/bin/" ./cmd/raftkv ./cmd/raftkv-local ./cmd/raftkv-bench
 
