@@ -62,5 +62,16 @@
 // SnapshotCount applied entries the member snapshots its key space
 // (kv.Store.Save) and compacts its log through storage; a restart comes
 // back from the newest snapshot plus the WAL after it. A follower too far
-// behind receives the leader's snapshot in a MsgSnap (whole, for now).
+// behind receives the leader's snapshot by InstallSnapshot in chunks of
+// Config.SnapshotChunkSize, one in flight at a time: a lost chunk is sent
+// again from the offset the follower acknowledged, once it has had an
+// election timeout to arrive, and the follower holds the snapshot once,
+// assembling it in a buffer of its full size.
+//
+// # Graceful shutdown
+//
+// Stepdown, called on the leader before it stops, hands leadership to the
+// voter most caught up with its log (TimeoutNow, thesis §3.10); the caller
+// keeps driving the node until Lead() names another member or an election
+// timeout passes.
 package server
