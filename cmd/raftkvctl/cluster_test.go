@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/raftkv/raftkv/client"
+	"github.com/raftkv/raftkv/internal/testcluster"
+)
+
+// startCluster starts a 3-member cluster and waits until every member has
+// published its name: internal writes would otherwise move the store index
+// under the transcripts.
+func startCluster(t *testing.T) (*testcluster.Cluster, *client.Client, []client.Member) {
+	t.Helper()
+	c := testcluster.New(t, 3)
+	cl, err := client.New(client.Config{Endpoints: c.ClientURLs(), HeaderTimeoutPerRequest: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		ms, err := cl.Members(ctx)
+		published := err == nil && len(ms) == len(c.Members)
+		for _, m := range ms {
+			published = published && m.Name != "" && len(m.ClientURLs) > 0
+		}
+		if published {
+			return c, cl, ms
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("members did not publish their names: %v %v", ms, err)
+		case <-time.After(20 * time.Millisecond):
+			// Polling other processes: no event to wait on.
+		}
+	}
+}
+
+// clusterVars names each member's URLs and ID: $C1, $P1, $ID1 for m1.
+func clusterVars(c *testcluster.Cluster, ms []client.Member) []subst {
+	var vars []subst
+	for i, m := range c.Members {
+		n := fmt.Sprint(i + 1)
+		vars = append(vars, subst{"$C" + n, m.ClientURL}, subst{"$P" + n, m.PeerURL})
+		for _, mm := range ms {
+			if mm.Name == m.Name {
+				vars = append(vars, subst{"$ID" + n, mm.ID})
+			}
+		}
+	}
+	return vars
+}
+
+var (
+	reLeaderFlag = regexp.MustCompile(`(isLeader=|"isLeader":)(true|false)`)
+	reStatusRow  = regexp.MustCompile(`(?m)^(\$C\d+ \$ID\d+ m\d+) (true|false) (\d+) (\d+) (\d+) [\d.]+ms$`)
+	reNewID      = regexp.MustCompile(`with ID ([0-9a-f]+) to cluster`)
+	reRaftFields = regexp.MustCompile(`"(raftTerm|raftIndex)":\d+|"latencyMs":[\d.]+`)
+)
+
+// TestClusterTranscripts runs testdata/cluster/*.txt with the raftkvctl
+// binary against a real 3-member cluster.
+func TestClusterTranscripts(t *testing.T) {
+	bin := buildCtl(t)
+	c, cl, ms := startCluster(t)
+	vars := clusterVars(c, ms)
+	datadriven.Walk(t, "testdata/cluster", func(t *testing.T, path string) {
+		resp, err := cl.Get(context.Background(), "/", &client.GetOptions{Quorum: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &script{
+			r:    &runner{bin: bin, env: map[string]string{"RAFTKVCTL_ENDPOINTS": strings.Join(c.ClientURLs(), ",")}},
+			vars: vars,
+			base: resp.Index,
+		}
+		s.normalise = func(out string) string {
+			// Which member leads depends on the election: the transcripts
+			// show <leader>, and here exactly one member must lead.
+			if n := len(reLeaderFlag.FindAllString(out, -1)); n > 0 {
+				if leaders := strings.Count(out, "isLeader=true") + strings.Count(out, `"isLeader":true`); leaders != 1 {
+					t.Errorf("%d members say they lead:\n%s", leaders, out)
+				}
+				out = reLeaderFlag.ReplaceAllString(out, "${1}<bool>")
+			}
+			// A member added gets a new random ID: $NEW from then on.
+			if g := reNewID.FindStringSubmatch(out); g != nil {
+				s.vars = append(s.vars, subst{"$NEW", g[1]})
+				out = strings.ReplaceAll(out, g[1], "$NEW")
+			}
+			out = reRaftFields.ReplaceAllStringFunc(out, func(m string) string {
+				k, _, _ := strings.Cut(m, ":")
+				return k + ":<n>"
+			})
+			return out
+		}
+		s.options = map[string]func(string) string{"status": func(out string) string { return normaliseStatus(t, s, out) }}
+		s.run(t, path)
+	})
+}
+
+// normaliseStatus rewrites "endpoint status" rows (after squash): the
+// term, raft index and latency vary; exactly one member leads; all agree on
+// the term.
+func normaliseStatus(t *testing.T, s *script, out string) string {
+	leaders, terms := 0, map[string]bool{}
+	out = reStatusRow.ReplaceAllStringFunc(out, func(m string) string {
+		g := reStatusRow.FindStringSubmatch(m)
+		if g[2] == "true" {
+			leaders++
+		}
+		terms[g[3]] = true
+		return g[1] + " <bool> <term> <raft-index> " + s.rel(g[5]) + " <latency>"
+	})
+	if leaders != 1 || len(terms) != 1 {
+		t.Errorf("endpoint status: %d leaders, terms %v", leaders, terms)
+	}
+	return out
+}
