@@ -193,8 +193,8 @@ type script struct {
 	// options are output rewrites a directive asks for by name.
 	options  map[string]func(string) string
 	requests func() []string // the fake server's request log
-	nreq      int
-	bg        map[string]*proc
+	nreq     int
+	bg       map[string]*proc
 }
 
 type subst struct{ name, value string }
