@@ -498,6 +498,15 @@ func (m *Member) serveMembers(w http.ResponseWriter, r *http.Request) {
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v2/members"), "/")
 	switch {
 	case rest == "" && r.Method == http.MethodGet:
+		// Linearizable like key reads: a member added or removed through
+		// any member is listed (or not) on every member afterwards.
+		ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+		err := m.readIndex(ctx)
+		cancel()
+		if err != nil {
+			message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"members": m.memberList()})
 	case rest == "leader" && r.Method == http.MethodGet:
 		v := m.view.Load()

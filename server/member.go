@@ -907,8 +907,10 @@ func (m *Member) readIndex(ctx context.Context) error {
 		for {
 			_, ch := m.waitChange()
 			select {
-			case <-idxc:
-				return nil
+			case i := <-idxc:
+				// Also wait for the view (membership, indexes) to show
+				// what was applied up to the read index.
+				return m.waitApplied(ctx, i)
 			case <-ch:
 				if nv := m.view.Load(); nv.lead != v.lead || nv.term != v.term {
 					goto retry

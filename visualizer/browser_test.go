@@ -349,9 +349,12 @@ func TestBrowser(t *testing.T) {
 			eval[string](t, ctx, `document.getElementById('status').textContent`))
 		v := eval[pageView](t, ctx, readView)
 		checkView(t, v, tr, k)
+		// The new leader shows as leader. Another member may still show as
+		// the leader of an older term (cut off, it has not heard of the
+		// election yet); checkView has compared every role with the replay.
 		lead := tr.events[k].ID
 		for _, m := range v.Members {
-			if (m.ID == lead) != (m.Role == "leader") {
+			if m.ID == lead && m.Role != "leader" {
 				t.Errorf("after event %d (S%d elected) S%d shows role %s", k, lead, m.ID, m.Role)
 			}
 		}
