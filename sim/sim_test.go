@@ -26,7 +26,7 @@ func describe(r Result) string {
 // phase, plus a few seeds of every fixed preset. Every run must pass every
 // check; a failure prints the seed and the command that replays it.
 func TestSwarm(t *testing.T) {
-	n := 240
+	n := swarmSeeds
 	if testing.Short() {
 		n = 40
 	}
