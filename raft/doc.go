@@ -84,7 +84,10 @@
 //     has committed an entry of its term; learners are promoted once they
 //     are within LearnerPromotionLag entries.
 //   - InstallSnapshot in chunks of SnapshotChunkSize bytes, one in flight,
-//     resumed from the acknowledged offset after a loss.
+//     resumed from the acknowledged offset after a loss: a chunk is taken
+//     for lost after an election timeout without progress (twice as long
+//     after each resend), never merely because a heartbeat came back
+//     first, so a slow chunk is not queued again behind itself.
 //
 // Where this implementation departs from the paper is in docs/divergence.md.
 package raft
