@@ -17,7 +17,10 @@ import (
 type WatcherOptions struct {
 	// AfterIndex makes the watcher start with the first event after this
 	// store index (waitIndex = AfterIndex+1), from the server's history of
-	// the last 1000 events. Zero means: from the moment Next registers.
+	// the last 1000 events. Zero means: from the moment Next registers (as
+	// in etcd's client, so the event at index 1 cannot be asked for; a
+	// raftkv cluster's first user write comes later, after the members
+	// publish themselves).
 	AfterIndex uint64
 	// Recursive also reports changes of the keys below a directory.
 	Recursive bool

@@ -104,6 +104,37 @@ func TestClusterTranscripts(t *testing.T) {
 		s.options = map[string]func(string) string{"status": func(out string) string { return normaliseStatus(t, s, out) }}
 		s.run(t, path)
 	})
+
+	// Failover, with the last members of the same cluster.
+	r := &runner{bin: bin, env: map[string]string{"RAFTKVCTL_ENDPOINTS": strings.Join(c.ClientURLs(), ",")}}
+	ctl := func(args ...string) result { return r.start(t, args, "", nil).wait(t) }
+	c.Kill(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.WaitLeader(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The first endpoint refuses connections: the next one answers, with
+	// and without the startup sync.
+	if res := ctl("--no-sync", "set", "/failover", "ok"); res.code != 0 || res.stdout != "ok\n" {
+		t.Errorf("set with the first member down: %+v", res)
+	}
+	if res := ctl("get", "--quorum", "/failover"); res.code != 0 || res.stdout != "ok\n" {
+		t.Errorf("get with the first member down: %+v", res)
+	}
+	res := ctl("cluster-health")
+	if res.code != exitClusterNotHealthy || !strings.Contains(res.stdout, "cluster is degraded\n") ||
+		!strings.Contains(res.stdout, "is unreachable: ["+c.Members[0].ClientURL+"] are all unreachable") {
+		t.Errorf("cluster-health with a member down: %+v", res)
+	}
+	// No member left: exit 2, naming every endpoint tried.
+	c.Kill(1)
+	c.Kill(2)
+	res = ctl("get", "/failover")
+	want := "Error:  client: cluster is unavailable or misconfigured; tried " + strings.Join(c.ClientURLs(), ", ") + "\n"
+	if res.code != exitBadConnection || !strings.HasPrefix(res.stderr, want) || strings.Count(res.stderr, "connection refused") != 3 {
+		t.Errorf("get with every member down: %+v", res)
+	}
 }
 
 // normaliseStatus rewrites "endpoint status" rows (after squash): the
