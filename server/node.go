@@ -49,7 +49,10 @@ type Config struct {
 	// entry so that keys expire without client traffic (0: 500ms, as v2).
 	SyncInterval time.Duration
 
-	// Rand seeds raft's election timeouts.
+	// Rand seeds raft's election timeouts and the numbering of this
+	// life's proposals and reads: each start of a member needs a seed of
+	// its own, or a late answer meant for an earlier life may be taken
+	// for one of this life's.
 	Rand *rand.Rand
 
 	// MaxSizePerMsg, DisablePreVote and DisableCheckQuorum are passed to
@@ -210,6 +213,11 @@ func NewNode(cfg Config) (*Node, error) {
 		syncNs:    int64(cfg.SyncInterval),
 	}
 	n.seq = cfg.Rand.Uint64() >> 1
+	// Read requests too are numbered from a random point in each life: an
+	// answer to a read asked before a restart, arriving late, must not
+	// answer one asked after it (its index may miss writes acknowledged in
+	// between).
+	n.readSeq = n.seq
 	snap, err := st.Snapshot()
 	if err != nil {
 		return nil, err
