@@ -206,6 +206,7 @@ func TestRequests(t *testing.T) {
 	c.CreateInOrder(ctx, "/q", "job", &client.CreateInOrderOptions{TTL: 10 * time.Second})
 	c.Get(ctx, "/q", &client.GetOptions{Recursive: true, Sort: true, Quorum: true})
 	c.Get(ctx, "/", nil)
+	c.Get(ctx, "/c", &client.GetOptions{Local: true})
 	c.Delete(ctx, "/c", &client.DeleteOptions{PrevValue: "y", PrevIndex: 6})
 	c.Delete(ctx, "/q", &client.DeleteOptions{Dir: true, Recursive: true})
 	want := []string{
@@ -218,6 +219,7 @@ func TestRequests(t *testing.T) {
 		"POST /v2/keys/q ttl=10&value=job",
 		"GET /v2/keys/q quorum=true&recursive=true&sorted=true",
 		"GET /v2/keys/",
+		"GET /v2/keys/c quorum=false",
 		"DELETE /v2/keys/c prevIndex=6&prevValue=y",
 		"DELETE /v2/keys/q dir=true&recursive=true",
 	}
@@ -227,6 +229,12 @@ func TestRequests(t *testing.T) {
 	}
 	if _, err := c.Set(ctx, "/x", "", &client.SetOptions{PrevExist: "maybe"}); err == nil {
 		t.Error("a bad PrevExist was sent")
+	}
+	if _, err := c.Get(ctx, "/x", &client.GetOptions{Quorum: true, Local: true}); err == nil {
+		t.Error("Quorum and Local were sent together")
+	}
+	if n := len(srv.Requests()); n != len(want) {
+		t.Errorf("%d requests, want %d", n, len(want))
 	}
 }
 

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -79,10 +80,14 @@ type GetOptions struct {
 	Recursive bool
 	// Sort orders the nodes of a listing by key.
 	Sort bool
-	// Quorum reads through the Raft log: linearizable, as costly as a
-	// write, and fails without a quorum. (A raftkv server may make every
-	// read linearizable; etcd v2 reads are local by default.)
+	// Quorum asks for a linearizable read (quorum=true): it fails without
+	// a quorum. raftkv reads this way by default; etcd v2 reads locally
+	// unless asked.
 	Quorum bool
+	// Local asks for the answering member's own state (quorum=false):
+	// fast, available in a minority partition, possibly stale. It is
+	// raftkv's opt-out of its linearizable default, and etcd's default.
+	Local bool
 }
 
 // SetOptions are the options of Set. The zero value sets the key
@@ -150,8 +155,13 @@ func (c *Client) Get(ctx context.Context, key string, opts *GetOptions) (*Respon
 	if opts.Sort {
 		q.Set("sorted", "true")
 	}
-	if opts.Quorum {
+	switch {
+	case opts.Quorum && opts.Local:
+		return nil, errors.New("client: GetOptions: Quorum and Local exclude each other")
+	case opts.Quorum:
 		q.Set("quorum", "true")
+	case opts.Local:
+		q.Set("quorum", "false")
 	}
 	return c.keys(ctx, &request{method: http.MethodGet, path: keyPath(key), query: q, retry5xx: true})
 }
