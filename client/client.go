@@ -273,7 +273,6 @@ type reply struct {
 func (c *Client) send(ctx context.Context, r *request) (*reply, error) {
 	eps := c.Endpoints()
 	var failed []*EndpointError
-	var lastV2 *Error // the last 5xx v2 error, if every failure was one
 	for _, ep := range eps {
 		rep, err := c.sendTo(ctx, r, ep)
 		if ctx.Err() != nil {
@@ -284,18 +283,15 @@ func (c *Client) send(ctx context.Context, r *request) (*reply, error) {
 		}
 		if err != nil {
 			ee := err.(*EndpointError)
-			if !ee.Sent || r.idempotent() {
-				failed = append(failed, ee)
-				lastV2 = nil
-				c.unpin(ep)
-				continue
+			if ee.Sent && !r.idempotent() {
+				return nil, ee
 			}
-			return nil, ee
+			failed = append(failed, ee)
+			c.unpin(ep)
+			continue
 		}
 		if rep.status >= 500 && r.retry5xx {
-			v2 := decodeError(rep)
-			failed = append(failed, &EndpointError{Endpoint: ep, Err: v2, Sent: true})
-			lastV2, _ = v2.(*Error)
+			failed = append(failed, &EndpointError{Endpoint: ep, Err: decodeError(rep), Sent: true})
 			if rep.stream != nil {
 				rep.stream.Close()
 			}
@@ -305,16 +301,16 @@ func (c *Client) send(ctx context.Context, r *request) (*reply, error) {
 		c.pinTo(ep)
 		return rep, nil
 	}
-	if lastV2 != nil && len(failed) == len(eps) {
-		allV2 := true
-		for _, f := range failed {
-			if _, ok := f.Err.(*Error); !ok {
-				allV2 = false
-			}
+	// When every member answered a v2 error (none has a leader), that
+	// error says more than a cluster error would.
+	allV2 := true
+	for _, f := range failed {
+		if _, ok := f.Err.(*Error); !ok {
+			allV2 = false
 		}
-		if allV2 {
-			return nil, lastV2
-		}
+	}
+	if allV2 {
+		return nil, failed[len(failed)-1].Err
 	}
 	return nil, &ClusterError{Errors: failed}
 }

@@ -291,7 +291,7 @@ func (a *app) memberHealth(c *client.Client, m client.Member) bool {
 		ok, err := one.Health(ctx)
 		cancel()
 		if err != nil {
-			fmt.Fprintf(a.out, "failed to check the health of member %s on %s: %v\n", m.ID, u, err)
+			fmt.Fprintf(a.out, "failed to check the health of member %s on %s: %v\n", m.ID, u, reason(err))
 			continue
 		}
 		if ok {
@@ -368,8 +368,8 @@ lag in the index stand out. Exits 4 if an endpoint did not answer.`,
 				}
 				if err != nil {
 					failed = true
-					row.Error = err.Error()
-					fmt.Fprintf(a.err, "Failed to get the status of endpoint %s: %v\n", ep, err)
+					row.Error = reason(err).Error()
+					fmt.Fprintf(a.err, "Failed to get the status of endpoint %s: %v\n", ep, reason(err))
 				}
 				rows = append(rows, row)
 			}

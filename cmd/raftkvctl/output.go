@@ -105,6 +105,16 @@ func (a *app) keysError(err error) int {
 	return a.fail(exitServerError, err)
 }
 
+// reason is err without the cluster wrapper when only one endpoint was
+// tried: "dial tcp ...: connection refused" says it all.
+func reason(err error) error {
+	var ce *client.ClusterError
+	if errors.As(err, &ce) && len(ce.Errors) == 1 {
+		return ce.Errors[0].Err
+	}
+	return err
+}
+
 // isConnectionError reports whether err means no member answered anything:
 // every attempt failed to connect or timed out.
 func isConnectionError(err error) bool {
