@@ -33,9 +33,12 @@ import (
 //
 // Directives:
 //
-//	ctl [sort] [squash]   run the command line; lines after it are stdin.
+//	ctl [sort] [squash] [retry]
+//	                      run the command line; lines after it are stdin.
 //	                      sort: sort the output lines; squash: collapse
-//	                      runs of spaces (tables whose widths vary).
+//	                      runs of spaces (tables whose widths vary);
+//	                      retry: run it again until the output matches, for
+//	                      up to 10s (output an election can change).
 //	ctl-start <name>      start the command in the background.
 //	ctl-wait <name> lines=N
 //	                      wait until it printed N lines, interrupt it
@@ -400,12 +403,18 @@ func (s *script) run(t *testing.T, path string) {
 			if len(lines) > 1 {
 				stdin = strings.Join(lines[1:], "\n") + "\n"
 			}
-			p := s.r.start(t, args, stdin, env)
 			if d.Cmd == "ctl-start" {
-				s.bg[d.CmdArgs[0].Key] = p
+				s.bg[d.CmdArgs[0].Key] = s.r.start(t, args, stdin, env)
 				return ""
 			}
-			return s.format(p.wait(t), d)
+			if d.HasArg("retry") {
+				// Output that an election in progress can change (who
+				// leads, terms): run again until it matches, for a while.
+				return d.RetryFor(t, 10*time.Second, func() string {
+					return s.format(s.r.start(t, args, stdin, env).wait(t), d)
+				})
+			}
+			return s.format(s.r.start(t, args, stdin, env).wait(t), d)
 		case "ctl-wait":
 			p := s.bg[d.CmdArgs[0].Key]
 			if p == nil {
