@@ -21,8 +21,10 @@ import (
 func startCluster(t *testing.T) (*testcluster.Cluster, *client.Client, []client.Member) {
 	t.Helper()
 	// Elections are slower than testcluster's default, so that a loaded
-	// machine does not start one in the middle of a transcript.
-	c := testcluster.New(t, 3, "--heartbeat-interval", "100", "--election-timeout", "1500")
+	// machine does not start one in the middle of a transcript. Followers
+	// answer writes with a 307 to the leader, which the client follows (the
+	// client's own cluster tests use the default forwarding).
+	c := testcluster.New(t, 3, "--heartbeat-interval", "100", "--election-timeout", "1500", "--redirect")
 	cl, err := client.New(client.Config{Endpoints: c.ClientURLs(), HeaderTimeoutPerRequest: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -122,12 +124,27 @@ func TestClusterTranscripts(t *testing.T) {
 		s.run(t, path)
 	})
 
-	// Failover, with the last members of the same cluster.
 	r := &runner{bin: bin, env: map[string]string{"RAFTKVCTL_ENDPOINTS": strings.Join(c.ClientURLs(), ",")}}
 	ctl := func(args ...string) result { return r.start(t, args, "", nil).wait(t) }
-	c.Kill(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+
+	// A write sent to a follower is redirected (307) to the leader and
+	// followed, with its method and body: --debug shows both requests.
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := c.Members[(leader+1)%len(c.Members)].ClientURL
+	res := ctl("--no-sync", "--debug", "--endpoints", follower, "set", "/redirected", "yes")
+	wantDebug := fmt.Sprintf("Cluster-Endpoints: %s\ncurl -X PUT %q -d %q\ncurl -X PUT %q -d %q\n",
+		follower, follower+"/v2/keys/redirected", "value=yes", c.Members[leader].ClientURL+"/v2/keys/redirected", "value=yes")
+	if res.code != 0 || res.stdout != "yes\n" || res.stderr != wantDebug {
+		t.Errorf("a write through a follower: %+v\nwant stderr:\n%s", res, wantDebug)
+	}
+
+	// Failover, with the last members of the same cluster.
+	c.Kill(0)
 	if _, err := c.WaitLeader(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +156,7 @@ func TestClusterTranscripts(t *testing.T) {
 	if res := ctl("get", "--quorum", "/failover"); res.code != 0 || res.stdout != "ok\n" {
 		t.Errorf("get with the first member down: %+v", res)
 	}
-	res := ctl("cluster-health")
+	res = ctl("cluster-health")
 	if res.code != exitClusterNotHealthy || !strings.Contains(res.stdout, "cluster is degraded\n") ||
 		!strings.Contains(res.stdout, "is unreachable: ["+c.Members[0].ClientURL+"] are all unreachable") {
 		t.Errorf("cluster-health with a member down: %+v", res)
