@@ -90,6 +90,9 @@ func (r *raft) proposeConfChange(cc ConfChange) (uint64, error) {
 	r.appendEntry(Entry{Type: EntryConfChange, Data: data})
 	r.appendsPending = true
 	r.pendingConfIndex = r.log.lastIndex()
+	if cc.Type == ConfChangeRemove && cc.NodeID == r.id {
+		r.removingSelf = true
+	}
 	return r.pendingConfIndex, nil
 }
 

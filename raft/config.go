@@ -107,8 +107,8 @@ type PlantedBugs struct {
 // Errors returned by the consensus state machine.
 var (
 	// ErrProposalDropped: the proposal was not appended (no leader known, a
-	// leadership transfer in progress, or this member was removed). The
-	// caller may retry later.
+	// leadership transfer in progress, or this member was removed or is
+	// being removed). The caller may retry later.
 	ErrProposalDropped = errors.New("raft: proposal dropped")
 	// ErrStepLocalMsg: Step was handed a message that is not from a peer.
 	ErrStepLocalMsg = errors.New("raft: cannot step a local message")

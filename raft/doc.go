@@ -36,7 +36,8 @@
 //
 // Proposals on a member that does not lead fail with *NotLeaderError naming
 // the leader it knows, so the server can forward them; a leader that is
-// handing over leadership refuses them with ErrProposalDropped.
+// handing over leadership, or whose own removal is in its log, refuses them
+// with ErrProposalDropped.
 //
 // # The caller's duties in each cycle
 //

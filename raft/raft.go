@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 
@@ -111,6 +112,13 @@ type raft struct {
 	// pendingConfIndex is the index of the latest membership change this
 	// leader appended; another may be proposed only once it is applied.
 	pendingConfIndex uint64
+	// removingSelf: this leader's log holds its own removal, not yet
+	// applied. It then accepts no proposal, so that when it steps down its
+	// log holds nothing the voters that committed the removal lack: those
+	// that have not applied the removal yet may still need its vote, which
+	// it would refuse a candidate with a shorter log. Invariant: only set
+	// while state == leader.
+	removingSelf bool
 	// promoteLag: learners within this many entries of the leader's log are
 	// promoted automatically (0: never).
 	promoteLag uint64
@@ -249,6 +257,7 @@ func (r *raft) reset(term uint64) {
 	r.heartbeatElapsed = 0
 	r.resetRandomizedElectionTimeout()
 	r.leadTransferee = None
+	r.removingSelf = false
 	r.votes = map[uint64]bool{}
 	r.appendsPending = false
 	// Reads waiting for confirmation are abandoned: this member no longer
@@ -316,8 +325,10 @@ func (r *raft) becomeLeader() {
 	// Followers start in Probe; the leader's own entry is always matched.
 	r.prs[r.id].BecomeReplicate()
 	// The uncommitted tail may hold a membership change of an earlier term:
-	// no new change until everything up to here is applied.
+	// no new change until everything up to here is applied. If it is this
+	// member's own removal, no proposal either.
 	r.pendingConfIndex = r.log.lastIndex()
+	r.removingSelf = r.removalPending()
 	// A no-op entry of the new term: entries of earlier terms commit only
 	// once an entry of the current term does (§5.4.2, §8), and it lets the
 	// leader learn the commit index promptly.
@@ -980,10 +991,28 @@ func (r *raft) propose(ents []Entry) error {
 		return &NotLeaderError{Leader: r.lead}
 	case r.prs[r.id] == nil:
 		return ErrProposalDropped // removed from the cluster
-	case r.leadTransferee != None:
+	case r.leadTransferee != None, r.removingSelf:
 		return ErrProposalDropped
 	}
 	r.appendEntry(ents...)
 	r.appendsPending = true
 	return nil
+}
+
+// removalPending reports whether the unapplied part of the log holds this
+// member's removal.
+func (r *raft) removalPending() bool {
+	ents, err := r.log.slice(r.log.applied+1, r.log.lastIndex()+1, math.MaxUint64)
+	if err != nil {
+		return false // compacted: only applied entries are compacted
+	}
+	for _, e := range ents {
+		if e.Type != EntryConfChange {
+			continue
+		}
+		if cc, err := UnmarshalConfChange(e.Data); err == nil && cc.Type == ConfChangeRemove && cc.NodeID == r.id {
+			return true
+		}
+	}
+	return false
 }
