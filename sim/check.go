@@ -92,14 +92,14 @@ type checker struct {
 	// leaderConf[term] is the voters of term's leader: when it was
 	// elected, then as it applied membership changes.
 	leaderConf map[uint64][]uint64
-	// removed are the members whose removal is committed (applied by some
-	// member): they are out of the cluster for good.
-	removed map[uint64]bool
+	// removed[id] is the index of member id's removal, once committed
+	// (applied by some member): it is out of the cluster for good.
+	removed map[uint64]uint64
 }
 
 func newChecker(s *Sim) *checker {
 	return &checker{s: s, leaders: map[uint64]uint64{}, committed: []uint64{0}, committedTerm: []uint64{0}, committedIn: []uint64{0}, applied: []uint64{0},
-		ents: []raft.Entry{{}}, leaderConf: map[uint64][]uint64{}, removed: map[uint64]bool{}}
+		ents: []raft.Entry{{}}, leaderConf: map[uint64][]uint64{}, removed: map[uint64]uint64{}}
 }
 
 func (c *checker) fail(check, format string, args ...any) {
@@ -525,8 +525,8 @@ func (c *checker) confCommitted(e raft.Entry) {
 		return // the member applying it reports the corrupt entry
 	}
 	c.s.res.ConfChanges++
-	if cc.Type == raft.ConfChangeRemove && !c.removed[cc.NodeID] && int(cc.NodeID) <= len(c.s.members) {
-		c.removed[cc.NodeID] = true
+	if _, ok := c.removed[cc.NodeID]; cc.Type == raft.ConfChangeRemove && !ok && int(cc.NodeID) <= len(c.s.members) {
+		c.removed[cc.NodeID] = e.Index
 		c.s.onRemoved(c.s.member(cc.NodeID), e.Index)
 	}
 }

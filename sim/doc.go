@@ -100,7 +100,9 @@
 // one: add, then remove another. A removed member keeps running (it may
 // not know it was removed) until every voter of the leader's configuration
 // has applied its removal, and about an election timeout longer; then its
-// process is stopped for good. Partitions and crashes go on throughout. In
+// process is stopped for good. Meanwhile a member that has applied the
+// removal refuses its messages (as etcd's transport does), so its terms
+// cannot disrupt the cluster even without Pre-Vote and CheckQuorum. Partitions and crashes go on throughout. In
 // the liveness phase the members that must converge are the leader's
 // configuration, voters and learners.
 //
@@ -195,7 +197,8 @@
 //	send       mid, from, to, msg, term, logTerm, index, entries, commit, reject
 //	duplicate  same fields                     (the network will deliver mid twice)
 //	deliver    same fields                     (handed to the member)
-//	drop       same fields, reason (loss|partition|down)
+//	drop       same fields, reason (loss|partition|down|removed: the
+//	           sender's removal is applied at the receiver, which refuses it)
 //	append     id, index (first), count, term (of the last entry), log
 //	           (runs as in restart, when the entries span several terms)
 //	truncate   id, index (first removed), count

@@ -142,6 +142,16 @@ func (nw *network) deliver(id uint64, m raft.Message) {
 	}
 	to := s.member(m.To)
 	ok := s.onMember(to, func() {
+		if at, removed := s.chk.removed[m.From]; removed && to.view.applied >= at {
+			// The receiver has applied the sender's removal: like etcd's
+			// transport it refuses the message, so a removed member that
+			// does not know it cannot disrupt the cluster with its terms
+			// (thesis §4.2.3) even without Pre-Vote and CheckQuorum. A
+			// member that has not applied the removal still takes it: it
+			// may need that member's vote.
+			nw.drop(id, m, "removed")
+			return
+		}
 		if s.tr != nil {
 			s.trace(msgEvent("deliver", id, m))
 		}
