@@ -22,6 +22,8 @@ func TestExitCodesAndReplay(t *testing.T) {
 		{[]string{"-swarm", "-seeds", "4", "-short", "-quiet", "-html-dir", dir}, exitOK, "operations checked"},
 		{[]string{"-swarm", "-seeds", "20", "-short", "-quiet", "-bug", "double-vote", "-html-dir", dir}, exitSafety, "safety failures"},
 		{[]string{"-preset", "nope"}, exitUsage, ""},
+		{[]string{"-bench", "catchup", "-keys", "2000"}, exitOK, "1000 Mbit/s"},
+		{[]string{"-bench", "nope"}, exitUsage, ""},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(c.args, &out, &errOut); code != c.code || !strings.Contains(out.String(), c.want) {
