@@ -70,6 +70,13 @@
 // member's outbound or inbound links cut); each heals after a random
 // duration. A clog holds every message of one directed link until it
 // ends. Partitions apply at delivery, so messages in flight are cut too.
+// Links have unlimited bandwidth unless Net.BandwidthMBps is set: then a
+// message occupies its directed link for its size over the bandwidth and
+// waits behind the ones before it. Disks sync instantly unless SyncMs is
+// set: then a Ready that must be synced keeps its member busy that long
+// (work arriving meanwhile is batched into its next Ready) and its
+// messages and client answers leave only after. The swarm uses neither;
+// the benchmarks do.
 //
 // Processes: a crash is a power loss (vfs.MemFS.Crash: unsynced writes
 // are lost, a seeded prefix may survive torn) and the member restarts
@@ -251,6 +258,16 @@
 // send can be matched with its deliver or drop. TraceEventTypes lists the
 // types; a new field or type is added without changing the format number,
 // a changed meaning changes it.
+//
+// # Benchmarks
+//
+// BenchReads runs closed-loop clients reading one key through ReadIndex or
+// through the log on a calm 3-member cluster (0.5ms links, SyncMs disks)
+// and reports reads per simulated second; BenchCatchUp starts 3 members
+// from a snapshot of a large key space (Options.PreloadKeys) and times a
+// brand-new member until it has caught up by InstallSnapshot over links of
+// a set bandwidth, and until the leader promotes it. Both run with every
+// check on. raftkv-sim -bench reads|catchup prints their tables.
 //
 // # Replaying
 //
