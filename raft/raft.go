@@ -782,6 +782,15 @@ func stepLeader(r *raft, m Message) error {
 		if !m.Reject && m.SnapOffset <= pr.SnapOffset {
 			return nil // a duplicate or reordered acknowledgement
 		}
+		if m.Reject && m.SnapOffset == pr.SnapOffset {
+			// The member got a chunk out of order (a duplicate, or one
+			// overtaken) and waits for the one at the offset we know it
+			// holds: that one is in flight already. Sending it again would
+			// start a second stream of chunks and rejections beside the
+			// first, and every duplicate another (if it was lost, the
+			// patience timer resends it).
+			return nil
+		}
 		pr.SnapOffset = m.SnapOffset
 		pr.SnapPatienceTicks = 0 // it is moving: back to the base patience
 		r.resumeSnapshot(m.From, pr)

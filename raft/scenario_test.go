@@ -37,6 +37,8 @@ import (
 //	members                     each member's view of the membership
 //	compact <id> <data>         snapshot <id> at its applied index and discard its log
 //	drop-next                   lose the next message in flight
+//	dup-next                    duplicate the next message in flight (the
+//	                            copy goes to the back of the queue)
 //	status                      one line per member
 //	log <id>                    the member's log, committed part marked
 func TestScenarios(t *testing.T) {
@@ -230,6 +232,15 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		if err := c.Compact(id(t, d, 0), []byte(d.CmdArgs[1].Key)); err != nil {
 			fmt.Fprintf(&h.out, "error: %v\n", err)
+		}
+	case "dup-next":
+		// Duplicate the next message in flight: the copy is delivered
+		// last.
+		c.HandleAllReady()
+		if len(c.Queue) > 0 {
+			c.Queue = append(c.Queue, c.Queue[0])
+			fmt.Fprintf(&h.out, "duplicated: ")
+			h.printDelivery(c.Queue[0], true)
 		}
 	case "drop-next":
 		// Lose the next message in flight (after pending Readies).
