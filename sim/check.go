@@ -92,14 +92,17 @@ type checker struct {
 	// leaderConf[term] is the voters of term's leader: when it was
 	// elected, then as it applied membership changes.
 	leaderConf map[uint64][]uint64
-	// removed[id] is the index of member id's removal, once committed
-	// (applied by some member): it is out of the cluster for good.
-	removed map[uint64]uint64
+	// removed[id] is member id's removal, once committed (applied by some
+	// member): it is out of the cluster for good.
+	removed map[uint64]removal
+	// voters follows the committed membership changes from the initial
+	// members, in log order: the voters after the last one applied.
+	voters []uint64
 }
 
 func newChecker(s *Sim) *checker {
 	return &checker{s: s, leaders: map[uint64]uint64{}, committed: []uint64{0}, committedTerm: []uint64{0}, committedIn: []uint64{0}, applied: []uint64{0},
-		ents: []raft.Entry{{}}, leaderConf: map[uint64][]uint64{}, removed: map[uint64]uint64{}}
+		ents: []raft.Entry{{}}, leaderConf: map[uint64][]uint64{}, removed: map[uint64]removal{}, voters: slices.Clone(s.ids)}
 }
 
 func (c *checker) fail(check, format string, args ...any) {
@@ -525,10 +528,32 @@ func (c *checker) confCommitted(e raft.Entry) {
 		return // the member applying it reports the corrupt entry
 	}
 	c.s.res.ConfChanges++
+	wasVoter, before := slices.Contains(c.voters, cc.NodeID), len(c.voters)
+	switch cc.Type {
+	case raft.ConfChangeAddVoter:
+		if !wasVoter {
+			c.voters = append(c.voters, cc.NodeID)
+			slices.Sort(c.voters)
+		}
+	case raft.ConfChangeRemove:
+		c.voters = slices.DeleteFunc(c.voters, func(id uint64) bool { return id == cc.NodeID })
+	}
 	if _, ok := c.removed[cc.NodeID]; cc.Type == raft.ConfChangeRemove && !ok && int(cc.NodeID) <= len(c.s.members) {
-		c.removed[cc.NodeID] = e.Index
+		// The others can do without it once they refuse it only if it was
+		// a learner, or the voters it left were enough for a majority of
+		// the voters before (a member that has not applied the removal
+		// counts those).
+		c.removed[cc.NodeID] = removal{index: e.Index, stopOnRefusal: !wasVoter || before >= 3}
 		c.s.onRemoved(c.s.member(cc.NodeID), e.Index)
 	}
+}
+
+// removal is a committed removal of a member.
+type removal struct {
+	index uint64
+	// stopOnRefusal: the member may stop as soon as a member that applied
+	// its removal refuses its messages (as an etcd member does).
+	stopOnRefusal bool
 }
 
 // oneChangeAtATime checks that a leader appends a membership change only

@@ -109,7 +109,10 @@
 // has applied its removal, and about an election timeout longer; then its
 // process is stopped for good. Meanwhile a member that has applied the
 // removal refuses its messages (as etcd's transport does), so its terms
-// cannot disrupt the cluster even without Pre-Vote and CheckQuorum. Partitions and crashes go on throughout. In
+// cannot disrupt the cluster even without Pre-Vote and CheckQuorum, and
+// the removed member, told so, stops at once (as an etcd member does) —
+// unless it was one of two voters: the other, until it applies the
+// removal, needs its vote. Partitions and crashes go on throughout. In
 // the liveness phase the members that must converge are the leader's
 // configuration, voters and learners.
 //

@@ -142,14 +142,19 @@ func (nw *network) deliver(id uint64, m raft.Message) {
 	}
 	to := s.member(m.To)
 	ok := s.onMember(to, func() {
-		if at, removed := s.chk.removed[m.From]; removed && to.view.applied >= at {
+		if rm, removed := s.chk.removed[m.From]; removed && to.view.applied >= rm.index {
 			// The receiver has applied the sender's removal: like etcd's
 			// transport it refuses the message, so a removed member that
 			// does not know it cannot disrupt the cluster with its terms
 			// (thesis §4.2.3) even without Pre-Vote and CheckQuorum. A
 			// member that has not applied the removal still takes it: it
-			// may need that member's vote.
+			// may need that member's vote. Told it was removed, the sender
+			// stops, as an etcd member does, unless the rest may still
+			// need it for a majority (a voter leaving two).
 			nw.drop(id, m, "removed")
+			if rm.stopOnRefusal {
+				s.decommission(s.member(m.From))
+			}
 			return
 		}
 		if s.tr != nil {
