@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -618,15 +619,7 @@ func (t *Transport) Stats() Stats {
 		s.Peers = append(s.Peers, p.snapshotStats())
 	}
 	t.mu.RUnlock()
-	slices.SortFunc(s.Peers, func(a, b PeerStats) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s.Peers, func(a, b PeerStats) int { return cmp.Compare(a.ID, b.ID) })
 	return s
 }
 

@@ -118,6 +118,16 @@ func (m *Member) internalError(w http.ResponseWriter, err error) {
 	m.writeError(w, kv.NewError(kv.EcodeRaftInternal, err.Error(), 0))
 }
 
+// writeStoreError writes a *kv.Error as itself and anything else as 300.
+func (m *Member) writeStoreError(w http.ResponseWriter, err error) {
+	var ke *kv.Error
+	if errors.As(err, &ke) {
+		m.writeError(w, ke)
+		return
+	}
+	m.internalError(w, err)
+}
+
 func (m *Member) setRaftHeaders(w http.ResponseWriter, etcdIndex uint64) {
 	v := m.view.Load()
 	h := w.Header()
@@ -318,12 +328,7 @@ func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Err != nil {
-		var ke *kv.Error
-		if errors.As(res.Err, &ke) {
-			m.writeError(w, ke)
-		} else {
-			m.internalError(w, res.Err)
-		}
+		m.writeStoreError(w, res.Err)
 		return
 	}
 	ev := res.Event
@@ -370,12 +375,7 @@ func (m *Member) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest
 	}
 	ev, err := m.node.Store().Get(kr.path, kr.recursive, kr.sorted)
 	if err != nil {
-		var ke *kv.Error
-		if errors.As(err, &ke) {
-			m.writeError(w, ke)
-			return
-		}
-		m.internalError(w, err)
+		m.writeStoreError(w, err)
 		return
 	}
 	m.setRaftHeaders(w, ev.Index)
@@ -387,12 +387,7 @@ func (m *Member) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest
 func (m *Member) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
 	wt, err := m.node.Store().Watch(kr.path, kr.recursive, kr.stream, kr.waitIndex)
 	if err != nil {
-		var ke *kv.Error
-		if errors.As(err, &ke) {
-			m.writeError(w, ke)
-			return
-		}
-		m.internalError(w, err)
+		m.writeStoreError(w, err)
 		return
 	}
 	defer wt.Remove()

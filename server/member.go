@@ -115,6 +115,8 @@ type Member struct {
 	// HTTP servers can shut down without waiting for them.
 	drainc chan struct{}
 	stopc  chan struct{}
+	// resync asks watchMembers to sync the transport's peers (buffered 1).
+	resync chan struct{}
 	donec  chan struct{}
 	// fatal holds the error that stopped the loop, if any.
 	fatal atomic.Pointer[error]
@@ -167,6 +169,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		reqs:      make(chan func(), 1024),
 		stopc:     make(chan struct{}),
 		drainc:    make(chan struct{}),
+		resync:    make(chan struct{}, 1),
 		donec:     make(chan struct{}),
 		changed:   make(chan struct{}),
 		metrics:   newMetrics(),
@@ -654,15 +657,12 @@ func (m *Member) publishView() {
 	m.changed = make(chan struct{})
 	m.changedMu.Unlock()
 	if membership {
-		go m.syncPeers()
+		select {
+		case m.resync <- struct{}{}:
+		default: // a resync is already pending
+		}
 		if m.wasRemoved(old, v) {
-			m.fatal.CompareAndSwap(nil, &ErrRemoved)
-			m.log.Warn("this member was removed from the cluster; stopping")
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = m.Stop(ctx)
-			}()
+			m.stopRemoved("this member was removed from the cluster; stopping")
 		}
 	}
 }
@@ -695,6 +695,18 @@ func (m *Member) bootPeersAndRecords() map[uint64][]string {
 		}
 	}
 	return out
+}
+
+// stopRemoved records ErrRemoved and stops the member in the background
+// (Stop waits for the goroutines that call this).
+func (m *Member) stopRemoved(msg string) {
+	m.fatal.CompareAndSwap(nil, &ErrRemoved)
+	m.log.Warn(msg)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.Stop(ctx)
+	}()
 }
 
 // ErrRemoved is the cause of a member's stop when the cluster removed it.
@@ -973,8 +985,9 @@ func (m *Member) syncPeers() {
 	}
 }
 
-// watchMembers follows the member records in the store and re-syncs the
-// transport's peers when they change.
+// watchMembers is the one goroutine that syncs the transport's peers: when
+// the member records in the store change, and when the loop signals a
+// membership change (resync).
 func (m *Member) watchMembers() {
 	defer m.bg.Done()
 	for {
@@ -991,6 +1004,8 @@ func (m *Member) watchMembers() {
 				if !ok {
 					break events
 				}
+				m.syncPeers()
+			case <-m.resync:
 				m.syncPeers()
 			case <-m.stopc:
 				w.Remove()
@@ -1023,13 +1038,7 @@ func (m *Member) housekeeping() {
 			if leaderless*5*m.cfg.HeartbeatInterval >= 2*m.cfg.ElectionTimeout {
 				leaderless = 0
 				if m.askRemoved() {
-					m.fatal.CompareAndSwap(nil, &ErrRemoved)
-					m.log.Warn("the cluster removed this member; stopping")
-					go func() {
-						ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-						defer cancel()
-						_ = m.Stop(ctx)
-					}()
+					m.stopRemoved("the cluster removed this member; stopping")
 					return
 				}
 			}
@@ -1135,20 +1144,4 @@ func (m *Member) transferOnShutdown(ctx context.Context) {
 			return
 		}
 	}
-}
-
-// mostCaughtUp picks the voter other than self with the highest match
-// index (None if there is none).
-func mostCaughtUp(st raft.Status, self uint64) uint64 {
-	var best, bestMatch uint64
-	for _, id := range st.Voters {
-		pr, ok := st.Progress[id]
-		if id == self || !ok {
-			continue
-		}
-		if best == raft.None || pr.Match > bestMatch || (pr.Match == bestMatch && id < best) {
-			best, bestMatch = id, pr.Match
-		}
-	}
-	return best
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -237,7 +238,7 @@ func readMembers(s *kv.Store) map[uint64]*MemberInfo {
 		return out
 	}
 	for _, dir := range ev.Node.Nodes {
-		id, err := ParseID(dir.Key[strings.LastIndexByte(dir.Key, '/')+1:])
+		id, err := ParseID(path.Base(dir.Key))
 		if err != nil {
 			continue
 		}
@@ -246,7 +247,7 @@ func readMembers(s *kv.Store) map[uint64]*MemberInfo {
 			if f.Value == nil {
 				continue
 			}
-			switch f.Key[strings.LastIndexByte(f.Key, '/')+1:] {
+			switch path.Base(f.Key) {
 			case "raftAttributes":
 				var ra raftAttributes
 				if json.Unmarshal([]byte(*f.Value), &ra) == nil && ra.PeerURLs != nil {
@@ -275,7 +276,7 @@ func removedIDs(s *kv.Store) []string {
 	}
 	var out []string
 	for _, n := range ev.Node.Nodes {
-		out = append(out, n.Key[strings.LastIndexByte(n.Key, '/')+1:])
+		out = append(out, path.Base(n.Key))
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -319,15 +320,7 @@ func (m *Member) memberList() []MemberInfo {
 	for _, id := range v.learners {
 		add(id, true)
 	}
-	slices.SortFunc(out, func(a, b MemberInfo) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b MemberInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 

@@ -17,8 +17,8 @@ func (n *Node) Lead() uint64 { return n.raw.SoftState().Lead }
 // this member, or for about an election timeout, after which raft abandons
 // the transfer and the caller exits anyway.
 //
-// The choice is the real-time member's (mostCaughtUp): the voter with the
-// highest match index, the lowest id on a tie.
+// The choice is mostCaughtUp's: the voter with the highest match index,
+// the lowest id on a tie.
 func (n *Node) Stepdown() (uint64, error) {
 	st := n.raw.Status()
 	if st.RaftState != raft.StateLeader {
@@ -32,4 +32,20 @@ func (n *Node) Stepdown() (uint64, error) {
 		return raft.None, err
 	}
 	return to, nil
+}
+
+// mostCaughtUp picks the voter other than self with the highest match
+// index (None if there is none).
+func mostCaughtUp(st raft.Status, self uint64) uint64 {
+	var best, bestMatch uint64
+	for _, id := range st.Voters {
+		pr, ok := st.Progress[id]
+		if id == self || !ok {
+			continue
+		}
+		if best == raft.None || pr.Match > bestMatch || (pr.Match == bestMatch && id < best) {
+			best, bestMatch = id, pr.Match
+		}
+	}
+	return best
 }

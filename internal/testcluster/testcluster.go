@@ -10,6 +10,7 @@
 package testcluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -287,7 +289,7 @@ func (c *Cluster) WaitLeader(ctx context.Context, skip ...int) (int, error) {
 func (c *Cluster) agreedLeader(ctx context.Context, hc *http.Client, skip []int) (int, error) {
 	var id string
 	for i, m := range c.Members {
-		if !c.Running(i) || contains(skip, i) {
+		if !c.Running(i) || slices.Contains(skip, i) {
 			continue
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/v2/members/leader", nil)
@@ -334,15 +336,6 @@ func (c *Cluster) agreedLeader(ctx context.Context, hc *http.Client, skip []int)
 	return -1, fmt.Errorf("leader %s is not a running member", id)
 }
 
-func contains(xs []int, x int) bool {
-	for _, y := range xs {
-		if x == y {
-			return true
-		}
-	}
-	return false
-}
-
 type prefixWriter struct {
 	mu     sync.Mutex
 	prefix string
@@ -355,7 +348,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	defer p.mu.Unlock()
 	p.buf = append(p.buf, b...)
 	for {
-		i := strings.IndexByte(string(p.buf), '\n')
+		i := bytes.IndexByte(p.buf, '\n')
 		if i < 0 {
 			return len(b), nil
 		}
