@@ -159,6 +159,15 @@ var (
 func (m *Member) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+peerPathMembers, func(w http.ResponseWriter, r *http.Request) {
+		// Linearizable, like GET /v2/members: a member that joins right
+		// after its addition was committed may ask a follower that has
+		// not applied the addition yet, and would be told it is unknown.
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := m.readIndex(ctx); err != nil {
+			http.Error(w, "cannot confirm the membership with a quorum: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		writeJSON(w, http.StatusOK, peerMembers{ClusterID: IDString(m.clusterID), Members: m.memberList(),
 			Removed: removedIDs(m.node.Store())})
 	})
