@@ -34,9 +34,10 @@ type snapFile struct {
 	path        string
 }
 
-// listSnapshots returns the snapshot files, oldest first, removing leftover
-// temporary files.
-func (s *Storage) listSnapshots() ([]snapFile, error) {
+// listSnapshots returns the snapshot files, oldest first. With removeTmp
+// (at Open only: later a PrepareSnapshot may be writing one) it removes
+// leftover temporary files.
+func (s *Storage) listSnapshots(removeTmp bool) ([]snapFile, error) {
 	names, err := s.fsys.ReadDir(s.snapDir())
 	if err != nil {
 		return nil, err
@@ -45,6 +46,9 @@ func (s *Storage) listSnapshots() ([]snapFile, error) {
 	for _, n := range names {
 		p := filepath.Join(s.snapDir(), n)
 		if strings.HasSuffix(n, ".tmp") {
+			if !removeTmp {
+				continue
+			}
 			if err := s.fsys.Remove(p); err != nil && !notExist(err) {
 				return nil, err
 			}
@@ -187,7 +191,7 @@ func (s *Storage) writeSnapshotFile(snap raft.Snapshot, buf []byte) error {
 
 // purgeSnapshots removes all but the newest SnapshotsKept snapshot files.
 func (s *Storage) purgeSnapshots() error {
-	files, err := s.listSnapshots()
+	files, err := s.listSnapshots(false)
 	if err != nil {
 		return err
 	}

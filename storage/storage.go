@@ -103,7 +103,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Storage, error) {
 	if err := fsys.SyncDir(dir); err != nil {
 		return nil, err
 	}
-	snapNames, err := s.listSnapshots()
+	snapNames, err := s.listSnapshots(true)
 	if err != nil {
 		return nil, err
 	}
@@ -280,11 +280,80 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, mustSync bool) erro
 // but the newest SnapshotsKept snapshot files are removed. A snapshot not
 // newer than the current one fails with raft.ErrSnapOutOfDate.
 func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
+	p, err := s.prepare(snap)
+	if err != nil {
+		return err
+	}
+	return s.CommitSnapshot(p)
+}
+
+// PreparedSnapshot is a snapshot whose file is durable but which the log
+// does not use yet (see PrepareSnapshot).
+type PreparedSnapshot struct {
+	snap raft.Snapshot
+}
+
+// Snapshot is the prepared snapshot.
+func (p *PreparedSnapshot) Snapshot() raft.Snapshot { return p.snap }
+
+// PrepareSnapshot is the slow half of CreateSnapshot: it writes and syncs
+// the snapshot file of the state machine at index i (which must be in the
+// log) with membership cs and state data, and changes nothing else. It is
+// safe concurrently with the one writer (Save and the rest), so a member
+// can write a large snapshot in the background while it keeps appending;
+// CommitSnapshot, back on the writer's goroutine, then compacts the log.
+// A prepared snapshot that is never committed is only a file, ignored on
+// restart (no WAL marker names it) and removed by later purges.
+func (s *Storage) PrepareSnapshot(i uint64, cs raft.ConfState, data []byte) (*PreparedSnapshot, error) {
+	s.mu.RLock()
+	t, err := s.term(i)
+	cur := s.snap.Metadata.Index
+	s.mu.RUnlock()
+	if i <= cur {
+		return nil, raft.ErrSnapOutOfDate
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.prepare(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: i, Term: t, ConfState: cs}, Data: data})
+}
+
+func (s *Storage) prepare(snap raft.Snapshot) (*PreparedSnapshot, error) {
+	s.wmu.Lock()
+	err := s.err
+	s.wmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	cur := s.snap.Metadata.Index
+	s.mu.RUnlock()
+	if snap.Metadata.Index <= cur {
+		return nil, raft.ErrSnapOutOfDate
+	}
+	buf := encodeSnapshot(s.opts.ClusterID, s.opts.MemberID, snap)
+	if len(buf) > log.MaxRecordLen {
+		return nil, ErrSnapshotTooLarge
+	}
+	if err := s.writeSnapshotFile(snap, buf); err != nil {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
+		return nil, s.failed(err)
+	}
+	return &PreparedSnapshot{snap: snap}, nil
+}
+
+// CommitSnapshot makes a prepared snapshot the log's base: a WAL marker
+// (synced), then the compaction and purge that SaveSnapshot describes. A
+// snapshot overtaken since it was prepared (the leader sent a newer one)
+// fails with raft.ErrSnapOutOfDate and changes nothing.
+func (s *Storage) CommitSnapshot(p *PreparedSnapshot) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
+	snap := p.snap
 	s.mu.RLock()
 	cur := s.snap.Metadata.Index
 	t, terr := s.term(snap.Metadata.Index)
@@ -293,13 +362,6 @@ func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
 		return raft.ErrSnapOutOfDate
 	}
 	keep := terr == nil && t == snap.Metadata.Term
-	buf := encodeSnapshot(s.opts.ClusterID, s.opts.MemberID, snap)
-	if len(buf) > log.MaxRecordLen {
-		return ErrSnapshotTooLarge
-	}
-	if err := s.writeSnapshotFile(snap, buf); err != nil {
-		return s.failed(err)
-	}
 	m := log.Marker{Index: snap.Metadata.Index, Term: snap.Metadata.Term, DiscardLog: !keep}
 	if err := s.wal.SaveSnapshot(m); err != nil {
 		return s.failed(err)
@@ -320,20 +382,14 @@ func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
 
 // CreateSnapshot saves a snapshot of the state machine at index i, which
 // must be in the log (FirstIndex-1 < i <= LastIndex), with membership cs and
-// state data, and returns it. It is how a member compacts its own log.
+// state data, and returns it. It is how a member compacts its own log:
+// PrepareSnapshot then CommitSnapshot.
 func (s *Storage) CreateSnapshot(i uint64, cs raft.ConfState, data []byte) (raft.Snapshot, error) {
-	s.mu.RLock()
-	t, err := s.term(i)
-	cur := s.snap.Metadata.Index
-	s.mu.RUnlock()
-	if i <= cur {
-		return raft.Snapshot{}, raft.ErrSnapOutOfDate
-	}
+	p, err := s.PrepareSnapshot(i, cs, data)
 	if err != nil {
 		return raft.Snapshot{}, err
 	}
-	snap := raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: i, Term: t, ConfState: cs}, Data: data}
-	return snap, s.SaveSnapshot(snap)
+	return p.snap, s.CommitSnapshot(p)
 }
 
 // Sync makes everything saved so far durable (for callers that Save with

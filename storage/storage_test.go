@@ -288,3 +288,64 @@ func TestSaveRejectsGapWithoutFailing(t *testing.T) {
 		t.Fatalf("a rejected batch failed the storage: %v", err)
 	}
 }
+
+// A snapshot prepared on another goroutine while the writer keeps saving is
+// committed later; one overtaken by a newer snapshot is refused and leaves
+// the log alone.
+func TestPrepareSnapshotConcurrentWithSaves(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		s := mustOpen(t, fsys, dir, testOpts())
+		if err := s.Save(raft.HardState{Term: 1, Commit: 10}, ents(1, 1, 10), true); err != nil {
+			t.Fatal(err)
+		}
+		cs := raft.ConfState{Voters: []uint64{1, 2, 3}}
+		prepared := make(chan *PreparedSnapshot, 1)
+		errc := make(chan error, 1)
+		go func() {
+			p, err := s.PrepareSnapshot(8, cs, []byte("state at 8"))
+			errc <- err
+			prepared <- p
+		}()
+		for i := uint64(11); i <= 60; i += 10 {
+			if err := s.Save(raft.HardState{Term: 1, Commit: i}, ents(1, i, i+9), true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		p := <-prepared
+		if fi, _ := s.FirstIndex(); fi != 1 {
+			t.Fatalf("FirstIndex %d before the commit; a prepared snapshot must not compact", fi)
+		}
+		if err := s.CommitSnapshot(p); err != nil {
+			t.Fatal(err)
+		}
+		if got := allEntries(t, s); !reflect.DeepEqual(got, ents(1, 9, 60)) {
+			t.Fatalf("after the commit: entries %d..%d", got[0].Index, got[len(got)-1].Index)
+		}
+		// Prepared at 20, overtaken by a leader's snapshot at 30.
+		p, err := s.PrepareSnapshot(20, cs, []byte("state at 20"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveSnapshot(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: 30, Term: 1, ConfState: cs}, Data: []byte("30")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CommitSnapshot(p); !errors.Is(err, raft.ErrSnapOutOfDate) {
+			t.Fatalf("overtaken snapshot committed: %v", err)
+		}
+		if fi, _ := s.FirstIndex(); fi != 31 {
+			t.Fatalf("FirstIndex %d; want 31", fi)
+		}
+		s.Close()
+		s = mustOpen(t, fsys, dir, testOpts())
+		defer s.Close()
+		if snap, _ := s.Snapshot(); snap.Metadata.Index != 30 {
+			t.Fatalf("reopened at snapshot %d; want 30", snap.Metadata.Index)
+		}
+		if got := allEntries(t, s); !reflect.DeepEqual(got, ents(1, 31, 60)) {
+			t.Fatalf("after reopen: %d entries", len(got))
+		}
+	})
+}
