@@ -60,14 +60,37 @@ const (
 // only, so members that applied the same log write the same bytes. It holds
 // the store lock only to take a copy-on-write clone of the index, so Apply
 // continues while the snapshot streams out.
-func (s *Store) Save(w io.Writer) error {
-	s.mu.Lock()
-	tree := s.tree.Clone()
-	hdr := snapHeader{Version: snapshotVersion, Index: s.index, ClockNs: s.clockNs, GraceNs: s.graceNs,
-		Nodes: uint64(tree.Len()), Events: uint64(s.hist.n)}
-	events := s.hist.events()
-	s.mu.Unlock()
+func (s *Store) Save(w io.Writer) error { return s.Freeze().Save(w) }
 
+// Frozen is the store as it was when Freeze was called, which Apply on the
+// live store no longer changes. It is cheap to take (a copy-on-write clone
+// of the index and a copy of the watch history) and may be saved on
+// another goroutine.
+type Frozen struct {
+	tree   *btree.BTreeG[node]
+	hdr    snapHeader
+	events []*Event
+}
+
+// Freeze takes a Frozen copy of the store.
+func (s *Store) Freeze() *Frozen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tree := s.tree.Clone()
+	return &Frozen{
+		tree: tree,
+		hdr: snapHeader{Version: snapshotVersion, Index: s.index, ClockNs: s.clockNs, GraceNs: s.graceNs,
+			Nodes: uint64(tree.Len()), Events: uint64(s.hist.n)},
+		events: s.hist.events(),
+	}
+}
+
+// Index is the store index the frozen copy was taken at.
+func (f *Frozen) Index() uint64 { return f.hdr.Index }
+
+// Save writes the frozen store as a snapshot, in Store.Save's format.
+func (f *Frozen) Save(w io.Writer) error {
+	tree, hdr, events := f.tree, f.hdr, f.events
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := msgpack.NewEncoder(bw)
 	if err := enc.Encode(&hdr); err != nil {
