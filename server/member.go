@@ -207,6 +207,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		ElectionTick: ticks, HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
 		Rand:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
 		SnapshotCount: cfg.SnapshotCount,
+		Background:    m.background,
 		Transport:     m,
 		Logger:        m.log,
 	})
@@ -584,27 +585,10 @@ func (m *Member) run() {
 				return
 			}
 			m.step(msg)
-			// Take what else has arrived, so one Ready answers it all.
-			for range 256 {
-				select {
-				case msg := <-inbound:
-					m.step(msg)
-					continue
-				default:
-				}
-				break
-			}
+			m.drain(inbound)
 		case f := <-m.reqs:
 			f()
-			for range 256 {
-				select {
-				case f := <-m.reqs:
-					f()
-					continue
-				default:
-				}
-				break
-			}
+			m.drain(inbound)
 		case <-m.stopc:
 			return
 		}
@@ -730,6 +714,42 @@ func (m *Member) waitChange() (*view, <-chan struct{}) {
 var errStopped = errors.New("server: member is stopping")
 
 // do runs f on the loop goroutine.
+// drain takes what else has arrived, messages and requests alike (up to
+// a bound, so ticks are not starved), so that one Ready answers it all:
+// one WAL write and one fsync for every proposal and acknowledgement that
+// arrived while the last one ran.
+func (m *Member) drain(inbound <-chan raft.Message) {
+	for range 512 {
+		select {
+		case msg, ok := <-inbound:
+			if !ok {
+				return
+			}
+			m.step(msg)
+		case f := <-m.reqs:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+// background runs a node's snapshot work on its own goroutine and hands
+// the finish back to the loop. Stop waits for it (m.bg) before it closes
+// the storage; a finish that finds the loop gone is dropped, which leaves
+// at most a snapshot file that no WAL marker names.
+func (m *Member) background(work func() (finish func())) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		finish := work()
+		select {
+		case m.reqs <- finish:
+		case <-m.donec:
+		}
+	}()
+}
+
 func (m *Member) do(ctx context.Context, f func()) error {
 	select {
 	case m.reqs <- f:

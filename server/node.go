@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -78,6 +79,15 @@ type Config struct {
 	// sending them, like every other message, instead of in parallel with
 	// replication (thesis §10.2.1). For comparison and tests.
 	SerialLeaderWrites bool
+
+	// Background, if set, takes the slow half of a snapshot (encoding the
+	// key space and writing the file) off the Node's goroutine: the Node
+	// calls Background(work) from HandleReady, work may run on any
+	// goroutine, and the finish function it returns must then be called on
+	// the Node's goroutine, like any Node method (it compacts the log).
+	// Until then the Node keeps applying and starts no other snapshot. Nil
+	// (the simulator): snapshots are taken whole inside HandleReady.
+	Background func(work func() (finish func()))
 
 	// OnReady, if set, sees every Ready before it is handled (the
 	// simulator's trace and checkers use it).
@@ -175,6 +185,11 @@ type Node struct {
 	readSeq    uint64
 	readWaits  map[string]func(index uint64)
 	readyReads []readyRead
+
+	// snapshotting is set while a Background snapshot is being written;
+	// bgErr is its failure, returned by the next HandleReady.
+	snapshotting bool
+	bgErr        error
 
 	lastSyncNs int64
 	graceNs    int64
@@ -367,6 +382,9 @@ func (n *Node) HasReady() bool { return n.raw.HasReady() }
 // must), send, apply, advance. It reports whether there was work. An error
 // is fatal for the member (storage failure, corrupt entry): it must stop.
 func (n *Node) HandleReady() (bool, error) {
+	if n.bgErr != nil {
+		return true, n.bgErr
+	}
 	if !n.raw.HasReady() {
 		return false, nil
 	}
@@ -455,11 +473,49 @@ func (n *Node) answerReads() {
 }
 
 // maybeSnapshot snapshots the key space and compacts the log once
-// SnapshotCount entries were applied since the last snapshot.
+// SnapshotCount entries were applied since the last snapshot, in the
+// background when Config.Background is set.
 func (n *Node) maybeSnapshot() error {
-	if n.applied < n.snapIndex+n.cfg.SnapshotCount {
+	if n.snapshotting || n.applied < n.snapIndex+n.cfg.SnapshotCount {
 		return nil
 	}
+	bugs := n.cfg.PlantedBugs.SnapshotPastApplied || n.cfg.PlantedBugs.SnapshotBeforeApply
+	if n.cfg.Background == nil || bugs {
+		return n.snapshotNow()
+	}
+	frozen := n.store.Freeze()
+	index := n.applied
+	cs := raft.ConfState{Voters: slices.Clone(n.confState.Voters), Learners: slices.Clone(n.confState.Learners)}
+	st := n.st
+	n.snapshotting = true
+	n.cfg.Background(func() func() {
+		var buf bytes.Buffer
+		err := frozen.Save(&buf)
+		var p *storage.PreparedSnapshot
+		if err == nil {
+			p, err = st.PrepareSnapshot(index, cs, buf.Bytes())
+		}
+		return func() {
+			n.snapshotting = false
+			if err == nil {
+				err = st.CommitSnapshot(p)
+			}
+			switch {
+			case err == nil:
+				n.snapIndex = index
+			case errors.Is(err, raft.ErrSnapOutOfDate):
+				// The leader's snapshot overtook ours while it was written.
+			default:
+				n.bgErr = fmt.Errorf("server: saving snapshot at %d: %w", index, err)
+			}
+		}
+	})
+	return nil
+}
+
+// snapshotNow is maybeSnapshot without Background: encode, write and
+// compact before returning.
+func (n *Node) snapshotNow() error {
 	var buf bytes.Buffer
 	if err := n.store.Save(&buf); err != nil {
 		return fmt.Errorf("server: snapshot of the key space: %w", err)
