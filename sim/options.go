@@ -47,6 +47,13 @@ type Options struct {
 	// PreloadKeys, if positive, starts the initial members from a snapshot
 	// of a key space of that many keys (the benchmarks' large state).
 	PreloadKeys int `json:"preloadKeys,omitempty"`
+	// SnapshotWriteMs, if positive, makes members write their own
+	// snapshots in the background, as the server does: the key space is
+	// frozen at the applied index, the member goes on applying, and the log
+	// is compacted only this long afterwards (unless the member crashed
+	// first, leaving a snapshot file that no WAL marker names). 0: a
+	// snapshot is written whole inside the Ready that reaches the count.
+	SnapshotWriteMs float64 `json:"snapshotWriteMs,omitempty"`
 	// SnapshotChunkSize is the largest piece of a snapshot in one MsgSnap
 	// (0: raft's default, 1 MiB); small values make InstallSnapshot take
 	// many chunks, some of them lost.
@@ -324,6 +331,9 @@ func drawSwarm(o *Options, r *rand.Rand) {
 	o.Workload.Read = r.IntN(6)
 	if r.IntN(5) == 0 {
 		o.Workload.Read += 12
+	}
+	if o.SnapshotCount != 0 && r.IntN(2) == 0 {
+		o.SnapshotWriteMs = float64(1 + r.IntN(60))
 	}
 }
 

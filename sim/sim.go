@@ -364,6 +364,7 @@ func (s *Sim) start(m *member) error {
 		DisableCheckQuorum: s.opts.DisableCheckQuorum,
 		SnapshotCount:      s.opts.SnapshotCount,
 		SnapshotChunkSize:  s.opts.SnapshotChunkSize,
+		Background:         s.background(m, life),
 		PlantedBugs:        s.bugs,
 	})
 	if err != nil {
@@ -381,6 +382,36 @@ func (s *Sim) start(m *member) error {
 		s.snaps.checkRestart(m)
 	}
 	return nil
+}
+
+// background models the server's background snapshot writes
+// (Options.SnapshotWriteMs): the work runs at once, which is the same as
+// running it later since it reads only the frozen key space and writes
+// only a file the log does not use yet, and the finish (the compaction)
+// runs SnapshotWriteMs later on the member's "goroutine", if the member
+// has not crashed meanwhile. nil when the option is off.
+func (s *Sim) background(m *member, life int) func(work func() func()) {
+	if s.opts.SnapshotWriteMs <= 0 {
+		return nil
+	}
+	delay := int64(s.opts.SnapshotWriteMs * 1e6)
+	return func(work func() func()) {
+		finish := work()
+		var deliver func()
+		deliver = func() {
+			if m.life != life || !m.up || s.failure != nil {
+				return
+			}
+			if m.paused {
+				s.after(delay, deliver)
+				return
+			}
+			finish()
+			s.process(m)
+			s.snaps.maybeCreated(m)
+		}
+		s.after(delay, deliver)
+	}
 }
 
 // traceStart traces what a member knows when it opens its disk: after a
