@@ -103,6 +103,7 @@ type raft struct {
 	// ReadIndex (read_only.go). Invariant: pendingReads are in round order
 	// and only a leader holds any.
 	readLease    bool
+	lease        leaseState
 	pendingReads []readRequest
 	waitingReads []readRequest
 	readRound    uint64
@@ -168,6 +169,10 @@ func newRaft(c *Config) (*raft, error) {
 		rand:             c.Rand,
 		bugs:             c.PlantedBugs,
 	}
+	// A member that (re)starts under leases must not help elect anyone for
+	// an election timeout: before a crash it may have acknowledged a
+	// leader whose lease is still running.
+	r.lease.voteGuard = r.readLease && r.checkQuorum
 	r.setMembers(voters, learners)
 	if !hs.IsEmpty() {
 		r.loadState(hs)
@@ -264,6 +269,7 @@ func (r *raft) reset(term uint64) {
 	// leads (or leads a new term), so their callers must retry.
 	r.pendingReads, r.waitingReads = nil, nil
 	r.readAcked = map[uint64]uint64{}
+	r.lease = leaseState{voteGuard: r.lease.voteGuard}
 	last := r.log.lastIndex()
 	for _, id := range r.members() {
 		pr := r.prs[id]
@@ -340,6 +346,9 @@ func (r *raft) becomeLeader() {
 // tickElection is the tick of followers and candidates.
 func (r *raft) tickElection() {
 	r.electionElapsed++
+	if r.electionElapsed >= r.electionTimeout {
+		r.lease.voteGuard = false
+	}
 	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
 		r.electionElapsed = 0
 		r.hup(campaignElection)
@@ -348,6 +357,7 @@ func (r *raft) tickElection() {
 
 // tickHeartbeat is the leader's tick.
 func (r *raft) tickHeartbeat() {
+	r.lease.ticks++
 	r.heartbeatElapsed++
 	r.electionElapsed++
 	if r.electionElapsed >= r.electionTimeout {
@@ -607,6 +617,12 @@ func (r *raft) flushAppends() {
 }
 
 func (r *raft) bcastHeartbeat() {
+	// Under leases every heartbeat is a read round, so that the answers
+	// keep extending the lease.
+	var ctx []byte
+	if r.readLease {
+		ctx = r.newReadRound()
+	}
 	for _, id := range r.members() {
 		if id == r.id {
 			continue
@@ -614,8 +630,15 @@ func (r *raft) bcastHeartbeat() {
 		// The commit index sent is capped at what the follower is known to
 		// hold, so it never learns of a commit beyond its log.
 		commit := min(r.prs[id].Match, r.log.committed)
-		r.send(Message{Type: MsgHeartbeat, To: id, Commit: commit})
+		r.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: ctx})
 	}
+}
+
+// sendTimeoutNow orders to to campaign at once. The target's election
+// ignores the followers' leases, so this leader's own lease ends here.
+func (r *raft) sendTimeoutNow(to uint64) {
+	r.lease.broken = true
+	r.send(Message{To: to, Type: MsgTimeoutNow})
 }
 
 // --- Step ------------------------------------------------------------------
@@ -629,7 +652,7 @@ func (r *raft) Step(m Message) error {
 	case m.Term > r.Term:
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			force := string(m.Context) == string(transferContext)
-			inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
+			inLease := r.checkQuorum && (r.lead != None || r.lease.voteGuard) && r.electionElapsed < r.electionTimeout
 			if !force && inLease {
 				// This member heard from a live leader within the minimum
 				// election timeout: ignore the request (thesis §4.2.3),
@@ -750,7 +773,7 @@ func stepLeader(r *raft, m Message) error {
 		for r.maybeSendAppend(m.From, false) {
 		}
 		if m.From == r.leadTransferee && pr.Match == r.log.lastIndex() {
-			r.send(Message{To: m.From, Type: MsgTimeoutNow})
+			r.sendTimeoutNow(m.From)
 		}
 	case MsgHeartbeatResp:
 		pr.RecentActive = true
@@ -984,7 +1007,7 @@ func (r *raft) transferLeadership(to uint64) error {
 	// The transfer must finish within one election timeout from now.
 	r.electionElapsed = 0
 	if pr.Match == r.log.lastIndex() {
-		r.send(Message{To: to, Type: MsgTimeoutNow})
+		r.sendTimeoutNow(to)
 	} else {
 		r.sendAppend(to)
 	}

@@ -18,7 +18,7 @@ import (
 //
 // Commands:
 //
-//	cluster n=3 [prevote=false] [checkquorum=false] [election=10] [heartbeat=5] [chunk=bytes]
+//	cluster n=3 [prevote=false] [checkquorum=false] [lease=true] [election=10] [heartbeat=5] [chunk=bytes]
 //	campaign <id>               start an election on <id> now
 //	tick <id> [n=1]             tick a member n times
 //	tick-heartbeat <id>         tick a leader until it sends heartbeats
@@ -64,7 +64,7 @@ type harness struct {
 
 func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 	n, election, heartbeat, chunk := 3, 10, 5, 0
-	prevote, checkquorum := true, true
+	prevote, checkquorum, lease := true, true, false
 	for _, a := range d.CmdArgs {
 		var err error
 		switch a.Key {
@@ -80,6 +80,8 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 			prevote, err = strconv.ParseBool(a.Vals[0])
 		case "checkquorum":
 			checkquorum, err = strconv.ParseBool(a.Vals[0])
+		case "lease":
+			lease, err = strconv.ParseBool(a.Vals[0])
 		default:
 			t.Fatalf("%s: unknown argument %s", d.Pos, a.Key)
 		}
@@ -98,6 +100,7 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 			c.DisablePreVote = !prevote
 			c.DisableCheckQuorum = !checkquorum
 			c.SnapshotChunkSize = uint64(chunk)
+			c.ReadOnlyLeaseBased = lease
 		},
 	})
 	h.c.Observe = func(id uint64, rd raft.Ready) {
@@ -120,7 +123,11 @@ func newHarness(t *testing.T, d *datadriven.TestData) *harness {
 			}
 		}
 	}
-	fmt.Fprintf(&h.out, "%d members, prevote=%v checkquorum=%v\n", n, prevote, checkquorum)
+	fmt.Fprintf(&h.out, "%d members, prevote=%v checkquorum=%v", n, prevote, checkquorum)
+	if lease {
+		fmt.Fprint(&h.out, " lease=true")
+	}
+	fmt.Fprintln(&h.out)
 	return h
 }
 
