@@ -95,6 +95,12 @@ type PlantedBugs struct {
 	// without the heartbeat round that confirms it still leads (a deposed
 	// leader serves stale reads; breaks linearizability).
 	ReadWithoutQuorum bool
+	// LeaseWithoutAcks: under ReadOnlyLeaseBased, a leader takes itself
+	// to hold the lease whenever it leads with CheckQuorum, whoever
+	// answered its heartbeats and whenever (a leader cut off, or paused,
+	// serves stale reads until CheckQuorum deposes it; breaks
+	// linearizability).
+	LeaseWithoutAcks bool
 	// CountLearners: a leader counts learners' acknowledgements toward a
 	// majority of voters when it commits (breaks "only voters form a
 	// quorum").

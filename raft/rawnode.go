@@ -249,8 +249,10 @@ type Status struct {
 	Progress map[uint64]tracker.Progress
 	// LeadTransferee is the target of a leadership transfer in progress.
 	LeadTransferee uint64
-	Voters         []uint64
-	Learners       []uint64
+	// InLease: this leader holds a read lease now (ReadOnlyLeaseBased).
+	InLease  bool
+	Voters   []uint64
+	Learners []uint64
 }
 
 // Status returns the member's current state.
@@ -263,6 +265,7 @@ func (rn *RawNode) Status() Status {
 		Applied:        r.log.applied,
 		LastIndex:      r.log.lastIndex(),
 		LeadTransferee: r.leadTransferee,
+		InLease:        r.inLease(),
 		Voters:         append([]uint64(nil), r.voters...),
 		Learners:       append([]uint64(nil), r.learners...),
 	}
