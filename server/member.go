@@ -50,7 +50,13 @@ type MemberConfig struct {
 	RequestTimeout time.Duration
 	// Redirect answers writes sent to a follower with a 307 to the leader's
 	// client URL instead of forwarding them.
-	Redirect    bool
+	Redirect bool
+	// LeaseReads answers linearizable reads on the leader from its read
+	// lease (raft.Config.ReadOnlyLeaseBased) instead of a heartbeat round
+	// per batch of reads. Off by default: it is correct only while clocks
+	// drift less than one heartbeat interval per election timeout, and
+	// every member must run with it.
+	LeaseReads  bool
 	EnablePprof bool
 	CORS        []string
 
@@ -140,6 +146,8 @@ type Member struct {
 	stopOnce   sync.Once
 	stopErr    error
 	bg         sync.WaitGroup
+	// lastTick is when the loop last ticked raft (loop only).
+	lastTick time.Time
 }
 
 // StartMember opens (or bootstraps) the data dir, starts the transport, the
@@ -207,6 +215,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		ElectionTick: ticks, HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
 		Rand:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
 		SnapshotCount: cfg.SnapshotCount,
+		LeaseReads:    cfg.LeaseReads,
 		Background:    m.background,
 		Transport:     m,
 		Logger:        m.log,
@@ -575,14 +584,23 @@ func (m *Member) run() {
 	defer close(m.donec)
 	ticker := time.NewTicker(m.cfg.HeartbeatInterval)
 	defer ticker.Stop()
+	m.lastTick = time.Now()
 	inbound := m.tr.Inbound()
 	for {
 		select {
-		case <-ticker.C:
-			m.node.Tick(time.Now().UnixNano())
+		case now := <-ticker.C:
+			if m.cfg.LeaseReads {
+				m.catchUpTicks(now)
+			} else {
+				m.node.Tick(now.UnixNano())
+			}
 		case msg, ok := <-inbound:
 			if !ok {
 				return
+			}
+			if m.cfg.LeaseReads {
+				// A follower's forwarded read meets the lease here.
+				m.catchUpTicks(time.Now())
 			}
 			m.step(msg)
 			m.drain(inbound)
@@ -714,6 +732,18 @@ func (m *Member) waitChange() (*view, <-chan struct{}) {
 var errStopped = errors.New("server: member is stopping")
 
 // do runs f on the loop goroutine.
+// catchUpTicks gives raft every tick that real time has passed since the
+// last one (under LeaseReads). A ticker drops the ticks a stalled process
+// (SIGSTOP, a long pause) missed, and raft's lease counts ticks: without
+// this, a leader resumed after an election elsewhere would think its
+// lease still ran. Called on every tick and before every read.
+func (m *Member) catchUpTicks(now time.Time) {
+	for now.Sub(m.lastTick) >= m.cfg.HeartbeatInterval {
+		m.lastTick = m.lastTick.Add(m.cfg.HeartbeatInterval)
+		m.node.Tick(now.UnixNano())
+	}
+}
+
 // drain takes what else has arrived, messages and requests alike (up to
 // a bound, so ticks are not starved), so that one Ready answers it all:
 // one WAL write and one fsync for every proposal and acknowledgement that
@@ -918,6 +948,9 @@ func (m *Member) readIndex(ctx context.Context) error {
 		idxc := make(chan uint64, 1)
 		errc := make(chan error, 1)
 		if err := m.do(ctx, func() {
+			if m.cfg.LeaseReads {
+				m.catchUpTicks(time.Now())
+			}
 			errc <- m.node.ReadIndex(func(i uint64) { idxc <- i })
 		}); err != nil {
 			return err

@@ -41,7 +41,7 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func startInproc(t *testing.T, n int) *inproc {
+func startInproc(t *testing.T, n int, configure ...func(*MemberConfig)) *inproc {
 	t.Helper()
 	c := &inproc{t: t}
 	dir := t.TempDir()
@@ -61,6 +61,9 @@ func startInproc(t *testing.T, n int) *inproc {
 			HeartbeatInterval: 20 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
 			Logger:          testLogger(t).With("member", initial[i].Name),
 			ClientListeners: []net.Listener{clientLns[i]}, PeerListener: peerLns[i],
+		}
+		for _, f := range configure {
+			f(&cfg)
 		}
 		m, err := StartMember(cfg)
 		if err != nil {
@@ -285,5 +288,34 @@ func TestMemberStopEndsWatches(t *testing.T) {
 	}
 	if err := <-ended; err != nil {
 		t.Fatalf("watch response: %v", err)
+	}
+}
+
+// Under --lease-reads a cluster serves linearizable reads on every member:
+// the leader from its lease, followers through it.
+func TestLeaseReads(t *testing.T) {
+	c := startInproc(t, 3, func(cfg *MemberConfig) { cfg.LeaseReads = true })
+	lead := c.waitLeader()
+	for i := range 20 {
+		m := c.members[i%3]
+		want := fmt.Sprint(i)
+		resp, body := do(t, http.MethodPut, c.url(lead)+"/v2/keys/lease", url.Values{"value": {want}})
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("PUT: %s %s", resp.Status, body)
+		}
+		resp, body = do(t, http.MethodGet, c.url(m)+"/v2/keys/lease", nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"value":"`+want+`"`) {
+			t.Fatalf("GET on %s after writing %s: %s %s", m.cfg.Name, want, resp.Status, body)
+		}
+	}
+	inLease := make(chan bool, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lead.do(ctx, func() { inLease <- lead.node.Status().InLease }); err != nil {
+		t.Fatal(err)
+	}
+	// The leader heard from a quorum a heartbeat ago.
+	if !<-inLease {
+		t.Fatal("the leader of a healthy cluster holds no read lease")
 	}
 }

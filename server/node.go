@@ -75,6 +75,12 @@ type Config struct {
 	Transport     Transport
 	Logger        *slog.Logger
 
+	// LeaseReads turns on raft's read lease (raft.Config.
+	// ReadOnlyLeaseBased): a leader answers ReadIndex from its lease while
+	// it holds one. Correct only if ticks arrive on time and clocks drift
+	// less than one tick per election timeout.
+	LeaseReads bool
+
 	// SerialLeaderWrites makes a leader persist its new entries before
 	// sending them, like every other message, instead of in parallel with
 	// replication (thesis §10.2.1). For comparison and tests.
@@ -250,6 +256,7 @@ func NewNode(cfg Config) (*Node, error) {
 		MaxSizePerMsg: cfg.MaxSizePerMsg, DisablePreVote: cfg.DisablePreVote,
 		DisableCheckQuorum: cfg.DisableCheckQuorum,
 		SnapshotChunkSize:  cfg.SnapshotChunkSize,
+		ReadOnlyLeaseBased: cfg.LeaseReads,
 	}
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
 	n.confState = snap.Metadata.ConfState

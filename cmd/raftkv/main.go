@@ -40,7 +40,7 @@ type options struct {
 	heartbeatMs, electionMs                    uint
 	snapshotCount                              uint64
 	requestTimeout                             time.Duration
-	redirect, pprof, version                   bool
+	redirect, leaseReads, pprof, version       bool
 	cors, logLevel, logFormat                  string
 	initialClusterSet                          bool
 }
@@ -62,6 +62,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 10000, "applied entries between snapshots (and log compactions)")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "how long a write or linearizable read may take before error 300 (default 5s + 2 election timeouts)")
 	fs.BoolVar(&o.redirect, "redirect", false, "answer writes sent to a follower with a 307 redirect to the leader instead of forwarding them")
+	fs.BoolVar(&o.leaseReads, "lease-reads", false, "serve linearizable reads from the leader's read lease, without a heartbeat round (correct only while clocks drift less than one heartbeat interval per election timeout; give it to every member)")
 	fs.StringVar(&o.cors, "cors", "", "comma-separated origins allowed by CORS, or *")
 	fs.BoolVar(&o.pprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -206,7 +207,7 @@ func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) 
 		HeartbeatInterval: time.Duration(o.heartbeatMs) * time.Millisecond,
 		ElectionTimeout:   time.Duration(o.electionMs) * time.Millisecond,
 		SnapshotCount:     o.snapshotCount, RequestTimeout: o.requestTimeout,
-		Redirect: o.redirect, EnablePprof: o.pprof, Logger: logger,
+		Redirect: o.redirect, LeaseReads: o.leaseReads, EnablePprof: o.pprof, Logger: logger,
 	}
 	if o.name == "" {
 		return cfg, errors.New("--name is empty")
