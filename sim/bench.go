@@ -17,12 +17,28 @@ import (
 // costs on the modelled network and disks) and in wall time (what the code
 // costs).
 
+// ReadVia is how BenchReads reads.
+type ReadVia int
+
+// The ways to read linearizably.
+const (
+	// ReadViaLog: a quorum get, through the log (kv.MethodQuorumGet).
+	ReadViaLog ReadVia = iota
+	// ReadViaIndex: raft's ReadIndex, one heartbeat round per batch.
+	ReadViaIndex
+	// ReadViaLease: ReadIndex answered from the leader's lease
+	// (Options.LeaseReads).
+	ReadViaLease
+)
+
+func (v ReadVia) String() string {
+	return [...]string{"log (quorum get)", "ReadIndex", "lease"}[v]
+}
+
 // ReadBench is the outcome of BenchReads.
 type ReadBench struct {
-	// ReadIndex: reads through ReadIndex; otherwise through the log
-	// (kv.MethodQuorumGet).
-	ReadIndex bool
-	Clients   int
+	Via     ReadVia
+	Clients int
 	SyncMs    float64
 	// Reads answered in VirtualNs of simulated time, taking WallNs.
 	Reads     int
@@ -44,11 +60,11 @@ func (b ReadBench) MeanLatencyMs() float64 {
 
 // BenchReads runs clients closed-loop clients (each sends its next read as
 // soon as it has the answer to the last) against a 3-member cluster for
-// durationMs of simulated time, reading one key through ReadIndex or
-// through the log, on a network of 0.5ms latency and disks whose sync
+// durationMs of simulated time, reading one key the way via says, on a
+// network of 0.5ms latency and disks whose sync
 // takes syncMs. The history is checked for linearizability as in every
 // run.
-func BenchReads(readIndex bool, clients int, syncMs float64, durationMs int64) (ReadBench, error) {
+func BenchReads(via ReadVia, clients int, syncMs float64, durationMs int64) (ReadBench, error) {
 	o, err := MakeOptions("calm", 1, false, "")
 	if err != nil {
 		return ReadBench{}, err
@@ -58,14 +74,15 @@ func BenchReads(readIndex bool, clients int, syncMs float64, durationMs int64) (
 	o.SafetyMs, o.SyncMs = durationMs, syncMs
 	o.Net = NetOptions{LatencyMinMs: 0.5}
 	o.Workload = WorkloadOptions{TimeoutMs: 5000}
-	if readIndex {
-		o.Workload.Read = 1
-	} else {
+	if via == ReadViaLog {
 		o.Workload.Get = 1
+	} else {
+		o.Workload.Read = 1
 	}
+	o.LeaseReads = via == ReadViaLease
 	start := time.Now()
 	r := Run(Config{Seed: 1, Options: o, CheckTimeout: time.Minute})
-	b := ReadBench{ReadIndex: readIndex, Clients: clients, SyncMs: syncMs, Reads: r.Acked,
+	b := ReadBench{Via: via, Clients: clients, SyncMs: syncMs, Reads: r.Acked,
 		VirtualNs: durationMs * 1e6, WallNs: time.Since(start).Nanoseconds(), Messages: r.Messages, Syncs: r.Syncs}
 	if r.Failure != nil {
 		return b, r.Failure

@@ -28,21 +28,18 @@ func TestCatchUpOverNarrowLink(t *testing.T) {
 }
 
 // BenchmarkReads compares linearizable reads through ReadIndex with reads
-// through the log (quorum gets) on a simulated 3-member cluster: 8
+// through the log (quorum gets) and from the leader's lease on a simulated 3-member cluster: 8
 // closed-loop clients, 0.5ms links, disks whose sync takes 1ms, one
 // simulated second per iteration. It reports reads per simulated second,
 // the mean latency, and per read the members' messages, the syncs, and
 // the wall time the simulator spent (the node code included).
 func BenchmarkReads(b *testing.B) {
-	for _, readIndex := range []bool{true, false} {
-		name := "quorum-get"
-		if readIndex {
-			name = "read-index"
-		}
+	for _, via := range []ReadVia{ReadViaIndex, ReadViaLog, ReadViaLease} {
+		name := [...]string{"quorum-get", "read-index", "lease"}[via]
 		b.Run(name, func(b *testing.B) {
 			var sum ReadBench
 			for range b.N {
-				r, err := BenchReads(readIndex, 8, 1, 1000)
+				r, err := BenchReads(via, 8, 1, 1000)
 				if err != nil {
 					b.Fatal(err)
 				}

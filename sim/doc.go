@@ -35,7 +35,11 @@
 // crashes and transfers, with snapshots every 40 entries sent in 512-byte
 // chunks) and "reads" (mostly ReadIndex reads while leaders are cut off,
 // paused, transferred and stepped down, without CheckQuorum so that a
-// deposed leader lingers).
+// deposed leader lingers) and "leases" (the same reads served from the
+// leader's read lease, with an election timeout of 300 ms and faults about
+// as long). A third of the swarm's seeds with CheckQuorum run with leases,
+// and half of those with snapshots write them in the background
+// (SnapshotWriteMs), as the server does.
 //
 // The members are numbered from 1. A member that joins gets the next
 // number; numbers are never reused.
@@ -181,6 +185,9 @@
 //	read-no-quorum         ReadIndex answered without the heartbeat round
 //	                       that confirms leadership (linearizability; the
 //	                       reads preset)
+//	lease-without-acks     a leader under leases takes itself to hold the
+//	                       lease whenever it leads (linearizability; the
+//	                       leases preset, rarely)
 //	learner-quorum         learners' acknowledgements count toward the
 //	                       commit quorum (quorum of voters; churn preset)
 //	two-conf-changes       a membership change accepted while another is
@@ -264,8 +271,8 @@
 //
 // # Benchmarks
 //
-// BenchReads runs closed-loop clients reading one key through ReadIndex or
-// through the log on a calm 3-member cluster (0.5ms links, SyncMs disks)
+// BenchReads runs closed-loop clients reading one key through ReadIndex,
+// from the leader's lease or through the log on a calm 3-member cluster (0.5ms links, SyncMs disks)
 // and reports reads per simulated second; BenchCatchUp starts 3 members
 // from a snapshot of a large key space (Options.PreloadKeys) and times a
 // brand-new member until it has caught up by InstallSnapshot over links of

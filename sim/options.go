@@ -47,6 +47,10 @@ type Options struct {
 	// PreloadKeys, if positive, starts the initial members from a snapshot
 	// of a key space of that many keys (the benchmarks' large state).
 	PreloadKeys int `json:"preloadKeys,omitempty"`
+	// LeaseReads runs every member with raft's read lease
+	// (server.Config.LeaseReads): the simulator's clocks never drift, so
+	// the lease must hold under every fault, pauses included.
+	LeaseReads bool `json:"leaseReads,omitempty"`
 	// SnapshotWriteMs, if positive, makes members write their own
 	// snapshots in the background, as the server does: the key space is
 	// frozen at the applied index, the member goes on applying, and the log
@@ -134,7 +138,7 @@ type WorkloadOptions struct {
 // Bugs are the defects a run can plant (Options.Bug), each of which the
 // checkers must catch.
 var Bugs = []string{"double-vote", "commit-old-term", "skip-up-to-date", "skip-sync",
-	"read-no-quorum", "learner-quorum", "two-conf-changes", "snapshot-past-applied", "snapshot-before-apply"}
+	"read-no-quorum", "lease-without-acks", "learner-quorum", "two-conf-changes", "snapshot-past-applied", "snapshot-before-apply"}
 
 func plantedBugs(name string) (server.PlantedBugs, error) {
 	var b server.PlantedBugs
@@ -150,6 +154,8 @@ func plantedBugs(name string) (server.PlantedBugs, error) {
 		b.SkipSync = true
 	case "read-no-quorum":
 		b.Raft = raft.PlantedBugs{ReadWithoutQuorum: true}
+	case "lease-without-acks":
+		b.Raft = raft.PlantedBugs{LeaseWithoutAcks: true}
 	case "learner-quorum":
 		b.Raft = raft.PlantedBugs{CountLearners: true}
 	case "two-conf-changes":
@@ -166,7 +172,7 @@ func plantedBugs(name string) (server.PlantedBugs, error) {
 
 // Presets are the named option sets. "swarm" draws everything from the
 // seed; the others are fixed (their randomness is only the run's).
-var Presets = []string{"swarm", "default", "calm", "partitions", "crashes", "figure8", "churn", "reads"}
+var Presets = []string{"swarm", "default", "calm", "partitions", "crashes", "figure8", "churn", "reads", "leases"}
 
 // subRand returns the random stream named label (and i) of a seed. Streams
 // are independent of one another and of the order in which they are made.
@@ -223,6 +229,18 @@ func MakeOptions(preset string, seed uint64, short bool, bug string) (Options, e
 		o.SnapshotCount, o.SnapshotChunkSize = 40, 512
 		o.Faults.ChurnEveryMs, o.Faults.TransferEveryMs = 400, 3000
 		o.Faults.PartitionEveryMs, o.Faults.LeaderKillEveryMs = 3000, 6000
+	case "leases":
+		// The reads preset with CheckQuorum on and reads served from the
+		// leader's lease: pauses and partitions of leaders are what a
+		// lease must survive.
+		// Faults last about an election timeout (300 ms), so that a
+		// leader often comes back while it still leads in its own eyes.
+		o.LeaseReads = true
+		o.ElectionTick = 30
+		o.Workload = WorkloadOptions{ThinkMs: 5, TimeoutMs: 200, Read: 8, Get: 1, Set: 3, CAS: 1, Delete: 1}
+		o.Faults.PartitionEveryMs, o.Faults.PauseEveryMs, o.Faults.DurationMs = 1000, 700, 400
+		o.Faults.CrashEveryMs, o.Faults.LeaderKillEveryMs = 0, 0
+		o.Faults.TransferEveryMs, o.Faults.StepdownEveryMs = 1500, 4000
 	case "reads":
 		// Mostly ReadIndex reads, with leaders deposed often: by
 		// partitions, pauses, transfers and graceful stepdowns. Without
@@ -335,6 +353,7 @@ func drawSwarm(o *Options, r *rand.Rand) {
 	if o.SnapshotCount != 0 && r.IntN(2) == 0 {
 		o.SnapshotWriteMs = float64(1 + r.IntN(60))
 	}
+	o.LeaseReads = !o.DisableCheckQuorum && r.IntN(3) == 0
 }
 
 // ReplayCommand is the command line that replays the run of seed with o.

@@ -163,8 +163,10 @@ type member struct {
 	rand      *rand.Rand // seeds each life's node
 	node      *server.Node
 	life      int
-	up        bool
-	paused    bool
+	// missedTicks counts the ticks skipped while paused (LeaseReads).
+	missedTicks int
+	up          bool
+	paused      bool
 	// held are deliveries that arrived while the member was paused; they
 	// run when it resumes (as bytes wait in a stopped process's sockets).
 	held []func()
@@ -364,13 +366,14 @@ func (s *Sim) start(m *member) error {
 		DisableCheckQuorum: s.opts.DisableCheckQuorum,
 		SnapshotCount:      s.opts.SnapshotCount,
 		SnapshotChunkSize:  s.opts.SnapshotChunkSize,
+		LeaseReads:         s.opts.LeaseReads,
 		Background:         s.background(m, life),
 		PlantedBugs:        s.bugs,
 	})
 	if err != nil {
 		return fmt.Errorf("member %d: open: %w", m.id, err)
 	}
-	m.node, m.up, m.paused = n, true, false
+	m.node, m.up, m.paused, m.missedTicks = n, true, false, 0
 	m.syncDelayNs, m.busyUntilNs = 0, 0
 	s.chk.onStart(m)
 	if s.tr != nil {
@@ -558,6 +561,8 @@ func (s *Sim) tick(m *member) {
 		m.node.Tick(s.nowNs)
 		s.process(m)
 		m.ticking = false
+	} else if m.up && s.opts.LeaseReads {
+		m.missedTicks++
 	}
 	s.after(s.opts.TickMs*1e6, func() { s.tick(m) })
 }
@@ -611,6 +616,13 @@ func (s *Sim) resume(m *member) {
 	}
 	m.paused = false
 	s.trace(TraceEvent{Type: "resume", ID: m.id})
+	if s.opts.LeaseReads {
+		// As the server does under leases: the ticks missed while paused
+		// come first, before anything that waited (a read among them).
+		for ; m.missedTicks > 0; m.missedTicks-- {
+			m.node.Tick(s.nowNs)
+		}
+	}
 	held := m.held
 	m.held = nil
 	for _, fn := range held {

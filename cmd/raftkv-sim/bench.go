@@ -17,15 +17,11 @@ func runBench(stdout, stderr io.Writer, which string, keys int) int {
 		fmt.Fprintln(stdout, "reads on a simulated 3-member cluster: 0.5ms links, 1ms disk syncs, closed-loop clients, 5 simulated seconds")
 		fmt.Fprintln(tw, "reads via\tclients\treads/sim-s\tmean ms\tmsgs/read\tsyncs/read\twall µs/read\t")
 		for _, clients := range []int{1, 8, 64} {
-			for _, readIndex := range []bool{true, false} {
-				r, err := sim.BenchReads(readIndex, clients, 1, 5000)
+			for _, via := range []sim.ReadVia{sim.ReadViaIndex, sim.ReadViaLease, sim.ReadViaLog} {
+				r, err := sim.BenchReads(via, clients, 1, 5000)
 				if err != nil {
 					fmt.Fprintln(stderr, err)
 					return exitCrash
-				}
-				via := "log (quorum get)"
-				if readIndex {
-					via = "ReadIndex"
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%.3f\t%.1f\t\n", via, clients, r.PerSecond(), r.MeanLatencyMs(),
 					float64(r.Messages)/float64(r.Reads), float64(r.Syncs)/float64(r.Reads), float64(r.WallNs)/1e3/float64(r.Reads))
