@@ -39,7 +39,7 @@ func (v ReadVia) String() string {
 type ReadBench struct {
 	Via     ReadVia
 	Clients int
-	SyncMs    float64
+	SyncMs  float64
 	// Reads answered in VirtualNs of simulated time, taking WallNs.
 	Reads     int
 	VirtualNs int64
