@@ -210,6 +210,9 @@ func (m *MemFS) Open(name string) (File, error) { return m.open("open", name, fa
 // OpenAppend implements FS.
 func (m *MemFS) OpenAppend(name string) (File, error) { return m.open("open", name, true, true) }
 
+// OpenWrite implements FS.
+func (m *MemFS) OpenWrite(name string) (File, error) { return m.open("open", name, true, false) }
+
 // Rename implements FS.
 func (m *MemFS) Rename(oldname, newname string) error {
 	m.mu.Lock()
@@ -396,6 +399,28 @@ func (f *memFile) readAt(p []byte, off int64) (int, error) {
 func (f *memFile) Write(p []byte) (int, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
+	off := int(f.off)
+	if f.appendOnly {
+		off = len(f.n.data)
+	}
+	n, err := f.writeAt(p, off)
+	if err == nil {
+		f.off = int64(off + n)
+	}
+	return n, err
+}
+
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if f.appendOnly || off < 0 {
+		return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: fs.ErrInvalid}
+	}
+	return f.writeAt(p, int(off))
+}
+
+// writeAt writes p at off. Caller holds f.fs.mu.
+func (f *memFile) writeAt(p []byte, off int) (int, error) {
 	if err := f.check("write"); err != nil {
 		return 0, err
 	}
@@ -410,10 +435,6 @@ func (f *memFile) Write(p []byte) (int, error) {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: ErrInjected}
 	}
 	n := f.n
-	off := int(f.off)
-	if f.appendOnly {
-		off = len(n.data)
-	}
 	if off > len(n.data) {
 		n.data = append(n.data, make([]byte, off-len(n.data))...)
 	}
@@ -424,7 +445,6 @@ func (f *memFile) Write(p []byte) (int, error) {
 	} else {
 		copy(n.data[off:], p)
 	}
-	f.off = int64(end)
 	return len(p), nil
 }
 

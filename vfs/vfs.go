@@ -17,6 +17,9 @@ type FS interface {
 	// OpenAppend opens an existing file for reading and writing; every
 	// Write goes at the current end of the file.
 	OpenAppend(name string) (File, error)
+	// OpenWrite opens an existing file for reading and writing at an
+	// offset (WriteAt), without truncating it.
+	OpenWrite(name string) (File, error)
 	// Rename atomically replaces newname with oldname (a file).
 	Rename(oldname, newname string) error
 	// Remove removes a file or an empty directory.
@@ -34,6 +37,9 @@ type File interface {
 	io.Reader
 	io.ReaderAt
 	io.Writer
+	// WriteAt writes at off and leaves the file offset alone. A file from
+	// OpenAppend refuses it.
+	io.WriterAt
 	io.Closer
 	// Sync makes every write to the file durable.
 	Sync() error
@@ -108,6 +114,14 @@ func (osFS) Open(name string) (File, error) {
 
 func (osFS) OpenAppend(name string) (File, error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+func (osFS) OpenWrite(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
