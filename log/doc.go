@@ -106,4 +106,16 @@
 // synced, renamed, and the directory synced, so a segment exists under its
 // final name only once complete. Removed segments are removed oldest first
 // and the directory synced.
+//
+// # Preallocation
+//
+// With Options.Preallocate a new segment is filled with zeros up to
+// SegmentSize before its rename, and records are written over the zeros
+// (WriteAt at the logical end) instead of growing the file. A sync then
+// changes no block map and no file size, which on ext4 spares a journal
+// commit and halves its cost (fdatasync, see vfs). The zero tail of the
+// last segment is where replay stops, as for a torn tail, but it is kept
+// on open rather than cut; any other bad tail is still cut. A segment is
+// cut to its written length when the next one starts, so only the last
+// segment ever ends in zeros.
 package log

@@ -65,6 +65,13 @@ type Options struct {
 	// SegmentSize: a new segment starts before a write once the current one
 	// has reached this many bytes. 0 means DefaultSegmentSize.
 	SegmentSize int64
+	// Preallocate fills each new segment with zeros up to SegmentSize
+	// before it is used, so that a write and sync later only overwrite
+	// blocks the file already has: no block allocation or size change, so
+	// no file-system journal commit per sync (on ext4 a sync then costs
+	// about half as much). The zeros cost a SegmentSize write and sync
+	// when a segment starts. Recovery reads a zero tail as the end.
+	Preallocate bool
 	// Logger receives recovery and segment events. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -250,11 +257,11 @@ func (w *WAL) replay() (*State, error) {
 	}
 
 	lastSeg := w.segs[len(w.segs)-1]
-	f, err := w.fs.OpenAppend(w.path(lastSeg.name))
+	f, err := w.fs.OpenWrite(w.path(lastSeg.name))
 	if err != nil {
 		return nil, err
 	}
-	if good < len(lastData) {
+	if good < len(lastData) && !(w.opts.Preallocate && allZero(lastData[good:])) {
 		w.logger.Warn("wal: cutting torn tail", "file", w.path(lastSeg.name),
 			"offset", good, "bytes", len(lastData)-good)
 		err := f.Truncate(int64(good))
@@ -363,7 +370,14 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(e.a.b); err == nil {
+	_, err = f.Write(e.a.b)
+	if w.opts.Preallocate {
+		zeros := make([]byte, 1<<20)
+		for left := w.opts.SegmentSize - int64(len(e.a.b)); err == nil && left > 0; left -= int64(len(zeros)) {
+			_, err = f.Write(zeros[:min(left, int64(len(zeros)))])
+		}
+	}
+	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -378,7 +392,7 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if err != nil {
 		return err
 	}
-	nf, err := w.fs.OpenAppend(w.path(name))
+	nf, err := w.fs.OpenWrite(w.path(name))
 	if err != nil {
 		return err
 	}
@@ -392,7 +406,16 @@ func (w *WAL) startSegment(seq, first uint64) error {
 }
 
 // roll closes the full last segment (synced) and starts the next one.
+// A preallocated segment is cut to what was written first, so that only
+// the last segment ever ends in zeros.
 func (w *WAL) roll() error {
+	if sz, err := w.f.Size(); err != nil {
+		return err
+	} else if sz > w.size {
+		if err := w.f.Truncate(w.size); err != nil {
+			return err
+		}
+	}
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
@@ -443,7 +466,7 @@ func (w *WAL) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 		if writeHS {
 			e.hardState(hs)
 		}
-		if _, err := w.f.Write(e.a.b); err != nil {
+		if _, err := w.f.WriteAt(e.a.b, w.size); err != nil {
 			return w.fail(err)
 		}
 		w.size += int64(len(e.a.b))
@@ -496,7 +519,7 @@ func (w *WAL) SaveSnapshot(m Marker) error {
 	e := w.enc
 	e.a.b = e.a.b[:0]
 	e.marker(m)
-	if _, err := w.f.Write(e.a.b); err != nil {
+	if _, err := w.f.WriteAt(e.a.b, w.size); err != nil {
 		return w.fail(err)
 	}
 	w.size += int64(len(e.a.b))
@@ -549,4 +572,13 @@ func (w *WAL) Close() error {
 	}
 	w.err = ErrClosed
 	return w.f.Close()
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }

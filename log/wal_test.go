@@ -350,3 +350,78 @@ func TestReplayTruncationBelowFirstSegment(t *testing.T) {
 		t.Fatalf("Save after replay: %v", err)
 	}
 }
+
+// Preallocated segments: every segment but the last is cut to what was
+// written when the next one starts, a clean reopen keeps the zero tail and
+// writes over it, and after crashes at random points (unsynced writes lost
+// or torn) the WAL opens with every synced entry and nothing else.
+func TestPreallocatedSegments(t *testing.T) {
+	o := opts(2048)
+	o.Preallocate = true
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		w, _ := mustOpen(t, fsys, dir, o)
+		last := fill(t, w, 1, 80, 3)
+		segs := w.Segments()
+		if len(segs) < 3 {
+			t.Fatalf("%d segments", len(segs))
+		}
+		for i, name := range segs {
+			data, _ := vfs.ReadFile(fsys, filepath.Join(dir, name))
+			if i < len(segs)-1 && data[len(data)-1] == 0 && allZero(data[len(data)-8:]) {
+				t.Fatalf("segment %s (not the last) ends in zeros", name)
+			}
+			if i == len(segs)-1 && len(data) != 2048 {
+				t.Fatalf("last segment has %d bytes; want the preallocated 2048", len(data))
+			}
+		}
+		w.Close()
+		w, st := mustOpen(t, fsys, dir, o)
+		if want := ents(1, 1, last); !reflect.DeepEqual(st.Entries, want) {
+			t.Fatalf("entries %s; want %s", indexes(st.Entries), indexes(want))
+		}
+		last = fill(t, w, last+1, 2, 3)
+		w.Close()
+		_, st = mustOpen(t, fsys, dir, o)
+		if st.Entries[len(st.Entries)-1].Index != last {
+			t.Fatalf("reopened up to %d; want %d", st.Entries[len(st.Entries)-1].Index, last)
+		}
+	})
+	for seed := range uint64(40) {
+		r := rand.New(rand.NewPCG(seed, 9))
+		fsys := vfs.NewMem(rand.New(rand.NewPCG(seed, 10)))
+		w, _ := mustOpen(t, fsys, "/wal", o)
+		synced, next := uint64(0), uint64(1)
+		for round := range 6 {
+			for range 1 + r.IntN(20) {
+				k := 1 + uint64(r.IntN(4))
+				sync := r.IntN(3) != 0
+				if err := w.Save(raft.HardState{Term: 1, Commit: next - 1}, ents(1, next, next+k-1), sync); err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+				next += k
+				if sync {
+					synced = next - 1
+				}
+			}
+			fsys.Crash()
+			var st *State
+			var err error
+			w, st, err = Open(fsys, "/wal", o)
+			if err != nil {
+				t.Fatalf("seed %d round %d: reopen after crash: %v", seed, round, err)
+			}
+			got := uint64(0)
+			if n := len(st.Entries); n > 0 {
+				got = st.Entries[n-1].Index
+			}
+			if got < synced || got >= next {
+				t.Fatalf("seed %d round %d: log ends at %d; synced %d, written %d", seed, round, got, synced, next-1)
+			}
+			if want := ents(1, 1, got); !reflect.DeepEqual(st.Entries, want) {
+				t.Fatalf("seed %d round %d: entries %s", seed, round, indexes(st.Entries))
+			}
+			synced, next = got, got+1
+		}
+		w.Close()
+	}
+}
