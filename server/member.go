@@ -215,6 +215,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		ElectionTick: ticks, HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
 		Rand:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
 		SnapshotCount: cfg.SnapshotCount,
+		Preallocate:   true,
 		LeaseReads:    cfg.LeaseReads,
 		Background:    m.background,
 		Transport:     m,

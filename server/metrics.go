@@ -118,6 +118,7 @@ func (f timedFS) wrap(file vfs.File, err error) (vfs.File, error) {
 
 func (f timedFS) Create(name string) (vfs.File, error)     { return f.wrap(f.FS.Create(name)) }
 func (f timedFS) OpenAppend(name string) (vfs.File, error) { return f.wrap(f.FS.OpenAppend(name)) }
+func (f timedFS) OpenWrite(name string) (vfs.File, error)  { return f.wrap(f.FS.OpenWrite(name)) }
 
 func (f timedFile) Sync() error {
 	start := time.Now()

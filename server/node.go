@@ -68,6 +68,9 @@ type Config struct {
 
 	KV          kv.Options
 	SegmentSize int64
+	// Preallocate fills WAL segments with zeros ahead of use
+	// (log.Options.Preallocate): the real server's disks sync faster.
+	Preallocate bool
 	// SnapshotCount: after this many entries applied since the last
 	// snapshot, the member snapshots its key space and compacts its log
 	// (etcd's --snapshot-count). 0 means 10000.
@@ -219,7 +222,8 @@ func NewNode(cfg Config) (*Node, error) {
 		cfg.SyncInterval = 500 * time.Millisecond
 	}
 	st, err := storage.Open(cfg.FS, cfg.Dir, storage.Options{
-		ClusterID: cfg.ClusterID, MemberID: cfg.ID, SegmentSize: cfg.SegmentSize, Logger: cfg.Logger,
+		ClusterID: cfg.ClusterID, MemberID: cfg.ID, SegmentSize: cfg.SegmentSize, Preallocate: cfg.Preallocate,
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -49,6 +49,9 @@ type Options struct {
 	ClusterID, MemberID uint64
 	// SegmentSize is the WAL segment size; 0 means log.DefaultSegmentSize.
 	SegmentSize int64
+	// Preallocate fills WAL segments with zeros ahead of use
+	// (log.Options.Preallocate).
+	Preallocate bool
 	// SnapshotsKept is how many snapshot files to keep (at least 1);
 	// 0 means DefaultSnapshotsKept.
 	SnapshotsKept int
@@ -119,7 +122,7 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Storage, error) {
 	}
 	w, st, err := log.Open(fsys, s.walDir(), log.Options{
 		ClusterID: opts.ClusterID, MemberID: opts.MemberID,
-		SegmentSize: opts.SegmentSize, Logger: opts.Logger,
+		SegmentSize: opts.SegmentSize, Preallocate: opts.Preallocate, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
