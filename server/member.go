@@ -1,6 +1,7 @@
 package server
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,10 +129,15 @@ type Member struct {
 	fatal atomic.Pointer[error]
 
 	view atomic.Pointer[view]
-	// changed is closed and replaced whenever the view changes, so waiters
-	// (for a leader, for an applied index) block on it instead of polling.
+	// changed is closed and replaced whenever the view's role part
+	// changes (state, leader, term, membership), so waiters for a leader
+	// block on it instead of polling. Waiters for an applied index wait in
+	// applied instead: waking every one of them after every Ready cost a
+	// goroutine switch per request in flight per Ready.
 	changedMu sync.Mutex
 	changed   chan struct{}
+	appliedMu sync.Mutex
+	applied   appliedHeap
 
 	members atomic.Pointer[map[uint64]*MemberInfo]
 
@@ -655,10 +661,19 @@ func (m *Member) publishView() {
 	}
 	m.metrics.observeView(old, v, m.id)
 	m.view.Store(v)
-	m.changedMu.Lock()
-	close(m.changed)
-	m.changed = make(chan struct{})
-	m.changedMu.Unlock()
+	if membership || v.state != old.state || v.lead != old.lead || v.term != old.term {
+		m.changedMu.Lock()
+		close(m.changed)
+		m.changed = make(chan struct{})
+		m.changedMu.Unlock()
+	}
+	if v.applied != old.applied {
+		m.appliedMu.Lock()
+		for len(m.applied) > 0 && m.applied[0].index <= v.applied {
+			close(heap.Pop(&m.applied).(appliedWaiter).ch)
+		}
+		m.appliedMu.Unlock()
+	}
 	if membership {
 		select {
 		case m.resync <- struct{}{}:
@@ -732,7 +747,6 @@ func (m *Member) waitChange() (*view, <-chan struct{}) {
 // errStopped is the cause of a request cut short by a stopping member.
 var errStopped = errors.New("server: member is stopping")
 
-// do runs f on the loop goroutine.
 // catchUpTicks gives raft every tick that real time has passed since the
 // last one (under LeaseReads). A ticker drops the ticks a stalled process
 // (SIGSTOP, a long pause) missed, and raft's lease counts ticks: without
@@ -781,6 +795,7 @@ func (m *Member) background(work func() (finish func())) {
 	}()
 }
 
+// do runs f on the loop goroutine.
 func (m *Member) do(ctx context.Context, f func()) error {
 	select {
 	case m.reqs <- f:
@@ -813,19 +828,46 @@ var errNoLeader = errors.New("server: no leader (election in progress or no quor
 
 // waitApplied waits until the member has applied index.
 func (m *Member) waitApplied(ctx context.Context, index uint64) error {
-	for {
-		v, ch := m.waitChange()
-		if v.applied >= index {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-m.donec:
-			return errStopped
-		}
+	if m.view.Load().applied >= index {
+		return nil
 	}
+	m.appliedMu.Lock()
+	// Checked again under the lock: publishView stores the view before it
+	// takes the lock to release waiters.
+	if m.view.Load().applied >= index {
+		m.appliedMu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	heap.Push(&m.applied, appliedWaiter{index: index, ch: ch})
+	m.appliedMu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-m.donec:
+		return errStopped
+	}
+}
+
+// appliedWaiter is a waitApplied call; appliedHeap orders them by index.
+type appliedWaiter struct {
+	index uint64
+	ch    chan struct{}
+}
+
+type appliedHeap []appliedWaiter
+
+func (h appliedHeap) Len() int           { return len(h) }
+func (h appliedHeap) Less(i, j int) bool { return h[i].index < h[j].index }
+func (h appliedHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *appliedHeap) Push(x any)        { *h = append(*h, x.(appliedWaiter)) }
+func (h *appliedHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
 }
 
 // proposal is a command or a membership change to run through the log.
