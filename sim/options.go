@@ -36,7 +36,7 @@ type Options struct {
 	DisablePreVote     bool   `json:"disablePreVote,omitempty"`
 	DisableCheckQuorum bool   `json:"disableCheckQuorum,omitempty"`
 	// SnapshotCount is how many applied entries a member lets pass
-	// between snapshots (0: the server's default, 10000).
+	// between snapshots (0: the server's default, 100000).
 	SnapshotCount uint64 `json:"snapshotCount,omitempty"`
 	// SyncMs, if positive, is how long a member's disk takes to make a
 	// Ready durable when raft asks for a sync: the member handles nothing

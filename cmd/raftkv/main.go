@@ -59,7 +59,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.initialToken, "initial-cluster-token", "raftkv-cluster", "salt for the member and cluster ids, so clusters sharing URLs never cross-talk")
 	fs.UintVar(&o.heartbeatMs, "heartbeat-interval", 100, "leader heartbeat period in ms (also raft's tick)")
 	fs.UintVar(&o.electionMs, "election-timeout", 1000, "election timeout in ms (at least 5x the heartbeat)")
-	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 10000, "applied entries between snapshots (and log compactions)")
+	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 100000, "applied entries between snapshots (and log compactions)")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 0, "how long a write or linearizable read may take before error 300 (default 5s + 2 election timeouts)")
 	fs.BoolVar(&o.redirect, "redirect", false, "answer writes sent to a follower with a 307 redirect to the leader instead of forwarding them")
 	fs.BoolVar(&o.leaseReads, "lease-reads", false, "serve linearizable reads from the leader's read lease, without a heartbeat round (correct only while clocks drift less than one heartbeat interval per election timeout; give it to every member)")
