@@ -172,12 +172,7 @@ func TestWatchOverHTTP(t *testing.T) {
 func TestAdminEndpoints(t *testing.T) {
 	c := startInproc(t, 3)
 	lead := c.waitLeader()
-	var follower *Member
-	for _, m := range c.members {
-		if m != lead {
-			follower = m
-		}
-	}
+	follower := c.follower(lead)
 	// Heartbeats must have been answered for latency to exist.
 	do(t, http.MethodPut, c.url(lead)+"/v2/keys/a", url.Values{"value": {"1"}})
 	for _, tc := range []v2{

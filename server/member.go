@@ -209,7 +209,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		}
 	}(m)
 
-	mf, peers, learners, err := m.loadOrBootstrap()
+	peers, learners, err := m.loadOrBootstrap()
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,6 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: opening data dir %s: %w", cfg.DataDir, err)
 	}
-	_ = mf
 	m.tr, err = rpc.New(rpc.Config{
 		ID: m.id, ClusterID: m.clusterID, Listener: m.peerMux.rpcListener(),
 		Logger: m.log.With("component", "rpc"),
@@ -327,7 +326,7 @@ func (m *Member) closeListeners() {
 // loadOrBootstrap reads the member file of an existing data dir, or
 // bootstraps a new one from the --initial-* settings. It returns the
 // initial voters and learners for a brand-new log.
-func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
+func (m *Member) loadOrBootstrap() (voters, learners []uint64, err error) {
 	cfg := m.cfg
 	path := filepath.Join(cfg.DataDir, "member.json")
 	b, err := os.ReadFile(path)
@@ -335,32 +334,32 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 	case err == nil:
 		var mf memberFile
 		if err := json.Unmarshal(b, &mf); err != nil {
-			return nil, nil, nil, fmt.Errorf("server: %s is damaged (%v); restore the data dir from a backup or remove it and re-add the member", path, err)
+			return nil, nil, fmt.Errorf("server: %s is damaged (%v); restore the data dir from a backup or remove it and re-add the member", path, err)
 		}
 		if err := m.adopt(&mf); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if mf.Name != cfg.Name {
-			return nil, nil, nil, fmt.Errorf("%w: %s was created by member %q, but --name is %q; give the right --name or --data-dir", ErrOtherMember, cfg.DataDir, mf.Name, cfg.Name)
+			return nil, nil, fmt.Errorf("%w: %s was created by member %q, but --name is %q; give the right --name or --data-dir", ErrOtherMember, cfg.DataDir, mf.Name, cfg.Name)
 		}
 		if cfg.InitialClusterSet && cfg.InitialClusterState != "existing" {
 			// The flags' token, not the data dir's (m.token): the check is
 			// whether the flags describe the data dir's cluster.
 			if want := bootClusterID(cfg.InitialCluster, cfg.InitialClusterToken); want != m.clusterID {
-				return nil, nil, nil, fmt.Errorf("%w: %s holds cluster %s, but --initial-cluster and --initial-cluster-token describe cluster %s; point --data-dir at this cluster's member, or move the old data dir away", ErrOtherCluster, cfg.DataDir, IDString(m.clusterID), IDString(want))
+				return nil, nil, fmt.Errorf("%w: %s holds cluster %s, but --initial-cluster and --initial-cluster-token describe cluster %s; point --data-dir at this cluster's member, or move the old data dir away", ErrOtherCluster, cfg.DataDir, IDString(m.clusterID), IDString(want))
 			}
 		}
-		voters, learners, err := mf.bootMembership()
+		voters, learners, err = mf.bootMembership()
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("server: %s is damaged (%v); restore the data dir from a backup or remove it and re-add the member", path, err)
+			return nil, nil, fmt.Errorf("server: %s is damaged (%v); restore the data dir from a backup or remove it and re-add the member", path, err)
 		}
 		m.log.Info("restarting from the data dir; --initial-* flags are ignored", "data-dir", cfg.DataDir)
-		return &mf, voters, learners, nil
+		return voters, learners, nil
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, nil, nil, fmt.Errorf("server: reading %s: %v", path, err)
+		return nil, nil, fmt.Errorf("server: reading %s: %v", path, err)
 	}
 	if entries, err := os.ReadDir(filepath.Join(cfg.DataDir, "member")); err == nil && len(entries) > 0 {
-		return nil, nil, nil, fmt.Errorf("server: %s has a member directory but no member.json; it was not written by this raftkv, or is damaged", cfg.DataDir)
+		return nil, nil, fmt.Errorf("server: %s has a member directory but no member.json; it was not written by this raftkv, or is damaged", cfg.DataDir)
 	}
 	var self *InitialMember
 	for i := range cfg.InitialCluster {
@@ -369,13 +368,12 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 		}
 	}
 	if self == nil {
-		return nil, nil, nil, fmt.Errorf("%w: --name is %q but --initial-cluster lists only %s; add %s=<its peer URL> to --initial-cluster", ErrNotInInitialCluster, cfg.Name, names(cfg.InitialCluster), cfg.Name)
+		return nil, nil, fmt.Errorf("%w: --name is %q but --initial-cluster lists only %s; add %s=<its peer URL> to --initial-cluster", ErrNotInInitialCluster, cfg.Name, names(cfg.InitialCluster), cfg.Name)
 	}
 	if !sameURLs(self.PeerURLs, cfg.InitialAdvertisePeerURLs) {
-		return nil, nil, nil, fmt.Errorf("server: --initial-cluster gives %q the peer URLs %v but --initial-advertise-peer-urls is %v; make them the same", cfg.Name, self.PeerURLs, cfg.InitialAdvertisePeerURLs)
+		return nil, nil, fmt.Errorf("server: --initial-cluster gives %q the peer URLs %v but --initial-advertise-peer-urls is %v; make them the same", cfg.Name, self.PeerURLs, cfg.InitialAdvertisePeerURLs)
 	}
 	mf := &memberFile{Name: cfg.Name, Token: cfg.InitialClusterToken, Peers: map[string][]string{}}
-	var voters, learners []uint64
 	switch cfg.InitialClusterState {
 	case "", "new":
 		for _, im := range cfg.InitialCluster {
@@ -388,7 +386,7 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 	case "existing":
 		joined, err := m.fetchMembers()
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		for _, mi := range joined.Members {
 			if sameURLs(mi.PeerURLs, cfg.InitialAdvertisePeerURLs) {
@@ -402,29 +400,24 @@ func (m *Member) loadOrBootstrap() (*memberFile, []uint64, []uint64, error) {
 			}
 		}
 		if mf.ID == "" {
-			return nil, nil, nil, fmt.Errorf("%w: no member of cluster %s has the peer URLs %v; add this member first with `raftkvctl member add %s %s` (or POST /v2/members)", ErrJoin, joined.ClusterID, cfg.InitialAdvertisePeerURLs, cfg.Name, cfg.InitialAdvertisePeerURLs[0])
+			return nil, nil, fmt.Errorf("%w: no member of cluster %s has the peer URLs %v; add this member first with `raftkvctl member add %s %s` (or POST /v2/members)", ErrJoin, joined.ClusterID, cfg.InitialAdvertisePeerURLs, cfg.Name, cfg.InitialAdvertisePeerURLs[0])
 		}
 		mf.ClusterID = joined.ClusterID
 	default:
-		return nil, nil, nil, fmt.Errorf("server: --initial-cluster-state must be new or existing, not %q", cfg.InitialClusterState)
+		return nil, nil, fmt.Errorf("server: --initial-cluster-state must be new or existing, not %q", cfg.InitialClusterState)
 	}
-	for _, id := range voters {
-		mf.Voters = append(mf.Voters, IDString(id))
-	}
-	for _, id := range learners {
-		mf.Learners = append(mf.Learners, IDString(id))
-	}
+	mf.Voters, mf.Learners = idStrings(voters), idStrings(learners)
 	if err := m.adopt(mf); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, nil, nil, fmt.Errorf("server: creating --data-dir %s: %v", cfg.DataDir, err)
+		return nil, nil, fmt.Errorf("server: creating --data-dir %s: %v", cfg.DataDir, err)
 	}
 	if err := writeFileSync(path, mf); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	m.log.Info("bootstrapping a new member", "data-dir", cfg.DataDir, "state", cfg.InitialClusterState)
-	return mf, voters, learners, nil
+	return voters, learners, nil
 }
 
 func (m *Member) adopt(mf *memberFile) error {
@@ -457,21 +450,30 @@ func (mf *memberFile) bootMembership() (voters, learners []uint64, err error) {
 		}
 		slices.Sort(vs)
 	}
-	for _, s := range vs {
+	if voters, err = parseIDs(vs); err == nil {
+		learners, err = parseIDs(ls)
+	}
+	return voters, learners, err
+}
+
+func idStrings(ids []uint64) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, IDString(id))
+	}
+	return out
+}
+
+func parseIDs(ss []string) ([]uint64, error) {
+	var out []uint64
+	for _, s := range ss {
 		id, err := ParseID(s)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		voters = append(voters, id)
+		out = append(out, id)
 	}
-	for _, s := range ls {
-		id, err := ParseID(s)
-		if err != nil {
-			return nil, nil, err
-		}
-		learners = append(learners, id)
-	}
-	return voters, learners, nil
+	return out, nil
 }
 
 func bootClusterID(ims []InitialMember, token string) uint64 {
@@ -605,13 +607,11 @@ func (m *Member) run() {
 			if !ok {
 				return
 			}
-			if m.cfg.LeaseReads {
-				// A follower's forwarded read meets the lease here.
-				m.catchUpTicks(time.Now())
-			}
+			m.leaseClock()
 			m.step(msg)
 			m.drain(inbound)
 		case f := <-m.reqs:
+			m.leaseClock()
 			f()
 			m.drain(inbound)
 		case <-m.stopc:
@@ -648,20 +648,17 @@ func (m *Member) publishView() {
 	old := m.view.Load()
 	v := &view{state: ss.RaftState, lead: ss.Lead, term: hs.Term, commit: hs.Commit, applied: m.node.applied,
 		voters: old.voters, learners: old.learners}
-	if !slices.Equal(cs.Voters, old.voters) || !slices.Equal(cs.Learners, old.learners) {
+	membership := !slices.Equal(cs.Voters, old.voters) || !slices.Equal(cs.Learners, old.learners)
+	if membership {
 		v.voters, v.learners = slices.Clone(cs.Voters), slices.Clone(cs.Learners)
 	}
-	membership := !slices.Equal(v.voters, old.voters) || !slices.Equal(v.learners, old.learners)
-	if !membership && v.state == old.state && v.lead == old.lead && v.term == old.term &&
-		v.commit == old.commit && v.applied == old.applied {
+	role := membership || v.state != old.state || v.lead != old.lead || v.term != old.term
+	if !role && v.commit == old.commit && v.applied == old.applied {
 		return
-	}
-	if v.lead != old.lead {
-		m.metrics.leaderChanges.Inc()
 	}
 	m.metrics.observeView(old, v, m.id)
 	m.view.Store(v)
-	if membership || v.state != old.state || v.lead != old.lead || v.term != old.term {
+	if role {
 		m.changedMu.Lock()
 		close(m.changed)
 		m.changed = make(chan struct{})
@@ -751,11 +748,20 @@ var errStopped = errors.New("server: member is stopping")
 // last one (under LeaseReads). A ticker drops the ticks a stalled process
 // (SIGSTOP, a long pause) missed, and raft's lease counts ticks: without
 // this, a leader resumed after an election elsewhere would think its
-// lease still ran. Called on every tick and before every read.
+// lease still ran. Called on every tick, and through leaseClock whenever
+// the loop wakes for a message or a request (a read among them).
 func (m *Member) catchUpTicks(now time.Time) {
 	for now.Sub(m.lastTick) >= m.cfg.HeartbeatInterval {
 		m.lastTick = m.lastTick.Add(m.cfg.HeartbeatInterval)
 		m.node.Tick(now.UnixNano())
+	}
+}
+
+// leaseClock catches up raft's ticks under LeaseReads, before the loop
+// handles what woke it.
+func (m *Member) leaseClock() {
+	if m.cfg.LeaseReads {
+		m.catchUpTicks(time.Now())
 	}
 }
 
@@ -822,6 +828,21 @@ func (m *Member) waitLeader(ctx context.Context) (*view, error) {
 			return nil, errStopped
 		}
 	}
+}
+
+// waitLeaderOtherThan waits until the view's leader is not lead (another
+// member, or none).
+func (m *Member) waitLeaderOtherThan(ctx context.Context, lead uint64) error {
+	if _, ch := m.waitChange(); m.view.Load().lead == lead {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return errNoLeader
+		case <-m.donec:
+			return errStopped
+		}
+	}
+	return nil
 }
 
 var errNoLeader = errors.New("server: no leader (election in progress or no quorum)")
@@ -956,14 +977,8 @@ func (m *Member) propose(ctx context.Context, p proposal) (Result, error) {
 		if errors.As(err, &nle) || errors.Is(err, errForwardNotLeader) {
 			// Leadership moved before anything was proposed: try again
 			// with the new leader (or wait for one).
-			if _, ch := m.waitChange(); m.view.Load().lead == v.lead {
-				select {
-				case <-ch:
-				case <-ctx.Done():
-					return Result{}, errNoLeader
-				case <-m.donec:
-					return Result{}, errStopped
-				}
+			if err := m.waitLeaderOtherThan(ctx, v.lead); err != nil {
+				return Result{}, err
 			}
 			continue
 		}
@@ -991,22 +1006,14 @@ func (m *Member) readIndex(ctx context.Context) error {
 		idxc := make(chan uint64, 1)
 		errc := make(chan error, 1)
 		if err := m.do(ctx, func() {
-			if m.cfg.LeaseReads {
-				m.catchUpTicks(time.Now())
-			}
 			errc <- m.node.ReadIndex(func(i uint64) { idxc <- i })
 		}); err != nil {
 			return err
 		}
 		if err := <-errc; err != nil {
 			// Refused: no leader known to raft right now. Wait for a change.
-			_, ch := m.waitChange()
-			if m.view.Load().lead == v.lead {
-				select {
-				case <-ch:
-				case <-ctx.Done():
-					return errNoLeader
-				}
+			if err := m.waitLeaderOtherThan(ctx, v.lead); err != nil {
+				return err
 			}
 			continue
 		}
@@ -1044,10 +1051,7 @@ func (m *Member) syncPeers() {
 		if id == m.id {
 			continue
 		}
-		urls := m.bootPeers[id]
-		if r := records[id]; r != nil && len(r.PeerURLs) > 0 {
-			urls = r.PeerURLs
-		}
+		urls := m.peerURLs(id)
 		if len(urls) == 0 {
 			m.log.Warn("no peer URL known for member", "id", IDString(id))
 			continue
@@ -1119,7 +1123,7 @@ func (m *Member) housekeeping() {
 	t := time.NewTicker(m.cfg.HeartbeatInterval * 5)
 	defer t.Stop()
 	published := false
-	leaderless := time.Duration(0)
+	leaderless := 0 // ticks of t without a leader
 	for {
 		select {
 		case <-m.stopc:
@@ -1131,7 +1135,7 @@ func (m *Member) housekeeping() {
 			leaderless++
 			// A member cut off for several election timeouts asks its peers
 			// whether it was removed (it cannot learn that from the log).
-			if leaderless*5*m.cfg.HeartbeatInterval >= 2*m.cfg.ElectionTimeout {
+			if time.Duration(leaderless)*5*m.cfg.HeartbeatInterval >= 2*m.cfg.ElectionTimeout {
 				leaderless = 0
 				if m.askRemoved() {
 					m.stopRemoved("the cluster removed this member; stopping")
@@ -1216,8 +1220,14 @@ func (m *Member) transferOnShutdown(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ElectionTimeout)
 	defer cancel()
+	targetc := make(chan uint64, 1)
+	if err := m.do(ctx, func() { t, _ := m.node.Stepdown(); targetc <- t }); err != nil {
+		return
+	}
 	var target uint64
-	if err := m.do(ctx, func() { target, _ = m.node.Stepdown() }); err != nil {
+	select {
+	case target = <-targetc:
+	case <-m.donec:
 		return
 	}
 	for {

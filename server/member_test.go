@@ -82,6 +82,17 @@ func startInproc(t *testing.T, n int, configure ...func(*MemberConfig)) *inproc 
 	return c
 }
 
+// follower returns a member other than lead (the last one).
+func (c *inproc) follower(lead *Member) *Member {
+	var f *Member
+	for _, m := range c.members {
+		if m != lead {
+			f = m
+		}
+	}
+	return f
+}
+
 // waitLeader waits until every member in ms sees the same leader.
 func (c *inproc) waitLeader(ms ...*Member) *Member {
 	c.t.Helper()
@@ -146,12 +157,7 @@ func do(t *testing.T, method, u string, form url.Values) (*http.Response, string
 func TestMemberWriteOnFollowerReadEverywhere(t *testing.T) {
 	c := startInproc(t, 3)
 	lead := c.waitLeader()
-	var follower *Member
-	for _, m := range c.members {
-		if m != lead {
-			follower = m
-		}
-	}
+	follower := c.follower(lead)
 	resp, body := do(t, http.MethodPut, c.url(follower)+"/v2/keys/message", url.Values{"value": {"Hello"}})
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(body, `"value":"Hello"`) {
 		t.Fatalf("PUT on a follower: %s %s", resp.Status, body)

@@ -81,6 +81,9 @@ func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
 // observeView updates the gauges and counters that follow the view.
 func (m *metrics) observeView(old, v *view, self uint64) {
+	if v.lead != old.lead {
+		m.leaderChanges.Inc()
+	}
 	m.hasLeader.Set(b2f(v.lead != raft.None))
 	m.isLeader.Set(b2f(v.lead == self))
 	if v.commit > old.commit {

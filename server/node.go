@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -486,65 +485,62 @@ func (n *Node) answerReads() {
 }
 
 // maybeSnapshot snapshots the key space and compacts the log once
-// SnapshotCount entries were applied since the last snapshot, in the
-// background when Config.Background is set.
+// SnapshotCount entries were applied since the last snapshot: the store is
+// frozen at the applied index, encoded and written by the work (in the
+// background when Config.Background is set), and the log compacted by its
+// finish, on the Node's goroutine.
 func (n *Node) maybeSnapshot() error {
 	if n.snapshotting || n.applied < n.snapIndex+n.cfg.SnapshotCount {
 		return nil
 	}
-	bugs := n.cfg.PlantedBugs.SnapshotPastApplied || n.cfg.PlantedBugs.SnapshotBeforeApply
-	if n.cfg.Background == nil || bugs {
-		return n.snapshotNow()
-	}
-	frozen := n.store.Freeze()
-	index := n.applied
-	cs := raft.ConfState{Voters: slices.Clone(n.confState.Voters), Learners: slices.Clone(n.confState.Learners)}
-	st := n.st
-	n.snapshotting = true
-	n.cfg.Background(func() func() {
+	// confState is replaced on every change, never modified: the work may
+	// keep it.
+	index, cs, frozen := n.applied, n.confState, n.store.Freeze()
+	encode := func() ([]byte, error) {
 		var buf bytes.Buffer
 		err := frozen.Save(&buf)
+		return buf.Bytes(), err
+	}
+	bugs := n.cfg.PlantedBugs
+	if bugs.SnapshotPastApplied {
+		index, _ = n.st.LastIndex()
+	}
+	if bugs.SnapshotBeforeApply && n.bugSnap != nil {
+		encode = func() ([]byte, error) { return n.bugSnap, nil }
+	}
+	st := n.st
+	work := func() func() {
+		data, err := encode()
 		var p *storage.PreparedSnapshot
 		if err == nil {
-			p, err = st.PrepareSnapshot(index, cs, buf.Bytes())
+			p, err = st.PrepareSnapshot(index, cs, data)
 		}
-		return func() {
-			n.snapshotting = false
-			if err == nil {
-				err = st.CommitSnapshot(p)
-			}
-			switch {
-			case err == nil:
-				n.snapIndex = index
-			case errors.Is(err, raft.ErrSnapOutOfDate):
-				// The leader's snapshot overtook ours while it was written.
-			default:
-				n.bgErr = fmt.Errorf("server: saving snapshot at %d: %w", index, err)
-			}
-		}
-	})
+		return func() { n.finishSnapshot(index, p, err) }
+	}
+	n.snapshotting = true
+	if n.cfg.Background == nil || bugs.SnapshotPastApplied || bugs.SnapshotBeforeApply {
+		work()()
+		return n.bgErr
+	}
+	n.cfg.Background(work)
 	return nil
 }
 
-// snapshotNow is maybeSnapshot without Background: encode, write and
-// compact before returning.
-func (n *Node) snapshotNow() error {
-	var buf bytes.Buffer
-	if err := n.store.Save(&buf); err != nil {
-		return fmt.Errorf("server: snapshot of the key space: %w", err)
+// finishSnapshot compacts the log to a prepared snapshot, or records why
+// the snapshot failed.
+func (n *Node) finishSnapshot(index uint64, p *storage.PreparedSnapshot, err error) {
+	n.snapshotting = false
+	if err == nil {
+		err = n.st.CommitSnapshot(p)
 	}
-	index, data := n.applied, buf.Bytes()
-	if n.cfg.PlantedBugs.SnapshotPastApplied {
-		index, _ = n.st.LastIndex()
+	switch {
+	case err == nil:
+		n.snapIndex = index
+	case errors.Is(err, raft.ErrSnapOutOfDate):
+		// The leader's snapshot overtook ours while it was written.
+	default:
+		n.bgErr = fmt.Errorf("server: saving snapshot at %d: %w", index, err)
 	}
-	if n.cfg.PlantedBugs.SnapshotBeforeApply && n.bugSnap != nil {
-		data = n.bugSnap
-	}
-	if _, err := n.st.CreateSnapshot(index, n.confState, data); err != nil {
-		return fmt.Errorf("server: saving snapshot at %d: %w", index, err)
-	}
-	n.snapIndex = index
-	return nil
 }
 
 // dropWaitsUpTo forgets proposals at or below index: a snapshot from the

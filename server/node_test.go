@@ -36,10 +36,16 @@ type testCluster struct {
 	fs    map[uint64]*vfs.MemFS
 	ids   []uint64
 	now   int64
+	// configure, if set, adjusts each node's Config before it starts.
+	configure func(*Config)
 }
 
 func newTestCluster(t *testing.T, ids ...uint64) *testCluster {
-	c := &testCluster{t: t, net: &syncNet{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: ids}
+	return newTestClusterWith(t, nil, ids...)
+}
+
+func newTestClusterWith(t *testing.T, configure func(*Config), ids ...uint64) *testCluster {
+	c := &testCluster{t: t, net: &syncNet{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: ids, configure: configure}
 	for _, id := range ids {
 		c.fs[id] = vfs.NewMem(rand.New(rand.NewPCG(id, 7)))
 		c.start(id)
@@ -48,12 +54,16 @@ func newTestCluster(t *testing.T, ids ...uint64) *testCluster {
 }
 
 func (c *testCluster) start(id uint64) {
-	n, err := NewNode(Config{
+	cfg := Config{
 		ID: id, ClusterID: 42, Peers: c.ids, FS: c.fs[id], Dir: "/data",
 		ElectionTick: 10, HeartbeatTick: 1, TickInterval: 100 * time.Millisecond,
 		Rand: rand.New(rand.NewPCG(id, 1)), Transport: c.net,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if c.configure != nil {
+		c.configure(&cfg)
+	}
+	n, err := NewNode(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -233,21 +243,7 @@ func TestNodeReadIndex(t *testing.T) {
 }
 
 func TestNodeSnapshotCompactsAndRestarts(t *testing.T) {
-	c := &testCluster{t: t, net: &syncNet{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: []uint64{1}}
-	c.fs[1] = vfs.NewMem(rand.New(rand.NewPCG(1, 7)))
-	start := func() {
-		n, err := NewNode(Config{
-			ID: 1, ClusterID: 42, Peers: c.ids, FS: c.fs[1], Dir: "/data",
-			ElectionTick: 10, HeartbeatTick: 1, TickInterval: 100 * time.Millisecond, SnapshotCount: 5,
-			Rand: rand.New(rand.NewPCG(1, 1)), Transport: c.net,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes[1] = n
-	}
-	start()
+	c := newTestClusterWith(t, func(cfg *Config) { cfg.SnapshotCount = 5 }, 1)
 	for i := range 12 {
 		c.do(&kv.Command{Method: kv.MethodPut, Path: "/k", Value: fmt.Sprint(i)})
 	}
@@ -256,7 +252,7 @@ func TestNodeSnapshotCompactsAndRestarts(t *testing.T) {
 		t.Fatalf("log not compacted: first index %d", first)
 	}
 	c.fs[1].Crash()
-	start()
+	c.start(1)
 	c.leader()
 	ev, err := c.nodes[1].Store().Get("/k", false, false)
 	if err != nil || *ev.Node.Value != "11" {
@@ -336,23 +332,11 @@ func TestLeaderAppendsOverlapItsWrite(t *testing.T) {
 // node's goroutine, to the index the snapshot was frozen at, and a restart
 // from it (plus the log after it) has every write.
 func TestNodeBackgroundSnapshot(t *testing.T) {
-	c := &testCluster{t: t, net: &syncNet{}, nodes: map[uint64]*Node{}, fs: map[uint64]*vfs.MemFS{}, ids: []uint64{1}}
-	c.fs[1] = vfs.NewMem(rand.New(rand.NewPCG(1, 7)))
 	var works []func() func()
-	start := func() {
-		n, err := NewNode(Config{
-			ID: 1, ClusterID: 42, Peers: c.ids, FS: c.fs[1], Dir: "/data",
-			ElectionTick: 10, HeartbeatTick: 1, TickInterval: 100 * time.Millisecond, SnapshotCount: 5,
-			Rand: rand.New(rand.NewPCG(1, 1)), Transport: c.net,
-			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Background: func(work func() func()) { works = append(works, work) },
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes[1] = n
-	}
-	start()
+	c := newTestClusterWith(t, func(cfg *Config) {
+		cfg.SnapshotCount = 5
+		cfg.Background = func(work func() func()) { works = append(works, work) }
+	}, 1)
 	for i := range 6 {
 		c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
 	}
@@ -397,7 +381,7 @@ func TestNodeBackgroundSnapshot(t *testing.T) {
 		t.Fatalf("%d background snapshots; want a second one after the first finished", len(works))
 	}
 	c.fs[1].Crash()
-	start()
+	c.start(1)
 	c.leader()
 	for i := range 20 {
 		if _, err := c.nodes[1].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {

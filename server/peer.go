@@ -315,8 +315,8 @@ func (m *Member) memberList() []MemberInfo {
 		if r := records[id]; r != nil {
 			mi.Name, mi.PeerURLs, mi.ClientURLs = r.Name, r.PeerURLs, r.ClientURLs
 		}
-		if len(mi.PeerURLs) == 0 && len(m.bootPeers[id]) > 0 {
-			mi.PeerURLs = m.bootPeers[id]
+		if urls := m.peerURLs(id); len(urls) > 0 {
+			mi.PeerURLs = urls
 		}
 		if id == m.id {
 			mi.Name, mi.ClientURLs = m.cfg.Name, m.cfg.AdvertiseClientURLs
