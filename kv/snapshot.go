@@ -90,14 +90,13 @@ func (f *Frozen) Index() uint64 { return f.hdr.Index }
 
 // Save writes the frozen store as a snapshot, in Store.Save's format.
 func (f *Frozen) Save(w io.Writer) error {
-	tree, hdr, events := f.tree, f.hdr, f.events
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := msgpack.NewEncoder(bw)
-	if err := enc.Encode(&hdr); err != nil {
+	if err := enc.Encode(&f.hdr); err != nil {
 		return err
 	}
 	var err error
-	tree.Ascend(func(n node) bool {
+	f.tree.Ascend(func(n node) bool {
 		var flags uint8
 		if n.dir {
 			flags |= flagDir
@@ -129,7 +128,7 @@ func (f *Frozen) Save(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	for _, ev := range events {
+	for _, ev := range f.events {
 		se := snapEvent{Action: ev.Action, Node: toSnapNode(ev.Node), PrevNode: toSnapNode(ev.PrevNode),
 			Index: ev.Index, Refresh: ev.Refresh}
 		if err := enc.Encode(&se); err != nil {

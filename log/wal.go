@@ -371,9 +371,11 @@ func (w *WAL) startSegment(seq, first uint64) error {
 		return err
 	}
 	_, err = f.Write(e.a.b)
-	if w.opts.Preallocate {
-		zeros := make([]byte, 1<<20)
-		for left := w.opts.SegmentSize - int64(len(e.a.b)); err == nil && left > 0; left -= int64(len(zeros)) {
+	if left := w.opts.SegmentSize - int64(len(e.a.b)); w.opts.Preallocate && left > 0 {
+		// At most 1 MiB of zeros at a time, and no more than the segment
+		// needs (small segments in tests and simulations).
+		zeros := make([]byte, min(left, 1<<20))
+		for ; err == nil && left > 0; left -= int64(len(zeros)) {
 			_, err = f.Write(zeros[:min(left, int64(len(zeros)))])
 		}
 	}

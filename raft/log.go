@@ -115,12 +115,13 @@ func (l *raftLog) unstableEntries() []Entry {
 }
 
 // nextCommittedEnts returns committed entries not yet applied, bounded in
-// size.
+// size. There are none while a restored snapshot has replaced the entries
+// after the applied index (Advance then moves applied to the snapshot).
 func (l *raftLog) nextCommittedEnts() []Entry {
-	lo, hi := l.applied+1, l.committed+1
-	if lo >= hi {
+	if !l.hasNextCommittedEnts() {
 		return nil
 	}
+	lo, hi := l.applied+1, l.committed+1
 	ents, err := l.slice(lo, hi, l.maxNextEntsSize)
 	if err != nil {
 		panic(fmt.Sprintf("raft: unexpected error reading committed entries: %v", err))

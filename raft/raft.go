@@ -938,23 +938,22 @@ func (r *raft) handleSnapshot(m Message) {
 		r.send(Message{To: m.From, Type: MsgAppResp, Index: r.log.committed})
 		return
 	}
-	buf := r.snapBuf
+	// have: the bytes of this same snapshot already received.
+	var have uint64
+	if b := r.snapBuf; b != nil && b.Metadata.Index == md.Index && b.Metadata.Term == md.Term {
+		have = uint64(len(b.Data))
+	}
 	switch {
 	case m.SnapOffset == 0:
 		// A new transfer. Allocate the whole snapshot once, so appending
 		// chunks never copies it.
-		buf = &Snapshot{Metadata: md, Data: make([]byte, 0, m.SnapTotal)}
-	case buf == nil || buf.Metadata.Index != md.Index || buf.Metadata.Term != md.Term ||
-		uint64(len(buf.Data)) != m.SnapOffset:
-		have := uint64(0)
-		if buf != nil && buf.Metadata.Index == md.Index && buf.Metadata.Term == md.Term {
-			have = uint64(len(buf.Data))
-		}
+		r.snapBuf = &Snapshot{Metadata: md, Data: make([]byte, 0, m.SnapTotal)}
+	case m.SnapOffset != have:
 		r.send(Message{To: m.From, Type: MsgSnapResp, Index: md.Index, SnapOffset: have, Reject: true})
 		return
 	}
+	buf := r.snapBuf
 	buf.Data = append(buf.Data, m.Snapshot.Data...)
-	r.snapBuf = buf
 	if uint64(len(buf.Data)) < m.SnapTotal {
 		r.send(Message{To: m.From, Type: MsgSnapResp, Index: md.Index, SnapOffset: uint64(len(buf.Data))})
 		return

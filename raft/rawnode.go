@@ -1,6 +1,8 @@
 package raft
 
 import (
+	"slices"
+
 	"github.com/raftkv/raftkv/raft/tracker"
 )
 
@@ -168,15 +170,10 @@ func (rn *RawNode) Ready() Ready {
 	r.flushAppends()
 	r.flushReads()
 	rd := Ready{
-		Entries:    r.log.unstableEntries(),
-		Messages:   r.msgs,
-		ReadStates: r.readStates,
-	}
-	// After a snapshot is restored, the entries between the applied index
-	// and the snapshot are gone: the snapshot replaces them (Advance moves
-	// applied to it).
-	if r.log.hasNextCommittedEnts() {
-		rd.CommittedEntries = r.log.nextCommittedEnts()
+		Entries:          r.log.unstableEntries(),
+		CommittedEntries: r.log.nextCommittedEnts(),
+		Messages:         r.msgs,
+		ReadStates:       r.readStates,
 	}
 	r.msgs = nil
 	r.readStates = nil
@@ -205,12 +202,7 @@ func (rn *RawNode) Ready() Ready {
 // change is used: otherwise a crash could bring the member back with the
 // old membership, counting on a removed member that may be gone for good.
 func hasConfChange(ents []Entry) bool {
-	for i := range ents {
-		if ents[i].Type == EntryConfChange {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ents, func(e Entry) bool { return e.Type == EntryConfChange })
 }
 
 // Advance tells the member that rd has been handled: persisted, sent and

@@ -67,12 +67,16 @@ func New(ids []uint64, opts Options) *Cluster {
 	}
 	c := &Cluster{IDs: slices.Clone(ids), Nodes: map[uint64]*Node{}, opts: opts, cut: map[[2]uint64]bool{}}
 	for _, id := range ids {
-		n := &Node{ID: id, Storage: raft.NewMemoryStorage(), rand: rand.New(rand.NewPCG(opts.Seed, id))}
-		n.Conf = raft.ConfState{Voters: slices.Clone(ids)}
-		c.Nodes[id] = n
-		c.start(n)
+		c.add(id, raft.ConfState{Voters: slices.Clone(ids)})
 	}
 	return c
+}
+
+// add starts a new member id with empty storage and membership conf.
+func (c *Cluster) add(id uint64, conf raft.ConfState) {
+	n := &Node{ID: id, Storage: raft.NewMemoryStorage(), Conf: conf, rand: rand.New(rand.NewPCG(c.opts.Seed, id))}
+	c.Nodes[id] = n
+	c.start(n)
 }
 
 func (c *Cluster) start(n *Node) {
@@ -110,11 +114,8 @@ func (c *Cluster) start(n *Node) {
 // voters and itself as a learner, as an operator would start a member that
 // is being added. The leader still has to add it with a ConfChange.
 func (c *Cluster) Join(id uint64, voters []uint64) {
-	n := &Node{ID: id, Storage: raft.NewMemoryStorage(), rand: rand.New(rand.NewPCG(c.opts.Seed, id))}
-	n.Conf = raft.ConfState{Voters: slices.Clone(voters), Learners: []uint64{id}}
-	c.Nodes[id] = n
 	c.IDs = append(c.IDs, id)
-	c.start(n)
+	c.add(id, raft.ConfState{Voters: slices.Clone(voters), Learners: []uint64{id}})
 }
 
 // Crash stops a member: what it had not persisted is lost, and so are the
