@@ -188,14 +188,7 @@ func (c *Client) Sync(ctx context.Context) error {
 	for _, m := range ms {
 		eps = append(eps, m.ClientURLs...)
 	}
-	n, err := normaliseEndpoints(eps)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.eps, c.pin = n, 0
-	return nil
+	return c.SetEndpoints(eps...)
 }
 
 // AutoSync calls Sync every interval until ctx is done, and returns ctx's
@@ -450,19 +443,20 @@ func decodeError(rep *reply) error {
 	return &StatusError{StatusCode: rep.status, Message: fmt.Sprintf("%d %s", rep.status, msg)}
 }
 
-// getJSON runs a GET of path and decodes a 200 answer into out.
-func (c *Client) getJSON(ctx context.Context, path string, out any) (*reply, error) {
+// getJSON runs a GET of path and decodes a 200 answer as a T.
+func getJSON[T any](ctx context.Context, c *Client, path string) (*T, error) {
 	rep, err := c.send(ctx, &request{method: http.MethodGet, path: path, retry5xx: true})
 	if err != nil {
 		return nil, err
 	}
 	if rep.status != http.StatusOK {
-		return rep, decodeError(rep)
+		return nil, decodeError(rep)
 	}
+	out := new(T)
 	if err := json.Unmarshal(rep.body, out); err != nil {
-		return rep, fmt.Errorf("client: %s%s: bad JSON: %w", rep.endpoint, path, err)
+		return nil, fmt.Errorf("client: %s%s: bad JSON: %w", rep.endpoint, path, err)
 	}
-	return rep, nil
+	return out, nil
 }
 
 func headerUint(h http.Header, name string) uint64 {

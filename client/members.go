@@ -19,10 +19,11 @@ type Member struct {
 
 // Members lists the members of the cluster.
 func (c *Client) Members(ctx context.Context) ([]Member, error) {
-	var out struct {
+	type list struct {
 		Members []Member `json:"members"`
 	}
-	if _, err := c.getJSON(ctx, "/v2/members", &out); err != nil {
+	out, err := getJSON[list](ctx, c, "/v2/members")
+	if err != nil {
 		return nil, err
 	}
 	return out.Members, nil
@@ -31,11 +32,7 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 // Leader returns the member the answering member believes is the leader.
 // During an election it fails with a *StatusError of status 503.
 func (c *Client) Leader(ctx context.Context) (*Member, error) {
-	m := &Member{}
-	if _, err := c.getJSON(ctx, "/v2/members/leader", m); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return getJSON[Member](ctx, c, "/v2/members/leader")
 }
 
 // AddMember adds a member with the given peer URLs and returns it, with the

@@ -88,11 +88,7 @@ type Version struct {
 // SelfStats returns the answering member's /v2/stats/self; use ForEndpoint
 // to choose the member.
 func (c *Client) SelfStats(ctx context.Context) (*SelfStats, error) {
-	s := &SelfStats{}
-	if _, err := c.getJSON(ctx, "/v2/stats/self", s); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return getJSON[SelfStats](ctx, c, "/v2/stats/self")
 }
 
 // LeaderStats returns the leader's /v2/stats/leader, asking the leader
@@ -109,29 +105,17 @@ func (c *Client) LeaderStats(ctx context.Context) (*LeaderStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &LeaderStats{}
-	if _, err := lc.getJSON(ctx, "/v2/stats/leader", s); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return getJSON[LeaderStats](ctx, lc, "/v2/stats/leader")
 }
 
 // StoreStats returns the answering member's /v2/stats/store.
 func (c *Client) StoreStats(ctx context.Context) (*StoreStats, error) {
-	s := &StoreStats{}
-	if _, err := c.getJSON(ctx, "/v2/stats/store", s); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return getJSON[StoreStats](ctx, c, "/v2/stats/store")
 }
 
 // Version returns the answering member's /version.
 func (c *Client) Version(ctx context.Context) (*Version, error) {
-	v := &Version{}
-	if _, err := c.getJSON(ctx, "/version", v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return getJSON[Version](ctx, c, "/version")
 }
 
 // Health asks the answering member's /health: true when it has a leader and

@@ -126,15 +126,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	value := makeValue(cfg.ValueSize)
 	body := []byte("value=" + url.QueryEscape(value))
+	urls := keyURLs(eps, cfg.Prefix, keys)
 	if cfg.Workload != workloadPut && cfg.Preload {
-		if err := preload(ctx, c, eps, cfg, keys, body); err != nil {
+		if err := preload(ctx, c, urls, cfg, body); err != nil {
 			return nil, err
 		}
 	}
 	g := &opGen{
 		workload: cfg.Workload,
 		eps:      eps,
-		keys:     keyURLs(eps, cfg.Prefix, keys),
+		keys:     urls,
 		prefix:   cfg.Prefix + "/d" + runID(),
 		body:     body,
 		seed:     cfg.Seed,
@@ -193,16 +194,17 @@ func keyURLs(eps []string, prefix string, n int) [][]string {
 	return out
 }
 
-// preload writes every key of the shared set once so that reads find them.
-func preload(ctx context.Context, c *client, eps []string, cfg Config, keys int, body []byte) error {
-	urls := keyURLs(eps, cfg.Prefix, keys)
+// preload writes every key of the shared set once so that reads find them;
+// urls are the set's URLs per endpoint, as keyURLs builds them.
+func preload(ctx context.Context, c *client, urls [][]string, cfg Config, body []byte) error {
+	keys := len(urls[0])
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := range min(cfg.Concurrency, keys) {
 		wg.Go(func() {
-			ep := w % len(eps)
+			ep := w % len(urls)
 			for {
 				k := int(next.Add(1) - 1)
 				if k >= keys || ctx.Err() != nil {

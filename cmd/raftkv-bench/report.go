@@ -99,9 +99,11 @@ func writeBins(w io.Writer, h *Histogram) {
 	}
 	var rows []row
 	lo := time.Duration(0)
+	var below uint64 // h.CountBelow(lo)
 	for _, hi := range append(displayBins, 1<<62) {
-		rows = append(rows, row{lo, hi, h.CountBelow(hi) - h.CountBelow(lo)})
-		lo = hi
+		n := h.CountBelow(hi)
+		rows = append(rows, row{lo, hi, n - below})
+		lo, below = hi, n
 	}
 	first, last := -1, -1
 	var peak uint64

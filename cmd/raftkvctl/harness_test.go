@@ -204,7 +204,7 @@ type subst struct{ name, value string }
 
 // expand replaces $names in a command line: $I+k, $I-k and the vars.
 func (s *script) expand(line string) string {
-	line = regexp.MustCompile(`\$I([+-]\d+)`).ReplaceAllStringFunc(line, func(m string) string {
+	line = reRelIndex.ReplaceAllStringFunc(line, func(m string) string {
 		k, _ := strconv.ParseInt(m[2:], 10, 64)
 		return strconv.FormatInt(int64(s.base)+k, 10)
 	})
@@ -218,6 +218,7 @@ func (s *script) expand(line string) string {
 }
 
 var (
+	reRelIndex    = regexp.MustCompile(`\$I([+-]\d+)`)
 	reHeaderIndex = regexp.MustCompile(`(?m)^(Created-Index|Modified-Index|Index): (\d+)$`)
 	reJSONIndex   = regexp.MustCompile(`"(createdIndex|modifiedIndex|index)":(\d+)`)
 	reErrIndex    = regexp.MustCompile(`(?m)^(Error: .*)\[(\d+)\]$`)

@@ -9,7 +9,7 @@ import (
 	"github.com/raftkv/raftkv/client"
 )
 
-// args checks the argument count of a command: want the required ones,
+// checkArgs checks the argument count of a command: want the required ones,
 // at most max ("key required", "value required" as etcdctl words them).
 func (a *app) checkArgs(args []string, names []string, max int) (bool, int) {
 	if len(args) < len(names) {
@@ -37,7 +37,7 @@ func (a *app) valueArg(args []string) (string, bool) {
 func ttlDuration(s uint64) time.Duration { return time.Duration(s) * time.Second }
 
 // keysCall runs one keys call with a synced client under --total-timeout,
-// and prints its response unless quiet; it returns the exit code.
+// and prints its response unless print is nil; it returns the exit code.
 func (a *app) keysCall(call func(ctx context.Context, c *client.Client) (*client.Response, error), print func(*client.Response)) int {
 	c, code := a.newClient(true)
 	if c == nil {
@@ -53,6 +53,33 @@ func (a *app) keysCall(call func(ctx context.Context, c *client.Client) (*client
 		print(resp)
 	}
 	return exitSuccess
+}
+
+// setValue is set, mk and update: it checks for <key> [<value>], takes a
+// missing value from stdin, runs call with the value and prints the
+// response.
+func (a *app) setValue(args []string, call func(ctx context.Context, c *client.Client, value string) (*client.Response, error)) int {
+	if ok, code := a.checkArgs(args, []string{"key"}, 2); !ok {
+		return code
+	}
+	value, ok := a.valueArg(args)
+	if !ok {
+		return a.badArgs("value required")
+	}
+	return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+		return call(ctx, c, value)
+	}, a.printResponse)
+}
+
+// setDir is mkdir, setdir and updatedir: a Set of the directory <key> with
+// a TTL and a prevExist condition, printing nothing.
+func (a *app) setDir(args []string, ttl uint64, prevExist client.PrevExistType) int {
+	if ok, code := a.checkArgs(args, []string{"key"}, 1); !ok {
+		return code
+	}
+	return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+		return c.Set(ctx, args[0], "", &client.SetOptions{Dir: true, TTL: ttlDuration(ttl), PrevExist: prevExist})
+	}, nil)
 }
 
 const valueFromStdin = `If <value> is missing, it is read from stdin, byte for byte (a final
@@ -84,16 +111,9 @@ the key still has that value or modified index.
 			fs.indexVar(&swapIndex, "swap-with-index", "set only if the key's modified index is this (compare-and-swap)")
 		},
 		run: func(a *app, args []string) int {
-			if ok, code := a.checkArgs(args, []string{"key"}, 2); !ok {
-				return code
-			}
-			value, ok := a.valueArg(args)
-			if !ok {
-				return a.badArgs("value required")
-			}
-			return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			return a.setValue(args, func(ctx context.Context, c *client.Client, value string) (*client.Response, error) {
 				return c.Set(ctx, args[0], value, &client.SetOptions{TTL: ttlDuration(ttl), PrevValue: swapValue, PrevIndex: swapIndex})
-			}, a.printResponse)
+			})
 		},
 	}
 }
@@ -121,19 +141,12 @@ directory and the new key is created in it, named after the store index
 			fs.ttlVar(&ttl, "ttl", "time to live of the key")
 		},
 		run: func(a *app, args []string) int {
-			if ok, code := a.checkArgs(args, []string{"key"}, 2); !ok {
-				return code
-			}
-			value, ok := a.valueArg(args)
-			if !ok {
-				return a.badArgs("value required")
-			}
-			return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			return a.setValue(args, func(ctx context.Context, c *client.Client, value string) (*client.Response, error) {
 				if inOrder {
 					return c.CreateInOrder(ctx, args[0], value, &client.CreateInOrderOptions{TTL: ttlDuration(ttl)})
 				}
 				return c.Set(ctx, args[0], value, &client.SetOptions{TTL: ttlDuration(ttl), PrevExist: client.PrevNoExist})
-			}, a.printResponse)
+			})
 		},
 	}
 }
@@ -147,14 +160,7 @@ func mkdirCommand() *command {
 		desc:     "Creates the directory <key>; fails with error 105 if the key exists. Prints nothing.",
 		examples: []string{"raftkvctl mkdir /config", "raftkvctl mkdir /tmp/job-7 --ttl 3600"},
 		flags:    func(fs *flagSet) { fs.ttlVar(&ttl, "ttl", "time to live of the directory (and all it holds)") },
-		run: func(a *app, args []string) int {
-			if ok, code := a.checkArgs(args, []string{"key"}, 1); !ok {
-				return code
-			}
-			return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
-				return c.Set(ctx, args[0], "", &client.SetOptions{Dir: true, TTL: ttlDuration(ttl), PrevExist: client.PrevNoExist})
-			}, nil)
-		},
+		run:      func(a *app, args []string) int { return a.setDir(args, ttl, client.PrevNoExist) },
 	}
 }
 
@@ -169,14 +175,7 @@ an existing directory it fails with error 102 (use updatedir to change a
 directory's TTL). Prints nothing.`,
 		examples: []string{"raftkvctl setdir /config"},
 		flags:    func(fs *flagSet) { fs.ttlVar(&ttl, "ttl", "time to live of the directory") },
-		run: func(a *app, args []string) int {
-			if ok, code := a.checkArgs(args, []string{"key"}, 1); !ok {
-				return code
-			}
-			return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
-				return c.Set(ctx, args[0], "", &client.SetOptions{Dir: true, TTL: ttlDuration(ttl)})
-			}, nil)
-		},
+		run:      func(a *app, args []string) int { return a.setDir(args, ttl, client.PrevIgnore) },
 	}
 }
 
@@ -193,16 +192,9 @@ it. Without --ttl the key becomes permanent: give --ttl again to keep one.
 		examples: []string{"raftkvctl update /message Goodbye", "raftkvctl update /session/abc token --ttl 60"},
 		flags:    func(fs *flagSet) { fs.ttlVar(&ttl, "ttl", "time to live of the key; without it the key is permanent") },
 		run: func(a *app, args []string) int {
-			if ok, code := a.checkArgs(args, []string{"key"}, 2); !ok {
-				return code
-			}
-			value, ok := a.valueArg(args)
-			if !ok {
-				return a.badArgs("value required")
-			}
-			return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
+			return a.setValue(args, func(ctx context.Context, c *client.Client, value string) (*client.Response, error) {
 				return c.Set(ctx, args[0], value, &client.SetOptions{TTL: ttlDuration(ttl), PrevExist: client.PrevExist})
-			}, a.printResponse)
+			})
 		},
 	}
 }
@@ -217,14 +209,7 @@ func updatedirCommand() *command {
 permanent); error 100 if it is missing. Prints nothing.`,
 		examples: []string{"raftkvctl updatedir /tmp/job-7 --ttl 3600"},
 		flags:    func(fs *flagSet) { fs.ttlVar(&ttl, "ttl", "new time to live of the directory") },
-		run: func(a *app, args []string) int {
-			if ok, code := a.checkArgs(args, []string{"key"}, 1); !ok {
-				return code
-			}
-			return a.keysCall(func(ctx context.Context, c *client.Client) (*client.Response, error) {
-				return c.Set(ctx, args[0], "", &client.SetOptions{Dir: true, TTL: ttlDuration(ttl), PrevExist: client.PrevExist})
-			}, nil)
-		},
+		run:      func(a *app, args []string) int { return a.setDir(args, ttl, client.PrevExist) },
 	}
 }
 
