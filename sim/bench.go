@@ -58,12 +58,11 @@ func (b ReadBench) MeanLatencyMs() float64 {
 	return float64(b.Clients) * float64(b.VirtualNs) / 1e6 / float64(b.Reads)
 }
 
-// BenchReads runs clients closed-loop clients (each sends its next read as
-// soon as it has the answer to the last) against a 3-member cluster for
-// durationMs of simulated time, reading one key the way via says, on a
-// network of 0.5ms latency and disks whose sync
-// takes syncMs. The history is checked for linearizability as in every
-// run.
+// BenchReads runs closed-loop clients (each sends its next read as soon as
+// it has the answer to the last) against a 3-member cluster for durationMs
+// of simulated time, reading one key the way via says, on a network of
+// 0.5ms latency and disks whose sync takes syncMs. The history is checked
+// for linearizability as in every run.
 func BenchReads(via ReadVia, clients int, syncMs float64, durationMs int64) (ReadBench, error) {
 	o, err := MakeOptions("calm", 1, false, "")
 	if err != nil {
@@ -185,10 +184,7 @@ func (s *Sim) runUntil(limitNs int64, cond func() bool) bool {
 		if cond() {
 			return true
 		}
-		ev := s.q.pop()
-		s.nowNs = ev.atNs
-		ev.fn()
-		s.res.Events++
+		s.step()
 	}
 	return s.failure == nil && cond()
 }

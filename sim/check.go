@@ -247,13 +247,19 @@ func (c *checker) onReady(m *member, rd raft.Ready) {
 func termRuns(ents []raft.Entry) [][3]uint64 {
 	var runs [][3]uint64
 	for _, e := range ents {
-		if n := len(runs); n > 0 && runs[n-1][2] == e.Term {
-			runs[n-1][1]++
-		} else {
-			runs = append(runs, [3]uint64{e.Index, 1, e.Term})
-		}
+		runs = addRun(runs, e.Index, e.Term)
 	}
 	return runs
+}
+
+// addRun adds the entry at index, of term, to runs of [first index, count,
+// term] that end just below it.
+func addRun(runs [][3]uint64, index, term uint64) [][3]uint64 {
+	if n := len(runs); n > 0 && runs[n-1][2] == term {
+		runs[n-1][1]++
+		return runs
+	}
+	return append(runs, [3]uint64{index, 1, term})
 }
 
 func campaigns(msgs []raft.Message) bool {
@@ -505,16 +511,14 @@ func (c *checker) noteLeaderConf(m *member) {
 func (c *checker) votersHold(m *member, index uint64) {
 	voters := m.node.ConfState().Voters
 	want := m.view.chainAt(index)
-	holders := 0
 	var hold []uint64
 	for _, id := range voters {
 		ov := &c.s.member(id).view
 		if id == m.id || (ov.has(index) && index > ov.base && ov.chainAt(index) == want) || (index <= ov.base && ov.base > 0) {
-			holders++
 			hold = append(hold, id)
 		}
 	}
-	if holders < len(voters)/2+1 {
+	if len(hold) < len(voters)/2+1 {
 		c.fail("quorum of voters", "member %d, leading term %d, commits index %d held by voters %v only, not by a majority of its voters %v",
 			m.id, m.view.term, index, hold, voters)
 	}

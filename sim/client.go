@@ -26,6 +26,7 @@ type client struct {
 
 type clientOp struct {
 	id      uint64 // unique in the run: answers to older operations are ignored
+	key     int    // its key: kvPath(key), with s.known[key]
 	in      linearizability.Input
 	cmd     kv.Command
 	attempt int
@@ -90,6 +91,7 @@ func (c *client) generate(op *clientOp) {
 	if prev == "" || c.rand.IntN(5) == 0 {
 		prev = "never-written" // a compare that fails
 	}
+	op.key = key
 	op.in = linearizability.Input{Key: path}
 	op.cmd = kv.Command{Path: path}
 	n := c.rand.IntN(w.Get + w.Set + w.Create + w.CAS + w.Delete + w.Read)
@@ -255,7 +257,6 @@ func (c *client) answer(id, from uint64, r server.Result) {
 	default:
 		s.noteAcked(r.Index)
 		out := linearizability.Output{Status: linearizability.StatusOK}
-		key := keyIndex(op.in.Key)
 		if n := r.Event.Node; n != nil {
 			out.Index = n.ModifiedIndex
 			if op.in.Op == linearizability.OpGet && n.Value != nil {
@@ -264,11 +265,11 @@ func (c *client) answer(id, from uint64, r server.Result) {
 		}
 		switch op.in.Op {
 		case linearizability.OpGet:
-			s.known[key] = known{value: out.Value, index: out.Index}
+			s.known[op.key] = known{value: out.Value, index: out.Index}
 		case linearizability.OpDelete, linearizability.OpCompareAndDelete:
-			s.known[key] = known{}
+			s.known[op.key] = known{}
 		default:
-			s.known[key] = known{value: op.in.Value, index: out.Index}
+			s.known[op.key] = known{value: op.in.Value, index: out.Index}
 		}
 		ev.Result, ev.Value = "ok", out.Value
 		c.rec.ReturnAt(s.nowNs, out)
@@ -277,12 +278,4 @@ func (c *client) answer(id, from uint64, r server.Result) {
 	s.trace(ev)
 	c.target = from
 	c.think()
-}
-
-func keyIndex(path string) int {
-	n := 0
-	for _, ch := range path[2:] {
-		n = n*10 + int(ch-'0')
-	}
-	return n
 }

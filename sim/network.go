@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"slices"
 
 	"github.com/raftkv/raftkv/raft"
@@ -10,11 +11,8 @@ import (
 // loses, duplicates, delays, partitions and clogs them as the options and
 // the fault schedule say. Links are directed: blocked[from][to].
 type network struct {
-	s    *Sim
-	rand interface {
-		Float64() float64
-		ExpFloat64() float64
-	}
+	s         *Sim
+	rand      *rand.Rand
 	n         int
 	blocked   []bool  // [from*n+to], indexes id-1
 	clogUntil []int64 // [from*n+to], virtual ns
@@ -30,10 +28,7 @@ type network struct {
 	calm bool
 }
 
-func newNetwork(s *Sim, r interface {
-	Float64() float64
-	ExpFloat64() float64
-}) *network {
+func newNetwork(s *Sim, r *rand.Rand) *network {
 	nw := &network{s: s, rand: r}
 	nw.grow(len(s.ids))
 	return nw

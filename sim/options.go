@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"slices"
 	"strings"
 
 	"github.com/raftkv/raftkv/raft"
@@ -135,39 +134,43 @@ type WorkloadOptions struct {
 	Read int `json:"read,omitempty"`
 }
 
+// plantable is every defect a run can plant, by name: what each plants.
+var plantable = []struct {
+	name string
+	bugs server.PlantedBugs
+}{
+	{"double-vote", server.PlantedBugs{Raft: raft.PlantedBugs{DoubleVote: true}}},
+	{"commit-old-term", server.PlantedBugs{Raft: raft.PlantedBugs{CommitOldTerm: true}}},
+	{"skip-up-to-date", server.PlantedBugs{Raft: raft.PlantedBugs{SkipUpToDateCheck: true}}},
+	{"skip-sync", server.PlantedBugs{SkipSync: true}},
+	{"read-no-quorum", server.PlantedBugs{Raft: raft.PlantedBugs{ReadWithoutQuorum: true}}},
+	{"lease-without-acks", server.PlantedBugs{Raft: raft.PlantedBugs{LeaseWithoutAcks: true}}},
+	{"learner-quorum", server.PlantedBugs{Raft: raft.PlantedBugs{CountLearners: true}}},
+	{"two-conf-changes", server.PlantedBugs{Raft: raft.PlantedBugs{ConcurrentConfChanges: true}}},
+	{"snapshot-past-applied", server.PlantedBugs{SnapshotPastApplied: true}},
+	{"snapshot-before-apply", server.PlantedBugs{SnapshotBeforeApply: true}},
+}
+
 // Bugs are the defects a run can plant (Options.Bug), each of which the
 // checkers must catch.
-var Bugs = []string{"double-vote", "commit-old-term", "skip-up-to-date", "skip-sync",
-	"read-no-quorum", "lease-without-acks", "learner-quorum", "two-conf-changes", "snapshot-past-applied", "snapshot-before-apply"}
+var Bugs = func() []string {
+	names := make([]string, len(plantable))
+	for i, p := range plantable {
+		names[i] = p.name
+	}
+	return names
+}()
 
 func plantedBugs(name string) (server.PlantedBugs, error) {
-	var b server.PlantedBugs
-	switch name {
-	case "":
-	case "double-vote":
-		b.Raft = raft.PlantedBugs{DoubleVote: true}
-	case "commit-old-term":
-		b.Raft = raft.PlantedBugs{CommitOldTerm: true}
-	case "skip-up-to-date":
-		b.Raft = raft.PlantedBugs{SkipUpToDateCheck: true}
-	case "skip-sync":
-		b.SkipSync = true
-	case "read-no-quorum":
-		b.Raft = raft.PlantedBugs{ReadWithoutQuorum: true}
-	case "lease-without-acks":
-		b.Raft = raft.PlantedBugs{LeaseWithoutAcks: true}
-	case "learner-quorum":
-		b.Raft = raft.PlantedBugs{CountLearners: true}
-	case "two-conf-changes":
-		b.Raft = raft.PlantedBugs{ConcurrentConfChanges: true}
-	case "snapshot-past-applied":
-		b.SnapshotPastApplied = true
-	case "snapshot-before-apply":
-		b.SnapshotBeforeApply = true
-	default:
-		return b, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
+	if name == "" {
+		return server.PlantedBugs{}, nil
 	}
-	return b, nil
+	for _, p := range plantable {
+		if p.name == name {
+			return p.bugs, nil
+		}
+	}
+	return server.PlantedBugs{}, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
 }
 
 // Presets are the named option sets. "swarm" draws everything from the
@@ -376,5 +379,5 @@ func memberIDs(n int) []uint64 {
 	for i := range ids {
 		ids[i] = uint64(i + 1)
 	}
-	return slices.Clip(ids)
+	return ids
 }

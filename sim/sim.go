@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime/debug"
@@ -294,11 +295,16 @@ func (s *Sim) after(dNs int64, fn func()) { s.at(s.nowNs+dNs, fn) }
 
 func (s *Sim) loop() {
 	for s.phase != phaseDone && s.failure == nil && len(s.q) > 0 {
-		ev := s.q.pop()
-		s.nowNs = ev.atNs
-		ev.fn()
-		s.res.Events++
+		s.step()
 	}
+}
+
+// step runs the next event.
+func (s *Sim) step() {
+	ev := s.q.pop()
+	s.nowNs = ev.atNs
+	ev.fn()
+	s.res.Events++
 }
 
 func (s *Sim) fail(class Class, check, msg string) {
@@ -427,11 +433,7 @@ func (s *Sim) traceStart(m *member) {
 	if v.crashedOnce {
 		e := TraceEvent{Type: "restart", ID: m.id, Term: v.term, Vote: v.vote, Commit: v.commit, Index: v.base, LogTerm: v.termAt(v.base)}
 		for i := v.base + 1; i <= v.lastIndex(); i++ {
-			if n := len(e.Log); n > 0 && e.Log[n-1][2] == v.termAt(i) {
-				e.Log[n-1][1]++
-			} else {
-				e.Log = append(e.Log, [3]uint64{i, 1, v.termAt(i)})
-			}
+			e.Log = addRun(e.Log, i, v.termAt(i))
 		}
 		s.trace(e)
 	}
@@ -470,12 +472,7 @@ func (s *Sim) traceState(m *member) {
 	if tr.progress == nil {
 		tr.progress = map[uint64]tracker.Progress{}
 	}
-	ids := make([]uint64, 0, len(st.Progress))
-	for id := range st.Progress {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(st.Progress)) {
 		pr := st.Progress[id]
 		if id == m.id {
 			continue

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -153,7 +154,7 @@ func (sc *snapChecker) remember(md raft.SnapshotMetadata, data []byte) {
 	sc.s.res.StatesChecked++
 	sc.verified[md.Index] = hashBytes(data)
 	i, found := slices.BinarySearchFunc(sc.points, md.Index, func(p checkpoint, idx uint64) int {
-		return int(int64(p.md.Index) - int64(idx))
+		return cmp.Compare(p.md.Index, idx)
 	})
 	if found {
 		return

@@ -12,11 +12,11 @@
 // visualizer) for it on loopback with Porcupine's HTML of the same run, and
 // prints the URL; -serve serves a saved trace (and run.porcupine.html
 // beside it, if there is one). Both serve until interrupted. -bench prints
-// a table: reads compares reads per simulated second through ReadIndex and
-// through the log on a 3-member cluster; catchup times a new member
-// catching up with a -keys key space by InstallSnapshot over links of 100
-// Mbit/s and 1 Gbit/s, for three chunk sizes. Exit codes: 0
-// every run passed, 1 usage or I/O error, 2 a safety
+// a table: reads compares reads per simulated second through ReadIndex,
+// from the leader's lease and through the log on a 3-member cluster;
+// catchup times a new member catching up with a -keys key space by
+// InstallSnapshot over links of 100 Mbit/s and 1 Gbit/s, for three chunk
+// sizes. Exit codes: 0 every run passed, 1 usage or I/O error, 2 a safety
 // failure, 3 a liveness failure, 4 a crash (panic or storage failure). When
 // several classes failed the most severe wins: safety, then crash, then
 // liveness.
@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	visualize := fs.Bool("visualize", false, "run the seed, then serve the visualizer for it on loopback and print its URL")
 	serveTrace := fs.String("serve", "", "serve the visualizer for this saved trace on loopback and print its URL (no run)")
 	addr := fs.String("addr", "127.0.0.1:0", "with -visualize or -serve: the loopback address to serve on")
-	bench := fs.String("bench", "", "run a benchmark instead: reads (ReadIndex against reads through the log) or catchup (a new member and a large snapshot)")
+	bench := fs.String("bench", "", "run a benchmark instead: reads (ReadIndex, lease and log reads) or catchup (a new member and a large snapshot)")
 	benchKeys := fs.Int("keys", 1_000_000, "with -bench catchup: keys in the cluster's key space")
 	// Hidden: plants a known bug so the checkers can be seen to fire.
 	bug := fs.String("bug", "", "")

@@ -101,6 +101,19 @@ export function parseTrace(text) {
   return { header, events };
 }
 
+// prefix is how many of the first n items satisfy ok, which holds for a
+// prefix of them (binary search: the index of the first item that fails).
+function prefix(n, ok) {
+  let lo = 0;
+  let hi = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ok(mid)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 // ---- log runs ---------------------------------------------------------------
 // A member's log is a list of runs [first, last, term], ascending, covering
 // snapIndex+1 .. lastIndex.
@@ -112,15 +125,8 @@ export function lastIndexOf(m) {
 // termAt is the term of entry i in m's log, 0 when m does not hold it.
 export function termAt(m, i) {
   const r = m.runs;
-  let lo = 0;
-  let hi = r.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (i < r[mid][0]) hi = mid - 1;
-    else if (i > r[mid][1]) lo = mid + 1;
-    else return r[mid][2];
-  }
-  return 0;
+  const k = prefix(r.length, (j) => r[j][0] <= i) - 1;
+  return k >= 0 && i <= r[k][1] ? r[k][2] : 0;
 }
 
 // keepBelow keeps the entries of runs below index i.
@@ -245,18 +251,8 @@ class Timers {
   // lookup is the last restart of id's timer at or before t.
   lookup(id, t) {
     const r = this.at.get(id);
-    if (!r) return { t: 0, draw: 0 };
-    let lo = 0;
-    let hi = r.t.length - 1;
-    let ans = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (r.t[mid] <= t) {
-        ans = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return ans < 0 ? { t: 0, draw: 0 } : { t: r.t[ans], draw: r.draw[ans] };
+    const k = r ? prefix(r.t.length, (j) => r.t[j] <= t) - 1 : -1;
+    return k < 0 ? { t: 0, draw: 0 } : { t: r.t[k], draw: r.draw[k] };
   }
 }
 
@@ -671,17 +667,7 @@ export function buildTimeline({ header, events }) {
     },
     // indexAt is the last event at or before virtual time t (-1: none).
     indexAt(t) {
-      let lo = 0;
-      let hi = n - 1;
-      let ans = -1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (times[mid] <= t) {
-          ans = mid;
-          lo = mid + 1;
-        } else hi = mid - 1;
-      }
-      return ans;
+      return prefix(n, (j) => times[j] <= t) - 1;
     },
     // inFlight lists the messages on the wire at time t, each with its
     // progress along the link (0..1) and how it ends.
@@ -702,17 +688,8 @@ export function buildTimeline({ header, events }) {
     // kvAt is the key space once index is applied (the newest snapshot of
     // it at or below index), with the index it is as of.
     kvAt(index) {
-      let lo = 0;
-      let hi = kvs.length - 1;
-      let ans = null;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (kvs[mid].index <= index) {
-          ans = kvs[mid];
-          lo = mid + 1;
-        } else hi = mid - 1;
-      }
-      return ans || { index: 0, t: 0, id: 0, kv: {} };
+      const k = prefix(kvs.length, (j) => kvs[j].index <= index) - 1;
+      return k >= 0 ? kvs[k] : { index: 0, t: 0, id: 0, kv: {} };
     },
     // timer is member id's election timer at time t: when it last
     // restarted, and the deadline when the trace reveals it, else the
@@ -732,36 +709,15 @@ export function buildTimeline({ header, events }) {
     // from event i; -2 when there is none.
     jump(kind, i, dir) {
       const a = jumps[kind];
-      if (!a || !a.length) return -2;
-      let lo = 0;
-      let hi = a.length - 1;
-      let ans = -2;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (dir > 0 ? a[mid] > i : a[mid] < i) {
-          ans = a[mid];
-          if (dir > 0) hi = mid - 1;
-          else lo = mid + 1;
-        } else if (dir > 0) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return ans;
+      if (!a) return -2;
+      const k = dir > 0 ? prefix(a.length, (j) => a[j] <= i) : prefix(a.length, (j) => a[j] < i) - 1;
+      return k >= 0 && k < a.length ? a[k] : -2;
     },
     // opsIn lists the operations of a client that overlap [t0, t1].
     opsIn(client, t0, t1) {
       const a = opsByClient.get(client) || [];
       // A client's operations never overlap, so their spans are ordered.
-      let lo = 0;
-      let hi = a.length - 1;
-      let first = a.length;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const end = a[mid].t1 === null ? Infinity : a[mid].t1;
-        if (end >= t0) {
-          first = mid;
-          hi = mid - 1;
-        } else lo = mid + 1;
-      }
+      const first = prefix(a.length, (j) => a[j].t1 !== null && a[j].t1 < t0);
       const out = [];
       for (let k = first; k < a.length && a[k].t0 <= t1; k++) out.push(a[k]);
       return out;
