@@ -21,18 +21,23 @@
 // # Streams and lanes
 //
 // Streams are one-way: member A sends to B on streams A dialled, and B
-// answers on streams B dialled. Each member keeps two outbound streams per
-// peer, one per lane, each with its own bounded queue and writer:
+// answers on streams B dialled. Each member keeps three outbound streams
+// per peer, one per lane, each with its own bounded queue and writer:
 //
 //   - the control lane carries votes, pre-votes, heartbeats, all responses
 //     and MsgTimeoutNow: small messages that must not wait;
 //   - the bulk lane carries MsgApp and MsgSnap in the order sent, so
 //     appends are pipelined (written back to back, never waiting for
-//     responses) and a snapshot is never overtaken by later appends.
+//     responses) and a snapshot is never overtaken by later appends;
+//   - the app lane carries application frames: opaque bytes the member
+//     exchanges beside raft (SendApp to send, Config.OnApp to receive),
+//     such as client writes a follower forwards to the leader and the
+//     leader's answers. They are as pipelined as appends, and neither
+//     waits behind the other.
 //
-// Two TCP connections rather than priorities inside one keep a heartbeat
-// out of the kernel's send buffer behind megabytes of appends or snapshot
-// chunks. A lane's writer writes every queued message and flushes when the
+// Separate TCP connections rather than priorities inside one keep a
+// heartbeat out of the kernel's send buffer behind megabytes of appends or
+// snapshot chunks. A lane's writer writes every queued message and flushes when the
 // queue runs empty. When a stream fails, or the peer closes it, the writer
 // redials with capped exponential backoff: the n-th consecutive wait is
 // uniform in [d/2, d] with d = min(MaxBackoff, MinBackoff·2^n), the jitter
@@ -50,7 +55,7 @@
 //
 //	offset 0   4 bytes  magic "RKVP"
 //	offset 4   uint8    version (1)
-//	offset 5   uint8    lane: 1 control, 2 bulk
+//	offset 5   uint8    lane: 1 control, 2 bulk, 3 app
 //	offset 6   2 bytes  reserved: written as zero, ignored by receivers
 //	offset 8   uint64   cluster id
 //	offset 16  uint64   sender member id
@@ -82,6 +87,10 @@
 //	1 message         [1, message]
 //	2 snapshot begin  [2, message, total]
 //	3 snapshot chunk  [3, offset, data (bin)]
+//	4 app             [4, data (bin)]
+//
+// Frame types 1 to 3 travel on the control and bulk lanes, type 4 on the
+// app lane only; a frame on the wrong lane is dropped and counted.
 //
 // A message is a raft.Message as a MessagePack map keyed by its field tags
 // (see raft/types.go): "y" type (1 MsgApp … 13 MsgSnapResp, see

@@ -20,7 +20,7 @@ import (
 type peer struct {
 	t      *Transport
 	id     uint64
-	lanes  [2]*lane // control, bulk
+	lanes  [3]*lane // control, bulk, app
 	filter atomic.Pointer[Filter]
 	// ctx is cancelled by shutdown; it aborts dials in progress.
 	ctx    context.Context
@@ -40,16 +40,18 @@ type peerCounters struct {
 	droppedFailed, reconnects                atomic.Uint64
 }
 
-// item is a queued message and the time it may leave (a Filter's delay).
+// item is a queued raft message and the time it may leave (a Filter's
+// delay), or, on the app lane, an application frame's data.
 type item struct {
 	m         raft.Message
 	notBefore time.Time
+	app       []byte
 }
 
 func newPeer(t *Transport, id uint64, addr string) *peer {
 	p := &peer{t: t, id: id, addr: addr, stop: make(chan struct{})}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	for i, kind := range []Lane{LaneControl, LaneBulk} {
+	for i, kind := range []Lane{LaneControl, LaneBulk, LaneApp} {
 		p.lanes[i] = &lane{p: p, kind: kind, q: make(chan item, t.cfg.QueueLen)}
 	}
 	return p
@@ -74,6 +76,17 @@ func (p *peer) enqueue(m raft.Message) {
 	case p.lane(LaneOf(m.Type)).q <- it:
 	default:
 		p.stats.droppedFull.Add(1)
+	}
+}
+
+// enqueueApp queues an application frame; it never blocks.
+func (p *peer) enqueueApp(data []byte) error {
+	select {
+	case p.lane(LaneApp).q <- item{app: data}:
+		return nil
+	default:
+		p.stats.droppedFull.Add(1)
+		return ErrQueueFull
 	}
 }
 
@@ -110,6 +123,7 @@ func (p *peer) snapshotStats() PeerStats {
 	p.mu.Unlock()
 	s.ControlUp = p.lane(LaneControl).up.Load()
 	s.BulkUp = p.lane(LaneBulk).up.Load()
+	s.AppUp = p.lane(LaneApp).up.Load()
 	s.MsgsSent = p.stats.msgsSent.Load()
 	s.BytesSent = p.stats.bytesSent.Load()
 	s.MsgsReceived = p.stats.msgsRecv.Load()
@@ -345,13 +359,17 @@ func (l *lane) serve(raw, conn net.Conn) error {
 				case <-tm.C:
 				}
 			}
-			n, err := l.write(bw, enc, &it.m)
+			n, err := l.write(bw, enc, &it)
 			switch {
 			case errors.Is(err, ErrFrameTooLarge):
 				// The stream is intact: drop this message only.
 				l.p.stats.droppedFailed.Add(1)
-				l.p.setErr(fmt.Errorf("dropping %s: %w", it.m.Type, err))
-				t.log.Warn("dropping message to peer", "msg", it.m.String(), "err", err)
+				what := "app frame"
+				if it.app == nil {
+					what = it.m.String()
+				}
+				l.p.setErr(fmt.Errorf("dropping %s: %w", what, err))
+				t.log.Warn("dropping message to peer", "msg", what, "err", err)
 			case err != nil:
 				l.p.stats.droppedFailed.Add(batchMsgs + 1)
 				return err
@@ -372,10 +390,23 @@ func (l *lane) serve(raw, conn net.Conn) error {
 	}
 }
 
-// write writes one message, as one frame or as a snapshot stream, and
-// returns the bytes written. ErrFrameTooLarge means nothing was written.
-func (l *lane) write(bw *bufio.Writer, enc *encoder, m *raft.Message) (int, error) {
+// write writes one item, as one frame or as a snapshot stream, and returns
+// the bytes written. ErrFrameTooLarge means nothing was written.
+func (l *lane) write(bw *bufio.Writer, enc *encoder, it *item) (int, error) {
 	maxFrame := l.p.t.cfg.MaxFrameBytes
+	if it.app != nil {
+		b, err := enc.appFramePrefix(len(it.app), maxFrame)
+		if err != nil {
+			return 0, err
+		}
+		n, err := bw.Write(b)
+		if err != nil {
+			return n, err
+		}
+		k, err := bw.Write(it.app)
+		return n + k, err
+	}
+	m := &it.m
 	if m.Type != raft.MsgSnap || m.Snapshot == nil {
 		b, err := enc.msgFrame(m, maxFrame)
 		if err != nil {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"crypto/tls"
 	"errors"
@@ -65,6 +66,12 @@ type Config struct {
 
 	// Logger receives the transport's logs (nil: slog.Default()).
 	Logger *slog.Logger
+	// OnApp, if set, receives the application frames (see SendApp) peers
+	// send, each with its sender, on the goroutine reading that sender's
+	// app stream: frames from one sender arrive in order, and a slow OnApp
+	// holds up that stream only. data is the callee's to keep. Without
+	// OnApp, app frames are dropped and counted as invalid.
+	OnApp func(from uint64, data []byte)
 	// OnStream, if set, is called from the transport's goroutines whenever
 	// an outbound stream comes up, goes down, or fails to come up. It must
 	// not block and must not call back into the Transport.
@@ -229,6 +236,27 @@ func (t *Transport) Send(msgs []raft.Message) {
 		}
 		p.enqueue(msgs[i])
 	}
+}
+
+// SendApp queues an application frame for peer to, to be handed to its
+// Config.OnApp, and returns without blocking. Unlike Send it says whether
+// the frame was queued: ErrUnknownPeer, ErrQueueFull or ErrClosed mean it
+// certainly was not. A queued frame is still lost if its stream fails
+// (counted as failed); nothing is retransmitted, so a protocol on top
+// needs its own timeouts. Filters do not apply to app frames. The
+// transport keeps data until written: the caller must not modify it.
+func (t *Transport) SendApp(to uint64, data []byte) error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return ErrClosed
+	}
+	p := t.peers[to]
+	if p == nil {
+		t.droppedUnknown.Add(1)
+		return fmt.Errorf("%w %x", ErrUnknownPeer, to)
+	}
+	return p.enqueueApp(data)
 }
 
 // AddPeer adds a peer to send to and accept streams from. addr is its
@@ -398,7 +426,7 @@ func (t *Transport) judge(h Header) (Status, *peer) {
 		return StatusClusterMismatch, nil
 	case h.To != t.cfg.ID:
 		return StatusWrongReceiver, nil
-	case h.Lane != LaneControl && h.Lane != LaneBulk:
+	case h.Lane != LaneControl && h.Lane != LaneBulk && h.Lane != LaneApp:
 		return StatusBadLane, nil
 	}
 	t.mu.RLock()
@@ -514,8 +542,22 @@ func (t *Transport) readStream(conn net.Conn, h Header, p *peer) error {
 		if err != nil {
 			return err
 		}
+		if (f.typ == FrameApp) != (h.Lane == LaneApp) {
+			t.droppedInvalid.Add(1)
+			t.log.Warn("dropping peer frame not matching its stream", "frame", f.typ,
+				"from", fmt.Sprintf("%x", h.From), "lane", h.Lane.String())
+			continue
+		}
 		var deliver *raft.Message
 		switch f.typ {
+		case FrameApp:
+			if t.cfg.OnApp == nil {
+				t.droppedInvalid.Add(1)
+				continue
+			}
+			p.stats.msgsRecv.Add(1)
+			t.cfg.OnApp(h.From, bytes.Clone(f.data))
+			continue
 		case FrameMsg:
 			if snap != nil {
 				return fmt.Errorf("%w: message frame inside a snapshot", ErrBadFrame)
@@ -574,13 +616,15 @@ func (t *Transport) readStream(conn net.Conn, h Header, p *peer) error {
 type PeerStats struct {
 	ID   uint64
 	Addr string
-	// ControlUp and BulkUp say whether the outbound streams are connected.
-	ControlUp, BulkUp bool
+	// ControlUp, BulkUp and AppUp say whether the outbound streams are
+	// connected.
+	ControlUp, BulkUp, AppUp bool
 	// MsgsSent and BytesSent count messages and frame bytes (length words
 	// included) written and flushed to the peer's streams.
 	MsgsSent, BytesSent uint64
 	// MsgsReceived and BytesReceived count messages delivered to Inbound
-	// and frame bytes read from the peer's streams.
+	// (and app frames to OnApp) and frame bytes read from the peer's
+	// streams.
 	MsgsReceived, BytesReceived uint64
 	// DroppedQueueFull counts messages Send dropped because a lane's
 	// queue was full; DroppedFiltered those a Filter dropped;
@@ -603,7 +647,7 @@ type Stats struct {
 	// DroppedUnknownPeer counts messages passed to Send for no known peer.
 	DroppedUnknownPeer uint64
 	// DroppedInvalid counts received messages whose From, To or type did
-	// not match their stream.
+	// not match their stream, and app frames with no OnApp to take them.
 	DroppedInvalid uint64
 }
 

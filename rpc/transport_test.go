@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -209,6 +210,82 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if _, ok := <-a.Inbound(); ok {
 		t.Fatal("Inbound not closed by Close")
+	}
+}
+
+func TestAppFrames(t *testing.T) {
+	checkNoLeak(t)
+	got := make(chan string, 100)
+	onApp := func(c *Config) {
+		c.OnApp = func(from uint64, data []byte) { got <- fmt.Sprintf("%d:%s", from, data) }
+	}
+	a, b := newNode(t, 1, 7, onApp), newNode(t, 2, 7, onApp)
+	connect(t, a, b)
+	// App frames keep their order, and do not depend on raft traffic.
+	for i := range 50 {
+		if err := a.SendApp(2, []byte(fmt.Sprintf("req %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		select {
+		case s := <-got:
+			if want := fmt.Sprintf("1:req %d", i); s != want {
+				t.Fatalf("frame %d: got %q, want %q", i, s, want)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("timed out waiting for an app frame")
+		}
+	}
+	if err := b.SendApp(1, []byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "2:answer" {
+			t.Fatalf("got %q", s)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("timed out waiting for the answer")
+	}
+	// Unlike Send, SendApp says when a frame cannot be queued.
+	if err := a.SendApp(9, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("to an unknown peer: %v", err)
+	}
+	a.Close()
+	if err := a.SendApp(2, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if bs, _ := b.PeerStats(1); bs.MsgsReceived != 50 {
+		t.Fatalf("b received %d frames from a, want 50", bs.MsgsReceived)
+	}
+}
+
+func TestAppQueueFull(t *testing.T) {
+	checkNoLeak(t)
+	// A peer that is not listening: the app lane never comes up, so its
+	// queue fills.
+	a := newNode(t, 1, 7, func(c *Config) { c.QueueLen = 4 })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := a.AddPeer(2, addr); err != nil {
+		t.Fatal(err)
+	}
+	var full int
+	for range 10 {
+		if err := a.SendApp(2, []byte("x")); errors.Is(err, ErrQueueFull) {
+			full++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The lane's writer may hold one frame while it dials.
+	if full < 5 {
+		t.Fatalf("%d of 10 frames refused with a queue of 4, want at least 5", full)
 	}
 }
 

@@ -36,6 +36,11 @@ const (
 	LaneControl Lane = 1
 	// LaneBulk carries MsgApp and MsgSnap, in the order they were sent.
 	LaneBulk Lane = 2
+	// LaneApp carries application frames (FrameApp): what the members
+	// exchange beside raft, such as client requests a follower forwards to
+	// the leader and their answers. Its own stream keeps them from waiting
+	// behind appends, and heartbeats from waiting behind them.
+	LaneApp Lane = 3
 )
 
 func (l Lane) String() string {
@@ -44,6 +49,8 @@ func (l Lane) String() string {
 		return "control"
 	case LaneBulk:
 		return "bulk"
+	case LaneApp:
+		return "app"
 	}
 	return fmt.Sprintf("Lane(%d)", uint8(l))
 }
@@ -100,6 +107,9 @@ const (
 	// FrameSnapChunk: [3, offset, data]. The next piece of the snapshot
 	// data announced by the last FrameSnapBegin.
 	FrameSnapChunk FrameType = 3
+	// FrameApp: [4, data]. An application frame: opaque bytes for
+	// Config.OnApp, on LaneApp only.
+	FrameApp FrameType = 4
 )
 
 // Errors. Decoders return them wrapped with detail; test with errors.Is.
@@ -119,6 +129,8 @@ var (
 	ErrClosed = errors.New("rpc: transport closed")
 	// ErrUnknownPeer: no peer with that id.
 	ErrUnknownPeer = errors.New("rpc: unknown peer")
+	// ErrQueueFull: the peer's queue for the lane is full.
+	ErrQueueFull = errors.New("rpc: send queue full")
 )
 
 // Header is the first thing a dialer writes on a stream.
@@ -204,7 +216,7 @@ type frame struct {
 	msg    raft.Message // FrameMsg, FrameSnapBegin (Snapshot.Data empty)
 	total  uint64       // FrameSnapBegin
 	offset uint64       // FrameSnapChunk
-	data   []byte       // FrameSnapChunk; aliases the body
+	data   []byte       // FrameSnapChunk, FrameApp; aliases the body
 }
 
 // decoder decodes frame bodies; it is reused across frames of a stream.
@@ -247,7 +259,7 @@ func (d *decoder) decode(body []byte) (frame, error) {
 	f.typ = FrameType(t)
 	var want int
 	switch f.typ {
-	case FrameMsg:
+	case FrameMsg, FrameApp:
 		want = 2
 	case FrameSnapBegin, FrameSnapChunk:
 		want = 3
@@ -277,21 +289,12 @@ func (d *decoder) decode(body []byte) (frame, error) {
 		if f.offset, err = d.dec.DecodeUint64(); err != nil {
 			return f, fmt.Errorf("%w: chunk offset: %v", ErrBadFrame, err)
 		}
-		// Take the chunk as a slice of the body instead of a copy.
-		l, err := d.dec.DecodeBytesLen()
-		if err != nil {
+		if f.data, err = d.bytesInBody(body); err != nil {
 			return f, fmt.Errorf("%w: chunk data: %v", ErrBadFrame, err)
 		}
-		if l < 0 { // nil: no data
-			l = 0
-		}
-		if l > d.r.Len() {
-			return f, fmt.Errorf("%w: chunk data of %d bytes past end of frame", ErrBadFrame, l)
-		}
-		start := len(body) - d.r.Len()
-		f.data = body[start : start+l : start+l]
-		if _, err := d.r.Seek(int64(l), io.SeekCurrent); err != nil {
-			return f, fmt.Errorf("%w: %v", ErrBadFrame, err)
+	case FrameApp:
+		if f.data, err = d.bytesInBody(body); err != nil {
+			return f, fmt.Errorf("%w: app data: %v", ErrBadFrame, err)
 		}
 	}
 	for i := want; i < n; i++ {
@@ -303,6 +306,25 @@ func (d *decoder) decode(body []byte) (frame, error) {
 		return f, fmt.Errorf("%w: %d trailing bytes", ErrBadFrame, d.r.Len())
 	}
 	return f, nil
+}
+
+// bytesInBody decodes a binary value as a slice of body, not a copy.
+func (d *decoder) bytesInBody(body []byte) ([]byte, error) {
+	l, err := d.dec.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	if l < 0 { // nil: no data
+		l = 0
+	}
+	if l > d.r.Len() {
+		return nil, fmt.Errorf("%d bytes past end of frame", l)
+	}
+	start := len(body) - d.r.Len()
+	if _, err := d.r.Seek(int64(l), io.SeekCurrent); err != nil {
+		return nil, err
+	}
+	return body[start : start+l : start+l], nil
 }
 
 // encoder builds frames into one reusable buffer.
@@ -369,6 +391,14 @@ func (e *encoder) snapBeginFrame(m *raft.Message, maxFrame int) ([]byte, error) 
 func (e *encoder) snapChunkPrefix(offset uint64, dataLen, maxFrame int) ([]byte, error) {
 	e.begin(FrameSnapChunk, 3)
 	_ = e.enc.EncodeUint(offset)
+	_ = e.enc.EncodeBytesLen(dataLen)
+	return e.finish(dataLen, maxFrame)
+}
+
+// appFramePrefix encodes everything of an app frame but the data, which
+// the caller writes right after the returned bytes.
+func (e *encoder) appFramePrefix(dataLen, maxFrame int) ([]byte, error) {
+	e.begin(FrameApp, 2)
 	_ = e.enc.EncodeBytesLen(dataLen)
 	return e.finish(dataLen, maxFrame)
 }

@@ -39,7 +39,7 @@ func encodeStream(t testing.TB, chunk int, msgs ...raft.Message) []byte {
 	l := &lane{p: &peer{t: &Transport{cfg: Config{MaxFrameBytes: fuzzMaxFrame, ChunkBytes: chunk}}}}
 	enc := newEncoder()
 	for i := range msgs {
-		if _, err := l.write(bw, enc, &msgs[i]); err != nil {
+		if _, err := l.write(bw, enc, &item{m: msgs[i]}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,6 +116,42 @@ func TestFramesRoundTrip(t *testing.T) {
 	msgs[3].Snapshot.Data = nil
 	if !reflect.DeepEqual(got, msgs) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", got, msgs)
+	}
+}
+
+func TestAppFrameRoundTrip(t *testing.T) {
+	var out bytes.Buffer
+	bw := bufio.NewWriter(&out)
+	l := &lane{p: &peer{t: &Transport{cfg: Config{MaxFrameBytes: 64}}}}
+	enc := newEncoder()
+	for _, data := range [][]byte{[]byte("forward 1"), {}, bytes.Repeat([]byte{9}, 40)} {
+		if _, err := l.write(bw, enc, &item{app: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A frame body over MaxFrameBytes is refused before anything is written.
+	if _, err := l.write(bw, enc, &item{app: make([]byte, 64)}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversize app frame: %v", err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r := bytes.NewReader(out.Bytes())
+	d := newDecoder()
+	var got [][]byte
+	for r.Len() > 0 {
+		body, err := readFrame(r, nil, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := d.decode(body)
+		if err != nil || f.typ != FrameApp {
+			t.Fatalf("frame %v: %v", f.typ, err)
+		}
+		got = append(got, f.data)
+	}
+	if len(got) != 3 || string(got[0]) != "forward 1" || len(got[1]) != 0 || !bytes.Equal(got[2], bytes.Repeat([]byte{9}, 40)) {
+		t.Fatalf("decoded %q", got)
 	}
 }
 

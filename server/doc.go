@@ -3,9 +3,10 @@
 // Member (member.go) is the running server: one goroutine owns the node core
 // and takes ticks, peer messages (rpc) and client work from channels,
 // handling everything that has arrived before each Ready so that one fsync
-// covers a batch; the HTTP API (http.go) and the peer port's small HTTP API
-// (peer.go: membership for joining members, forwarded proposals) talk to the
-// loop through closures and wait on a published view of its state. Member
+// covers a batch; the HTTP API (http.go), the peer port's small HTTP API
+// (peer.go: membership for joining members) and forwarding (forward.go:
+// followers hand writes to the leader as app frames on the transport) talk
+// to the loop through closures and wait on a published view of its state. Member
 // records live in the key space under /_raftkv (membership.go).
 //
 // Its heart is Node, the node core: raft, durable storage and the key space

@@ -145,6 +145,7 @@ type Member struct {
 	peerSrv    *http.Server
 	peerMux    *peerListener
 	httpc      *http.Client
+	forwards   forwards
 
 	startTime time.Time
 	// handedOver records that Stop handed leadership to another member.
@@ -232,7 +233,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	}
 	m.tr, err = rpc.New(rpc.Config{
 		ID: m.id, ClusterID: m.clusterID, Listener: m.peerMux.rpcListener(),
-		Logger: m.log.With("component", "rpc"),
+		Logger: m.log.With("component", "rpc"), OnApp: m.onApp,
 	})
 	if err != nil {
 		m.node.Close()

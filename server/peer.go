@@ -2,32 +2,23 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/vmihailenco/msgpack/v5"
-
-	"github.com/raftkv/raftkv/kv"
-	"github.com/raftkv/raftkv/raft"
 )
 
 // The peer port carries two protocols. A connection that opens with the
 // rpc stream magic ("RKVP") is a raft stream and goes to the transport;
 // anything else is HTTP, served by the member: a joining member asks
-// for the membership, and followers forward proposals to the leader.
+// for the membership there. (Followers forward proposals to the leader
+// over the transport: see forward.go.)
 const (
 	peerPathMembers = "/raftkv/members"
-	peerPathPropose = "/raftkv/propose"
 	rpcMagic        = "RKVP"
 )
 
@@ -137,25 +128,6 @@ type peerMembers struct {
 	Removed []string `json:"removed,omitempty"`
 }
 
-// forwardResult is the leader's answer to a forwarded proposal.
-type forwardResult struct {
-	Event *kv.Event `msgpack:"e,omitempty"`
-	Err   *kv.Error `msgpack:"k,omitempty"`
-	// Lost is set when the proposal certainly did not take effect.
-	Lost bool `msgpack:"l,omitempty"`
-	// Index and Term need a tag each: one tag on both encodes two "i"
-	// keys and decodes the index into Term, so the follower never waited
-	// to apply the write it answered.
-	Index        uint64 `msgpack:"i,omitempty"`
-	Term         uint64 `msgpack:"t,omitempty"`
-	OtherFailure string `msgpack:"o,omitempty"`
-}
-
-var (
-	errForwardNotLeader = errors.New("server: the member forwarded to no longer leads")
-	errLeaderChanged    = errors.New("server: the leader changed while the request was in flight (the outcome is unknown: it may still be applied)")
-)
-
 func (m *Member) peerHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+peerPathMembers, func(w http.ResponseWriter, r *http.Request) {
@@ -171,129 +143,10 @@ func (m *Member) peerHandler() http.Handler {
 		writeJSON(w, http.StatusOK, peerMembers{ClusterID: IDString(m.clusterID), Members: m.memberList(),
 			Removed: removedIDs(m.node.Store())})
 	})
-	mux.HandleFunc("POST "+peerPathPropose, m.servePropose)
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, versionBody())
 	})
 	return mux
-}
-
-// servePropose runs a proposal forwarded by a follower. A leader that
-// cannot propose (it lost leadership) answers 409 so the follower retries
-// elsewhere; any other failure is 500 with the cause.
-func (m *Member) servePropose(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("X-Raftkv-Cluster-Id") != IDString(m.clusterID) {
-		http.Error(w, "cluster id mismatch", http.StatusPreconditionFailed)
-		return
-	}
-	var p proposal
-	if err := msgpack.NewDecoder(io.LimitReader(r.Body, 64<<20)).Decode(&p); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
-	defer cancel()
-	res, err := m.proposeLocal(ctx, p)
-	var nle *raft.NotLeaderError
-	if errors.As(err, &nle) || errors.Is(err, raft.ErrProposalDropped) {
-		http.Error(w, err.Error(), http.StatusConflict)
-		return
-	}
-	out := forwardResult{Index: res.Index, Term: res.Term}
-	switch {
-	case err != nil:
-		out.OtherFailure = err.Error()
-	case errors.Is(res.Err, ErrProposalLost):
-		out.Lost = true
-	case res.Err != nil:
-		var ke *kv.Error
-		if errors.As(res.Err, &ke) {
-			out.Err = ke
-		} else {
-			out.OtherFailure = res.Err.Error()
-		}
-	default:
-		out.Event = res.Event
-	}
-	b, err := msgpack.Marshal(&out)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/msgpack")
-	_, _ = w.Write(b)
-}
-
-// forward sends a proposal to the leader's peer port and returns its
-// result as if proposed here.
-func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, error) {
-	urls := m.peerURLs(lead)
-	if len(urls) == 0 {
-		return Result{}, fmt.Errorf("server: no peer URL known for leader %s", IDString(lead))
-	}
-	body, err := msgpack.Marshal(&p)
-	if err != nil {
-		return Result{}, err
-	}
-	// A leader that is replaced while the request is in flight (paused, cut
-	// off) may never answer: stop waiting when this member sees another
-	// leader. The outcome is then unknown.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		for {
-			v, ch := m.waitChange()
-			if v.lead != lead {
-				cancel(errLeaderChanged)
-				return
-			}
-			select {
-			case <-ch:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, urls[0]+peerPathPropose, bytes.NewReader(body))
-	if err != nil {
-		return Result{}, err
-	}
-	req.Header.Set("X-Raftkv-Cluster-Id", IDString(m.clusterID))
-	req.Header.Set("Content-Type", "application/msgpack")
-	resp, err := m.httpc.Do(req)
-	if err != nil {
-		if errors.Is(context.Cause(ctx), errLeaderChanged) {
-			return Result{}, errLeaderChanged
-		}
-		if ctx.Err() != nil {
-			return Result{}, errTimeout
-		}
-		// The request may have reached the leader: the outcome is unknown.
-		return Result{}, fmt.Errorf("server: forwarding to leader %s: %v", IDString(lead), err)
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusConflict:
-		return Result{}, errForwardNotLeader
-	default:
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return Result{}, fmt.Errorf("server: leader %s answered %s: %s", IDString(lead), resp.Status, bytes.TrimSpace(b))
-	}
-	var out forwardResult
-	if err := msgpack.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return Result{}, fmt.Errorf("server: reading the leader's answer: %v", err)
-	}
-	res := Result{Index: out.Index, Term: out.Term, Event: out.Event}
-	switch {
-	case out.OtherFailure != "":
-		return Result{}, errors.New(out.OtherFailure)
-	case out.Lost:
-		res.Err = ErrProposalLost
-	case out.Err != nil:
-		res.Err = out.Err
-	}
-	return res, nil
 }
 
 // peerURLs returns the peer URLs of member id.
