@@ -134,8 +134,12 @@ var ErrBadCommand = errors.New("kv: bad command encoding")
 // entry, because every member has to apply it identically.
 func DecodeCommand(b []byte) (*Command, error) {
 	r := bytes.NewReader(b)
-	dec := msgpack.NewDecoder(r)
-	dec.DisallowUnknownFields(true)
+	// Every member decodes every entry: reuse decoders rather than
+	// allocating one (and its buffers) per entry.
+	dec := msgpack.GetDecoder()
+	defer msgpack.PutDecoder(dec)
+	dec.Reset(r)
+	dec.DisallowUnknownFields(true) // after Reset, which clears it
 	var c Command
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)

@@ -147,6 +147,10 @@ func (m *Member) serveForward(from, id uint64, p proposal) {
 // forward sends a proposal to the leader and returns its result as if
 // proposed here.
 func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, error) {
+	p, err := p.encoded()
+	if err != nil {
+		return Result{}, err
+	}
 	id, ch := m.forwards.add()
 	defer m.forwards.remove(id)
 	b, err := msgpack.Marshal(&forwardFrame{ID: id, Prop: &p})

@@ -309,14 +309,10 @@ func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
 	defer cancel()
-	b, err := kr.cmd.Encode()
-	if err != nil {
-		m.internalError(w, err)
-		return
-	}
 	var res Result
+	var err error
 	for {
-		res, err = m.propose(ctx, proposal{Cmd: b})
+		res, err = m.propose(ctx, proposal{cmd: &kr.cmd})
 		if err == nil && errors.Is(res.Err, ErrProposalLost) {
 			// Certainly not applied: safe to propose again.
 			continue

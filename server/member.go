@@ -896,6 +896,20 @@ func (h *appliedHeap) Pop() any {
 type proposal struct {
 	Cmd []byte           `msgpack:"c,omitempty"`
 	CC  *raft.ConfChange `msgpack:"cc,omitempty"`
+	// cmd is the command itself, when the proposal was made here: the
+	// leader then proposes it without an encode and decode, and a
+	// follower encodes it into Cmd only to forward it.
+	cmd *kv.Command
+}
+
+// encoded fills in p.Cmd from p.cmd, for sending.
+func (p proposal) encoded() (proposal, error) {
+	if p.cmd == nil || p.Cmd != nil {
+		return p, nil
+	}
+	b, err := p.cmd.Encode()
+	p.Cmd = b
+	return p, err
 }
 
 // proposeLocal proposes on this member, which must lead. It returns the
@@ -903,7 +917,14 @@ type proposal struct {
 // error whose outcome is unknown if the proposal was accepted.
 func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 	var cmd *kv.Command
-	if p.CC == nil {
+	switch {
+	case p.CC != nil:
+	case p.cmd != nil:
+		// A copy: the node keeps the command until it applies it, and the
+		// caller may propose the same one again.
+		c := *p.cmd
+		cmd = &c
+	default:
 		var err error
 		if cmd, err = kv.DecodeCommand(p.Cmd); err != nil {
 			return Result{}, err
@@ -1171,11 +1192,7 @@ func (m *Member) housekeeping() {
 }
 
 func (m *Member) proposeCmd(ctx context.Context, cmd *kv.Command) error {
-	b, err := cmd.Encode()
-	if err != nil {
-		return err
-	}
-	r, err := m.propose(ctx, proposal{Cmd: b})
+	r, err := m.propose(ctx, proposal{cmd: cmd})
 	if err != nil {
 		return err
 	}

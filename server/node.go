@@ -164,6 +164,11 @@ type readyRead struct {
 type pending struct {
 	seq  uint64
 	done func(Result)
+	// data is the entry as proposed and cmd its command: when the same
+	// bytes come back to be applied, the proposer applies cmd instead of
+	// decoding them again.
+	data []byte
+	cmd  *kv.Command
 }
 
 // Node is one member driven synchronously: the caller feeds it ticks,
@@ -342,7 +347,7 @@ func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
 		// by another leader. It is forgotten without an answer: another
 		// member may still hold it and a later leader may commit it, so
 		// its outcome is unknown (the caller's timeout says so).
-		n.waits[index] = pending{seq: n.seq, done: done}
+		n.waits[index] = pending{seq: n.seq, done: done, data: data, cmd: cmd}
 	}
 	return nil
 }
@@ -594,19 +599,27 @@ func (n *Node) apply(e raft.Entry) error {
 		}
 		return nil
 	}
-	var env envelope
-	if err := msgpack.Unmarshal(e.Data, &env); err != nil {
-		return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
-	}
-	cmd, err := kv.DecodeCommand(env.Cmd)
-	if err != nil {
-		return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
+	var cmd *kv.Command
+	ours := waiting && w.cmd != nil && bytes.Equal(e.Data, w.data)
+	if ours {
+		// Our own proposal, byte for byte: its command is at hand.
+		cmd = w.cmd
+	} else {
+		var env envelope
+		if err := msgpack.Unmarshal(e.Data, &env); err != nil {
+			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
+		}
+		var err error
+		if cmd, err = kv.DecodeCommand(env.Cmd); err != nil {
+			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
+		}
+		ours = waiting && env.From == n.cfg.ID && env.Seq == w.seq
 	}
 	ev, aerr := n.store.Apply(cmd)
 	if !waiting {
 		return nil
 	}
-	if env.From != n.cfg.ID || env.Seq != w.seq {
+	if !ours {
 		w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
 		return nil
 	}
