@@ -455,11 +455,12 @@ func (s *Store) removeTree(n node) {
 }
 
 func (s *Store) set(p string, dir bool, value string, ttl *uint64, refresh bool) (*Event, *Error) {
-	prev, err := s.lookup(p)
-	if err != nil && err.Code != EcodeKeyNotFound {
-		return nil, err
-	}
+	// Only a refresh needs the node first. Otherwise create finds the
+	// same errors (a file in the way, a directory at p) on its own walk,
+	// and a set, the commonest write, searches the tree once less for
+	// each component of p.
 	if refresh {
+		prev, err := s.lookup(p)
 		if err != nil {
 			return nil, err
 		}
