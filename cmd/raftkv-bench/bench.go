@@ -54,6 +54,8 @@ const defaultReadKeys = 1000
 type Result struct {
 	Workload    string
 	Concurrency int
+	// LeaderOnly says every request went to the leader.
+	LeaderOnly bool
 	Ops         uint64 // successful operations (for watch: events delivered)
 	Elapsed     time.Duration
 	Lat         *Histogram
@@ -379,6 +381,7 @@ func closedLoop(ctx context.Context, cfg Config, c *client, g *opGen) (*Result, 
 	r := &Result{
 		Workload:    cfg.Workload,
 		Concurrency: cfg.Concurrency,
+		LeaderOnly:  cfg.LeaderOnly,
 		Elapsed:     time.Since(start),
 		ClientCPU:   processCPU() - cpu0,
 		Lat:         &Histogram{},

@@ -316,10 +316,11 @@ func TestWatchValueRoundTrip(t *testing.T) {
 func TestCommandMatrixPrintsReportsAndTable(t *testing.T) {
 	f := newFake(t)
 	f.unhealthyN = 2
+	f.leader = true
 	u := f.start()
 	var out, errOut bytes.Buffer
 	err := run(t.Context(), []string{
-		"--endpoints", u, "--matrix", "put:1,put:4,get:2,qget:2", "--total", "20",
+		"--endpoints", u, "--matrix", "put:1,put:4,get:2,qget:2,put:2:leader", "--total", "20",
 		"--keys", "5", "--value-size", "8", "--wait-healthy", "5s",
 	}, &out, &errOut)
 	if err != nil {
@@ -329,6 +330,12 @@ func TestCommandMatrixPrintsReportsAndTable(t *testing.T) {
 	summaries := regexp.MustCompile(`(?m)^summary workload=(\w+) conc=(\d+) ops=20 secs=[0-9.]+ ops/s=[0-9.]+ p50=[0-9.]+ms p90=[0-9.]+ms p99=[0-9.]+ms p999=[0-9.]+ms max=[0-9.]+ms errors=0 client-cpu=[0-9.]+$`).FindAllStringSubmatch(text, -1)
 	if len(summaries) != 4 {
 		t.Fatalf("want 4 well-formed summary lines, got %d in:\n%s", len(summaries), text)
+	}
+	if !regexp.MustCompile(`(?m)^summary workload=put conc=2 ops=20 .* to=leader$`).MatchString(text) {
+		t.Fatalf("no leader-only summary line in:\n%s", text)
+	}
+	if !regexp.MustCompile(`(?m)^\s*put@leader\s+2\s+20\s`).MatchString(text) {
+		t.Fatalf("no put@leader row in the table:\n%s", text)
 	}
 	if !regexp.MustCompile(`(?m)^\s*workload\s+conc\s+ops\s+ops/s\s+p50 ms`).MatchString(text) {
 		t.Fatalf("no table header in:\n%s", text)
@@ -347,6 +354,7 @@ func TestCommandRejectsBadFlags(t *testing.T) {
 		{"--concurrency", "0"},
 		{"--matrix", "put"},
 		{"--matrix", "put:x"},
+		{"--matrix", "put:1:follower"},
 		{"--prefix", "nope"},
 		{"--endpoints", "ftp://x"},
 		{"--endpoints", ""},

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 GO=${GO:-go}
-MATRIX=${BENCH_MATRIX:-put:1,put:16,put:64,put:256,get:64,qget:64}
+MATRIX=${BENCH_MATRIX:-put:1,put:1:leader,put:16,put:64,put:64:leader,put:256,get:64,qget:64}
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-1s}
 VALUE_SIZE=${BENCH_VALUE_SIZE:-256}

@@ -22,6 +22,9 @@
 //
 // --matrix runs several workload:concurrency pairs in turn with the other
 // flags shared and ends with a table of all of them; `make bench` uses it.
+// A pair with a third part, workload:concurrency:leader, sends that row's
+// requests to the leader only (as --leader-only does for every row); its
+// table row is labelled workload@leader.
 // --wait-healthy first waits until every endpoint's /health says true.
 //
 // The exit status is 1 for bad flags, an unreachable cluster, or a run in
@@ -62,10 +65,11 @@ func main() {
 	}
 }
 
-// matrixEntry is one workload:concurrency pair of --matrix.
+// matrixEntry is one workload:concurrency[:leader] entry of --matrix.
 type matrixEntry struct {
 	workload    string
 	concurrency int
+	leaderOnly  bool
 }
 
 func parseMatrix(s string) ([]matrixEntry, error) {
@@ -76,11 +80,12 @@ func parseMatrix(s string) ([]matrixEntry, error) {
 			continue
 		}
 		w, c, ok := strings.Cut(item, ":")
+		c, to, _ := strings.Cut(c, ":")
 		n, err := strconv.Atoi(c)
-		if !ok || err != nil || n < 1 {
-			return nil, fmt.Errorf("matrix entry %q: want workload:concurrency, e.g. put:64", item)
+		if !ok || err != nil || n < 1 || (to != "" && to != "leader") {
+			return nil, fmt.Errorf("matrix entry %q: want workload:concurrency or workload:concurrency:leader, e.g. put:64 or put:1:leader", item)
 		}
-		out = append(out, matrixEntry{w, n})
+		out = append(out, matrixEntry{w, n, to == "leader"})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("empty matrix")
@@ -108,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		stream      = fs.Bool("stream", false, "watch with stream=true instead of long polls")
 		preloadKeys = fs.Bool("preload", true, "get/qget: write the key set before reading it")
 		seed        = fs.Uint64("seed", 1, "seed of the key choices")
-		matrix      = fs.String("matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:64,get:64")
+		matrix      = fs.String("matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:1:leader,put:64,get:64 (:leader: that row to the leader only)")
 		waitFor     = fs.Duration("wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -142,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if base.Total > 0 {
 		base.Duration = 0
 	}
-	entries := []matrixEntry{{base.Workload, base.Concurrency}}
+	entries := []matrixEntry{{base.Workload, base.Concurrency, base.LeaderOnly}}
 	if *matrix != "" {
 		if entries, err = parseMatrix(*matrix); err != nil {
 			return err
@@ -151,6 +156,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, e := range entries {
 		cfg := base
 		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
+		cfg.LeaderOnly = base.LeaderOnly || e.leaderOnly
 		if err := cfg.validate(); err != nil {
 			return err
 		}
@@ -169,6 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i, e := range entries {
 		cfg := base
 		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
+		cfg.LeaderOnly = base.LeaderOnly || e.leaderOnly
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}

@@ -35,6 +35,9 @@ func (r *Result) Summary() string {
 		fmt.Fprintf(&b, " writes=%d missed=%d", r.Writes, r.Missed)
 	}
 	fmt.Fprintf(&b, " client-cpu=%.2f", r.cores())
+	if r.LeaderOnly {
+		b.WriteString(" to=leader")
+	}
 	return b.String()
 }
 
@@ -138,7 +141,11 @@ func WriteTable(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tconc\tops\tops/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tclient cpu\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t", r.Workload, r.Concurrency, r.Ops, r.OpsPerSec())
+		label := r.Workload
+		if r.LeaderOnly {
+			label += "@leader"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t", label, r.Concurrency, r.Ops, r.OpsPerSec())
 		for _, q := range quantiles {
 			fmt.Fprintf(tw, "%s\t", ms(r.Lat.Quantile(q.q)))
 		}

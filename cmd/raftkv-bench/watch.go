@@ -159,6 +159,7 @@ func runWatch(ctx context.Context, cfg Config, c *client, eps []string) (*Result
 	r := &Result{
 		Workload:    workloadWatch,
 		Concurrency: cfg.Concurrency,
+		LeaderOnly:  cfg.LeaderOnly,
 		Elapsed:     elapsed,
 		ClientCPU:   processCPU() - cpu0,
 		Lat:         &Histogram{},
