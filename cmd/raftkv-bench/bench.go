@@ -56,10 +56,10 @@ type Result struct {
 	Concurrency int
 	// LeaderOnly says every request went to the leader.
 	LeaderOnly bool
-	Ops         uint64 // successful operations (for watch: events delivered)
-	Elapsed     time.Duration
-	Lat         *Histogram
-	Errors      map[string]uint64
+	Ops        uint64 // successful operations (for watch: events delivered)
+	Elapsed    time.Duration
+	Lat        *Histogram
+	Errors     map[string]uint64
 	// ClientCPU is the CPU time the benchmark process itself used during
 	// the measured phase; on a machine shared with the cluster it tells how
 	// much of the machine the load generator took.
