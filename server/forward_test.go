@@ -41,9 +41,25 @@ func TestForwardProtocol(t *testing.T) {
 		t.Fatalf("second create: err %v, result %+v", err, res)
 	}
 
-	// A member that does not lead proposes nothing and says so.
-	if _, err := f1.forward(ctx, f2.id, proposal{cmd: put}); !errors.Is(err, errForwardNotLeader) {
-		t.Fatalf("forward to a follower: %v, want errForwardNotLeader", err)
+	// forward sends only to the member it sees lead...
+	if _, err := f1.forward(ctx, f2.id, proposal{cmd: put}); !errors.Is(err, errLeaderChanged) {
+		t.Fatalf("forward to a follower: %v, want errLeaderChanged", err)
+	}
+	// ...but leadership can move while a request is on its way: a member
+	// that does not lead proposes nothing and answers so.
+	id, ch := f1.forwards.add()
+	p, err := proposal{cmd: put}.encoded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2.serveForward(f1.id, id, p)
+	select {
+	case out := <-ch:
+		if !out.NotLeader || out.Event != nil || out.Index != 0 {
+			t.Fatalf("a follower answered %+v, want NotLeader only", out)
+		}
+	case <-ctx.Done():
+		t.Fatal("no answer from the follower")
 	}
 	// No stream to an unknown member: refused at once.
 	if _, err := f1.forward(ctx, 12345, proposal{cmd: put}); err == nil {
