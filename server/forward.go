@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -64,6 +65,10 @@ func (f *forwards) add() (uint64, chan forwardResult) {
 	defer f.mu.Unlock()
 	if f.waiting == nil {
 		f.waiting = make(map[uint64]chan forwardResult)
+		// Ids start at random: the leader may answer a request this
+		// member sent before it restarted, and the answer must not find a
+		// new request that happens to have the same id.
+		f.next = rand.Uint64()
 	}
 	f.next++
 	ch := make(chan forwardResult, 1)
