@@ -126,5 +126,8 @@
 // version in the reply, so a dialler that speaks several can redial with
 // that one. Additions that old receivers safely ignore (map keys, trailing
 // array elements, frame types only sent when the receiver's version is
-// known to have them) do not need a new version.
+// known to have them) do not need a new version. The app lane and frame
+// type 4 joined version 1 before any release: a member built before them
+// refuses lane 3 (status 5), so such members cannot forward to or from
+// newer ones and a cluster of them is upgraded all at once.
 package rpc

@@ -240,21 +240,29 @@ func (t *Transport) Send(msgs []raft.Message) {
 
 // SendApp queues an application frame for peer to, to be handed to its
 // Config.OnApp, and returns without blocking. Unlike Send it says whether
-// the frame was queued: ErrUnknownPeer, ErrQueueFull or ErrClosed mean it
-// certainly was not. A queued frame is still lost if its stream fails
-// (counted as failed); nothing is retransmitted, so a protocol on top
-// needs its own timeouts. Filters do not apply to app frames. The
-// transport keeps data until written: the caller must not modify it.
+// the frame was queued: ErrFrameTooLarge, ErrUnknownPeer, ErrQueueFull or
+// ErrClosed mean it certainly was not. A queued frame is still lost if its
+// stream fails (counted as failed); nothing is retransmitted, so a
+// protocol on top needs its own timeouts. Filters do not apply to app
+// frames. The transport keeps data until written: the caller must not
+// modify it.
 func (t *Transport) SendApp(to uint64, data []byte) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if t.closed {
 		return ErrClosed
 	}
+	// The frame is [4, bin]: at most 1+1+5 bytes besides the data.
+	if len(data)+7 > t.cfg.MaxFrameBytes {
+		return fmt.Errorf("%w: %d bytes of app data, limit %d", ErrFrameTooLarge, len(data), t.cfg.MaxFrameBytes-7)
+	}
 	p := t.peers[to]
 	if p == nil {
 		t.droppedUnknown.Add(1)
 		return fmt.Errorf("%w %x", ErrUnknownPeer, to)
+	}
+	if data == nil {
+		data = []byte{} // a nil app marks a raft message in the queue
 	}
 	return p.enqueueApp(data)
 }
@@ -626,8 +634,8 @@ type PeerStats struct {
 	// (and app frames to OnApp) and frame bytes read from the peer's
 	// streams.
 	MsgsReceived, BytesReceived uint64
-	// DroppedQueueFull counts messages Send dropped because a lane's
-	// queue was full; DroppedFiltered those a Filter dropped;
+	// DroppedQueueFull counts messages Send dropped, and app frames
+	// SendApp refused, because a lane's queue was full; DroppedFiltered those a Filter dropped;
 	// DroppedFailed those lost to a failed stream, too large to send, or
 	// still queued when the peer was removed or the transport closed.
 	DroppedQueueFull, DroppedFiltered, DroppedFailed uint64
@@ -644,7 +652,8 @@ type Stats struct {
 	// RefusedStreams counts accepted connections refused at the
 	// handshake (TLS, header, unknown cluster or member).
 	RefusedStreams uint64
-	// DroppedUnknownPeer counts messages passed to Send for no known peer.
+	// DroppedUnknownPeer counts messages passed to Send, and app frames
+	// to SendApp, for no known peer.
 	DroppedUnknownPeer uint64
 	// DroppedInvalid counts received messages whose From, To or type did
 	// not match their stream, and app frames with no OnApp to take them.

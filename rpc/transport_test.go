@@ -252,12 +252,27 @@ func TestAppFrames(t *testing.T) {
 	if err := a.SendApp(9, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
 		t.Fatalf("to an unknown peer: %v", err)
 	}
+	if err := a.SendApp(2, make([]byte, a.cfg.MaxFrameBytes)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversize: %v", err)
+	}
+	// Empty data, nil included, is a frame like any other.
+	if err := a.SendApp(2, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "1:" {
+			t.Fatalf("got %q for empty data", s)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("timed out waiting for the empty frame")
+	}
 	a.Close()
 	if err := a.SendApp(2, []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
-	if bs, _ := b.PeerStats(1); bs.MsgsReceived != 50 {
-		t.Fatalf("b received %d frames from a, want 50", bs.MsgsReceived)
+	if bs, _ := b.PeerStats(1); bs.MsgsReceived != 51 {
+		t.Fatalf("b received %d frames from a, want 51", bs.MsgsReceived)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -34,7 +35,15 @@ type forwardFrame struct {
 	ID   uint64         `msgpack:"id"`
 	Prop *proposal      `msgpack:"p,omitempty"`
 	Res  *forwardResult `msgpack:"r,omitempty"`
+	// Deadline (Unix ns, on the follower's clock) is when the follower
+	// stops waiting. A proposal that reaches the leader more than
+	// forwardGrace after it, having waited in a queue while the stream
+	// was down, is not proposed: its client has long been told 300.
+	Deadline int64 `msgpack:"d,omitempty"`
 }
+
+// forwardGrace allows for clocks that disagree a little.
+const forwardGrace = time.Second
 
 // forwardResult is the leader's answer to a forwarded proposal.
 type forwardResult struct {
@@ -108,7 +117,25 @@ func (m *Member) onApp(from uint64, data []byte) {
 	}
 	switch {
 	case f.Prop != nil:
-		go m.serveForward(from, f.ID, *f.Prop)
+		if f.Deadline != 0 && time.Now().UnixNano() > f.Deadline+int64(forwardGrace) {
+			m.log.Warn("dropping a forwarded proposal past its deadline", "from", IDString(from))
+			return
+		}
+		m.fwdMu.Lock()
+		stopping := m.fwdStopping
+		if !stopping {
+			m.fwdServing.Add(1)
+		}
+		m.fwdMu.Unlock()
+		if stopping {
+			// Leadership was handed over: nothing is proposed here now.
+			m.answerForward(from, f.ID, forwardResult{NotLeader: true})
+			return
+		}
+		go func() {
+			defer m.fwdServing.Done()
+			m.serveForward(from, f.ID, *f.Prop)
+		}()
 	case f.Res != nil:
 		m.forwards.answer(f.ID, *f.Res)
 	}
@@ -139,13 +166,35 @@ func (m *Member) serveForward(from, id uint64, p proposal) {
 	default:
 		out.Event = res.Event
 	}
+	m.answerForward(from, id, out)
+}
+
+func (m *Member) answerForward(to, id uint64, out forwardResult) {
 	b, err := msgpack.Marshal(&forwardFrame{ID: id, Res: &out})
 	if err == nil {
-		err = m.tr.SendApp(from, b)
+		err = m.tr.SendApp(to, b)
 	}
 	if err != nil {
-		// The follower will stop waiting on its own (see above).
-		m.log.Debug("cannot answer a forwarded proposal", "to", IDString(from), "err", err)
+		// The follower stops waiting on its own (see above) and answers
+		// 300, whatever happened here.
+		m.log.Warn("cannot answer a forwarded proposal", "to", IDString(to), "err", err)
+	}
+}
+
+// drainForwards stops taking forwarded proposals and waits (within ctx)
+// for those being served to be answered.
+func (m *Member) drainForwards(ctx context.Context) {
+	m.fwdMu.Lock()
+	m.fwdStopping = true
+	m.fwdMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		m.fwdServing.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -158,7 +207,11 @@ func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, 
 	}
 	id, ch := m.forwards.add()
 	defer m.forwards.remove(id)
-	b, err := msgpack.Marshal(&forwardFrame{ID: id, Prop: &p})
+	f := forwardFrame{ID: id, Prop: &p}
+	if d, ok := ctx.Deadline(); ok {
+		f.Deadline = d.UnixNano()
+	}
+	b, err := msgpack.Marshal(&f)
 	if err != nil {
 		return Result{}, err
 	}

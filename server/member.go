@@ -144,8 +144,13 @@ type Member struct {
 	clientSrvs []*http.Server
 	peerSrv    *http.Server
 	peerMux    *peerListener
-	httpc      *http.Client
+	httpc      *http.Client // the peer port's HTTP API (membership on join)
 	forwards   forwards
+	// fwdServing counts the forwarded proposals being served (leader
+	// side); once fwdStopping is set no more are taken.
+	fwdMu       sync.Mutex
+	fwdStopping bool
+	fwdServing  sync.WaitGroup
 
 	startTime time.Time
 	// handedOver records that Stop handed leadership to another member.
@@ -189,7 +194,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		changed:   make(chan struct{}),
 		metrics:   newMetrics(),
 		stats:     newMemberStats(),
-		httpc:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}},
+		httpc:     &http.Client{Transport: &http.Transport{IdleConnTimeout: time.Minute}},
 		startTime: time.Now(),
 	}
 	m.stats.rtt = m.metrics.peerRTT
@@ -1218,6 +1223,7 @@ func (m *Member) stop(ctx context.Context) error {
 	if m.peerSrv != nil {
 		_ = m.peerSrv.Shutdown(ctx)
 	}
+	m.drainForwards(ctx)
 	close(m.stopc)
 	<-m.donec
 	m.bg.Wait()
