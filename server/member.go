@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -705,15 +704,15 @@ func (m *Member) askRemoved() bool {
 	return false
 }
 
-// bootPeersAndRecords maps every member this member knows of to its peer
-// URLs.
+// bootPeersAndRecords maps every member this member knows of, from the
+// bootstrap map or the records, to its peer URLs.
 func (m *Member) bootPeersAndRecords() map[uint64][]string {
 	out := map[uint64][]string{}
-	maps.Copy(out, m.bootPeers)
-	for id, r := range *m.members.Load() {
-		if len(r.PeerURLs) > 0 {
-			out[id] = r.PeerURLs
-		}
+	for id := range m.bootPeers {
+		out[id] = m.peerURLs(id)
+	}
+	for id := range *m.members.Load() {
+		out[id] = m.peerURLs(id)
 	}
 	return out
 }
@@ -839,7 +838,7 @@ func (m *Member) waitLeader(ctx context.Context) (*view, error) {
 // waitLeaderOtherThan waits until the view's leader is not lead (another
 // member, or none).
 func (m *Member) waitLeaderOtherThan(ctx context.Context, lead uint64) error {
-	if _, ch := m.waitChange(); m.view.Load().lead == lead {
+	if v, ch := m.waitChange(); v.lead == lead {
 		select {
 		case <-ch:
 		case <-ctx.Done():

@@ -162,14 +162,19 @@ type readyRead struct {
 }
 
 type pending struct {
-	seq  uint64
 	done func(Result)
-	// data is the entry as proposed and cmd its command: when the same
-	// bytes come back to be applied, the proposer applies cmd instead of
-	// decoding them again.
+	// data is the entry as proposed and cmd its command. The entry applied
+	// at the index is ours only if it has the same bytes (the envelope
+	// names this member and a sequence number of this life), and then cmd
+	// is applied instead of decoding them again. A membership change has
+	// no cmd: its entry carries no envelope, and the index alone
+	// identifies it (a leader change that overwrites it applies a
+	// different entry there).
 	data []byte
 	cmd  *kv.Command
 }
+
+func (p pending) confChange() bool { return p.cmd == nil }
 
 // Node is one member driven synchronously: the caller feeds it ticks,
 // messages and proposals, and calls HandleReady until it returns false.
@@ -347,7 +352,7 @@ func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
 		// by another leader. It is forgotten without an answer: another
 		// member may still hold it and a later leader may commit it, so
 		// its outcome is unknown (the caller's timeout says so).
-		n.waits[index] = pending{seq: n.seq, done: done, data: data, cmd: cmd}
+		n.waits[index] = pending{done: done, data: data, cmd: cmd}
 	}
 	return nil
 }
@@ -360,15 +365,10 @@ func (n *Node) ProposeConfChange(cc raft.ConfChange, done func(Result)) error {
 		return err
 	}
 	if done != nil {
-		n.waits[index] = pending{seq: confChangeSeq, done: done}
+		n.waits[index] = pending{done: done}
 	}
 	return nil
 }
-
-// confChangeSeq marks a wait for a membership change: the entry carries no
-// envelope, and the index alone identifies it (a leader change that
-// overwrites it applies a different entry there).
-const confChangeSeq = ^uint64(0)
 
 // TransferLeadership asks the leader to hand leadership to member to.
 func (n *Node) TransferLeadership(to uint64) error { return n.raw.TransferLeadership(to) }
@@ -574,7 +574,7 @@ func (n *Node) apply(e raft.Entry) error {
 			return err
 		}
 		if waiting {
-			if w.seq == confChangeSeq {
+			if w.confChange() {
 				w.done(Result{Index: e.Index, Term: e.Term})
 			} else {
 				w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
@@ -582,7 +582,7 @@ func (n *Node) apply(e raft.Entry) error {
 		}
 		return nil
 	}
-	if waiting && w.seq == confChangeSeq {
+	if waiting && w.confChange() {
 		// Our membership change lost its index to another leader's entry.
 		w.done(Result{Err: ErrProposalLost, Index: e.Index, Term: e.Term})
 		waiting = false
@@ -599,12 +599,9 @@ func (n *Node) apply(e raft.Entry) error {
 		}
 		return nil
 	}
-	var cmd *kv.Command
-	ours := waiting && w.cmd != nil && bytes.Equal(e.Data, w.data)
-	if ours {
-		// Our own proposal, byte for byte: its command is at hand.
-		cmd = w.cmd
-	} else {
+	ours := waiting && bytes.Equal(e.Data, w.data)
+	cmd := w.cmd
+	if !ours {
 		var env envelope
 		if err := msgpack.Unmarshal(e.Data, &env); err != nil {
 			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
@@ -613,7 +610,6 @@ func (n *Node) apply(e raft.Entry) error {
 		if cmd, err = kv.DecodeCommand(env.Cmd); err != nil {
 			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
 		}
-		ours = waiting && env.From == n.cfg.ID && env.Seq == w.seq
 	}
 	ev, aerr := n.store.Apply(cmd)
 	if !waiting {
