@@ -37,11 +37,11 @@
 //
 // Separate TCP connections rather than priorities inside one keep a
 // heartbeat out of the kernel's send buffer behind megabytes of appends or
-// snapshot chunks. A lane's writer writes every queued message and flushes when the
-// queue runs empty. When a stream fails, or the peer closes it, the writer
-// redials with capped exponential backoff: the n-th consecutive wait is
-// uniform in [d/2, d] with d = min(MaxBackoff, MinBackoff·2^n), the jitter
-// drawn from Config.Rand. Messages queued meanwhile wait for the new stream;
+// snapshot chunks. A lane's writer writes every queued message and flushes
+// when the queue runs empty. When a stream fails, or the peer closes it,
+// the writer redials with capped exponential backoff: the n-th consecutive
+// wait is uniform in [d/2, d] with d = min(MaxBackoff, MinBackoff·2^n),
+// the jitter drawn from Config.Rand. Messages queued meanwhile wait for the new stream;
 // those in a batch lost with a stream are counted as failed. Streams carry
 // no acknowledgements, so messages written before the writer learns that
 // the peer closed the stream (its FIN not yet read) are lost unnoticed and

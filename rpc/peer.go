@@ -45,7 +45,7 @@ type peerCounters struct {
 type item struct {
 	m         raft.Message
 	notBefore time.Time
-	app       []byte
+	app       []byte // LaneApp only
 }
 
 func newPeer(t *Transport, id uint64, addr string) *peer {
@@ -365,7 +365,7 @@ func (l *lane) serve(raw, conn net.Conn) error {
 				// The stream is intact: drop this message only.
 				l.p.stats.droppedFailed.Add(1)
 				what := "app frame"
-				if it.app == nil {
+				if l.kind != LaneApp {
 					what = it.m.String()
 				}
 				l.p.setErr(fmt.Errorf("dropping %s: %w", what, err))
@@ -394,7 +394,7 @@ func (l *lane) serve(raw, conn net.Conn) error {
 // the bytes written. ErrFrameTooLarge means nothing was written.
 func (l *lane) write(bw *bufio.Writer, enc *encoder, it *item) (int, error) {
 	maxFrame := l.p.t.cfg.MaxFrameBytes
-	if it.app != nil {
+	if l.kind == LaneApp {
 		b, err := enc.appFramePrefix(len(it.app), maxFrame)
 		if err != nil {
 			return 0, err

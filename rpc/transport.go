@@ -252,17 +252,13 @@ func (t *Transport) SendApp(to uint64, data []byte) error {
 	if t.closed {
 		return ErrClosed
 	}
-	// The frame is [4, bin]: at most 1+1+5 bytes besides the data.
-	if len(data)+7 > t.cfg.MaxFrameBytes {
-		return fmt.Errorf("%w: %d bytes of app data, limit %d", ErrFrameTooLarge, len(data), t.cfg.MaxFrameBytes-7)
+	if len(data)+maxAppFrameOverhead > t.cfg.MaxFrameBytes {
+		return fmt.Errorf("%w: %d bytes of app data, limit %d", ErrFrameTooLarge, len(data), t.cfg.MaxFrameBytes-maxAppFrameOverhead)
 	}
 	p := t.peers[to]
 	if p == nil {
 		t.droppedUnknown.Add(1)
 		return fmt.Errorf("%w %x", ErrUnknownPeer, to)
-	}
-	if data == nil {
-		data = []byte{} // a nil app marks a raft message in the queue
 	}
 	return p.enqueueApp(data)
 }
@@ -635,9 +631,10 @@ type PeerStats struct {
 	// streams.
 	MsgsReceived, BytesReceived uint64
 	// DroppedQueueFull counts messages Send dropped, and app frames
-	// SendApp refused, because a lane's queue was full; DroppedFiltered those a Filter dropped;
-	// DroppedFailed those lost to a failed stream, too large to send, or
-	// still queued when the peer was removed or the transport closed.
+	// SendApp refused, because a lane's queue was full; DroppedFiltered
+	// those a Filter dropped; DroppedFailed those lost to a failed stream,
+	// too large to send, or still queued when the peer was removed or the
+	// transport closed.
 	DroppedQueueFull, DroppedFiltered, DroppedFailed uint64
 	// Reconnects counts streams re-established after one was lost.
 	Reconnects uint64

@@ -228,25 +228,15 @@ func TestAppFrames(t *testing.T) {
 		}
 	}
 	for i := range 50 {
-		select {
-		case s := <-got:
-			if want := fmt.Sprintf("1:req %d", i); s != want {
-				t.Fatalf("frame %d: got %q, want %q", i, s, want)
-			}
-		case <-time.After(waitTimeout):
-			t.Fatal("timed out waiting for an app frame")
+		if s, want := recvApp(t, got), fmt.Sprintf("1:req %d", i); s != want {
+			t.Fatalf("frame %d: got %q, want %q", i, s, want)
 		}
 	}
 	if err := b.SendApp(1, []byte("answer")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case s := <-got:
-		if s != "2:answer" {
-			t.Fatalf("got %q", s)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("timed out waiting for the answer")
+	if s := recvApp(t, got); s != "2:answer" {
+		t.Fatalf("got %q", s)
 	}
 	// Unlike Send, SendApp says when a frame cannot be queued.
 	if err := a.SendApp(9, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
@@ -259,13 +249,8 @@ func TestAppFrames(t *testing.T) {
 	if err := a.SendApp(2, nil); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case s := <-got:
-		if s != "1:" {
-			t.Fatalf("got %q for empty data", s)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("timed out waiting for the empty frame")
+	if s := recvApp(t, got); s != "1:" {
+		t.Fatalf("got %q for empty data", s)
 	}
 	a.Close()
 	if err := a.SendApp(2, []byte("x")); !errors.Is(err, ErrClosed) {
@@ -276,18 +261,24 @@ func TestAppFrames(t *testing.T) {
 	}
 }
 
+// recvApp returns the next app frame that OnApp reported on got.
+func recvApp(t *testing.T, got <-chan string) string {
+	t.Helper()
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(waitTimeout):
+		t.Fatal("timed out waiting for an app frame")
+	}
+	panic("unreachable")
+}
+
 func TestAppQueueFull(t *testing.T) {
 	checkNoLeak(t)
-	// A peer that is not listening: the app lane never comes up, so its
-	// queue fills.
-	a := newNode(t, 1, 7, func(c *Config) { c.QueueLen = 4 })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if err := a.AddPeer(2, addr); err != nil {
+	// A peer that never answers the handshake: the app lane never comes
+	// up, so its queue fills.
+	a := newNode(t, 1, 7, func(c *Config) { c.QueueLen = 4; c.DialTimeout = time.Hour })
+	if err := a.AddPeer(2, silentListener(t)); err != nil {
 		t.Fatal(err)
 	}
 	var full int

@@ -395,6 +395,11 @@ func (e *encoder) snapChunkPrefix(offset uint64, dataLen, maxFrame int) ([]byte,
 	return e.finish(dataLen, maxFrame)
 }
 
+// maxAppFrameOverhead bounds the body bytes of an app frame besides its
+// data: [4, bin] is an array header, the type and a bin header of at most
+// 5 bytes.
+const maxAppFrameOverhead = 1 + 1 + 5
+
 // appFramePrefix encodes everything of an app frame but the data, which
 // the caller writes right after the returned bytes.
 func (e *encoder) appFramePrefix(dataLen, maxFrame int) ([]byte, error) {

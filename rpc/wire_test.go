@@ -122,7 +122,7 @@ func TestFramesRoundTrip(t *testing.T) {
 func TestAppFrameRoundTrip(t *testing.T) {
 	var out bytes.Buffer
 	bw := bufio.NewWriter(&out)
-	l := &lane{p: &peer{t: &Transport{cfg: Config{MaxFrameBytes: 64}}}}
+	l := &lane{p: &peer{t: &Transport{cfg: Config{MaxFrameBytes: 64}}}, kind: LaneApp}
 	enc := newEncoder()
 	for _, data := range [][]byte{[]byte("forward 1"), {}, bytes.Repeat([]byte{9}, 40)} {
 		if _, err := l.write(bw, enc, &item{app: data}); err != nil {

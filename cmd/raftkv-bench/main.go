@@ -153,13 +153,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	for _, e := range entries {
+	cfgs := make([]Config, len(entries))
+	for i, e := range entries {
 		cfg := base
 		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
 		cfg.LeaderOnly = base.LeaderOnly || e.leaderOnly
 		if err := cfg.validate(); err != nil {
 			return err
 		}
+		cfgs[i] = cfg
 	}
 
 	if *waitFor > 0 {
@@ -172,16 +174,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	var results []*Result
-	for i, e := range entries {
-		cfg := base
-		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
-		cfg.LeaderOnly = base.LeaderOnly || e.leaderOnly
+	for i, cfg := range cfgs {
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
 		r, err := Run(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("%s at concurrency %d: %w", e.workload, e.concurrency, err)
+			return fmt.Errorf("%s at concurrency %d: %w", cfg.Workload, cfg.Concurrency, err)
 		}
 		r.WriteReport(stdout)
 		results = append(results, r)

@@ -20,6 +20,18 @@ import (
 	"github.com/raftkv/raftkv/linearizability"
 )
 
+// linTally is what the clients of the linearizability workload count
+// together.
+type linTally struct {
+	ok, ambiguous atomic.Int64
+	// perMember counts definite answers by member.
+	perMember []atomic.Int64
+
+	mu sync.Mutex
+	// unexpected collects answers outside the v2 contract.
+	unexpected []string
+}
+
 // linClient is one client of the linearizability workload: it records
 // every request in the shared history through its own Recorder, one
 // request at a time.
@@ -31,15 +43,9 @@ type linClient struct {
 	urls []string
 	keys []string
 	// last is the last value this client saw for each key, for CAS.
-	last map[string]string
-	seq  int
-
-	ok, ambiguous *atomic.Int64
-	// perMember counts definite answers by member.
-	perMember []atomic.Int64
-	// unexpected collects answers outside the v2 contract.
-	unexpected *[]string
-	mu         *sync.Mutex
+	last  map[string]string
+	seq   int
+	tally *linTally
 }
 
 func (c *linClient) run(ctx context.Context) {
@@ -48,7 +54,7 @@ func (c *linClient) run(ctx context.Context) {
 		// restarted or resumed old leader) is asked at once.
 		i := c.rng.IntN(len(c.urls))
 		if c.step(c.urls[i]) {
-			c.perMember[i].Add(1)
+			c.tally.perMember[i].Add(1)
 		}
 	}
 }
@@ -94,7 +100,7 @@ func (c *linClient) step(base string) bool {
 	case err != nil:
 		// Reset, or a timeout (a paused member): unknown outcome.
 		c.rec.Ambiguous()
-		c.ambiguous.Add(1)
+		c.tally.ambiguous.Add(1)
 		return false
 	case r.Status == http.StatusOK || r.Status == http.StatusCreated:
 		out := linearizability.Output{Status: linearizability.StatusOK}
@@ -110,13 +116,13 @@ func (c *linClient) step(base string) bool {
 			c.last[key] = ""
 		}
 		c.rec.Return(out)
-		c.ok.Add(1)
+		c.tally.ok.Add(1)
 		return true
 	case r.ErrorCode == 300:
 		// The member could not tell (no leader, leader lost mid-request,
 		// timeout): unknown outcome.
 		c.rec.Ambiguous()
-		c.ambiguous.Add(1)
+		c.tally.ambiguous.Add(1)
 		return false
 	default:
 		if st, known := linearizability.StatusOf(r.ErrorCode); known {
@@ -124,15 +130,15 @@ func (c *linClient) step(base string) bool {
 			if st == linearizability.StatusNotFound {
 				c.last[key] = ""
 			}
-			c.ok.Add(1)
+			c.tally.ok.Add(1)
 			return true
 		}
 		// Outside the model: sound to record as unknown, but it should
 		// not happen.
 		c.rec.Ambiguous()
-		c.mu.Lock()
-		*c.unexpected = append(*c.unexpected, fmt.Sprintf("%v %s from %s: %v", in.Op, key, base, r))
-		c.mu.Unlock()
+		c.tally.mu.Lock()
+		c.tally.unexpected = append(c.tally.unexpected, fmt.Sprintf("%v %s from %s: %v", in.Op, key, base, r))
+		c.tally.mu.Unlock()
 		return false
 	}
 }
@@ -148,10 +154,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	t.Logf("workload seed %d", seed)
 
 	h := linearizability.NewHistory(linearizability.WallClock())
-	var ok, ambiguous atomic.Int64
-	perMember := make([]atomic.Int64, len(c.Members))
-	var unexpected []string
-	var mu sync.Mutex
+	tally := &linTally{perMember: make([]atomic.Int64, len(c.Members))}
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	var wg sync.WaitGroup
@@ -161,7 +164,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 			id: i, rec: h.NewRecorder(), hc: newHTTPClient(2 * time.Second),
 			rng:  rand.New(rand.NewPCG(seed, uint64(i))),
 			urls: c.ClientURLs(), keys: []string{"/a", "/b", "/c", "/d"}, last: map[string]string{},
-			ok: &ok, ambiguous: &ambiguous, perMember: perMember, unexpected: &unexpected, mu: &mu,
+			tally: tally,
 		}
 		wg.Add(1)
 		go func() {
@@ -180,7 +183,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		case <-t.Context().Done():
 			return
 		}
-		t.Logf("%-18s (%d definite answers so far, %d unknown)", what, ok.Load(), ambiguous.Load())
+		t.Logf("%-18s (%d definite answers so far, %d unknown)", what, tally.ok.Load(), tally.ambiguous.Load())
 		f()
 	}
 	var killed, paused int
@@ -200,20 +203,20 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	var atResume []int64
 	phase(2500*time.Millisecond, "resume it", func() {
 		c.Resume(paused)
-		for i := range perMember {
-			atResume = append(atResume, perMember[i].Load())
+		for i := range tally.perMember {
+			atResume = append(atResume, tally.perMember[i].Load())
 		}
 	})
 	phase(3*time.Second, "stop the load", stop)
 	wg.Wait()
 	// Every member, the restarted and the resumed one included, is back.
-	for i := range perMember {
-		if perMember[i].Load() == atResume[i] {
+	for i := range tally.perMember {
+		if tally.perMember[i].Load() == atResume[i] {
 			t.Errorf("%s gave no definite answer after the faults ended", c.Members[i].Name)
 		}
 	}
 	waitLeader(t, c, 10*time.Second)
-	for _, u := range unexpected {
+	for _, u := range tally.unexpected {
 		t.Errorf("answer outside the v2 contract: %s", u)
 	}
 
