@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -235,7 +236,7 @@ func (r *request) build(ctx context.Context, ep string, cfg *Config) (*http.Requ
 	case r.form != nil:
 		body, ctype = strings.NewReader(r.form.Encode()), "application/x-www-form-urlencoded"
 	case r.json != nil:
-		body, ctype = strings.NewReader(string(r.json)), "application/json"
+		body, ctype = bytes.NewReader(r.json), "application/json"
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
 	if err != nil {
@@ -441,6 +442,19 @@ func decodeError(rep *reply) error {
 		msg = http.StatusText(rep.status)
 	}
 	return &StatusError{StatusCode: rep.status, Message: fmt.Sprintf("%d %s", rep.status, msg)}
+}
+
+// sendOK is send for a call that succeeds with any 2xx answer: another
+// answer becomes its decoded error.
+func (c *Client) sendOK(ctx context.Context, r *request) (*reply, error) {
+	rep, err := c.send(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if rep.status/100 != 2 {
+		return nil, decodeError(rep)
+	}
+	return rep, nil
 }
 
 // getJSON runs a GET of path and decodes a 200 answer as a T.

@@ -255,12 +255,9 @@ func (c *Client) Delete(ctx context.Context, key string, opts *DeleteOptions) (*
 
 // keys sends a keys request and decodes the answer.
 func (c *Client) keys(ctx context.Context, r *request) (*Response, error) {
-	rep, err := c.send(ctx, r)
+	rep, err := c.sendOK(ctx, r)
 	if err != nil {
 		return nil, err
-	}
-	if rep.status/100 != 2 {
-		return nil, decodeError(rep)
 	}
 	resp := &Response{}
 	if err := json.Unmarshal(rep.body, resp); err != nil {

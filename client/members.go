@@ -39,13 +39,7 @@ func (c *Client) Leader(ctx context.Context) (*Member, error) {
 // ID the cluster gave it; start the new member with --initial-cluster-state
 // existing. Errors come as *StatusError (409 for a peer URL in use).
 func (c *Client) AddMember(ctx context.Context, peerURLs []string) (*Member, error) {
-	b, err := json.Marshal(struct {
-		PeerURLs []string `json:"peerURLs"`
-	}{peerURLs})
-	if err != nil {
-		return nil, err
-	}
-	rep, err := c.send(ctx, &request{method: http.MethodPost, path: "/v2/members", json: b})
+	rep, err := c.send(ctx, &request{method: http.MethodPost, path: "/v2/members", json: peerURLsBody(peerURLs)})
 	if err != nil {
 		return nil, err
 	}
@@ -62,30 +56,21 @@ func (c *Client) AddMember(ctx context.Context, peerURLs []string) (*Member, err
 // RemoveMember removes the member with the given hex ID. Errors come as
 // *StatusError (404 for an unknown member, 410 for one already removed).
 func (c *Client) RemoveMember(ctx context.Context, id string) error {
-	rep, err := c.send(ctx, &request{method: http.MethodDelete, path: "/v2/members/" + url.PathEscape(id)})
-	if err != nil {
-		return err
-	}
-	if rep.status/100 != 2 {
-		return decodeError(rep)
-	}
-	return nil
+	_, err := c.sendOK(ctx, &request{method: http.MethodDelete, path: "/v2/members/" + url.PathEscape(id)})
+	return err
 }
 
 // UpdateMember replaces the peer URLs of the member with the given hex ID.
 func (c *Client) UpdateMember(ctx context.Context, id string, peerURLs []string) error {
-	b, err := json.Marshal(struct {
+	_, err := c.sendOK(ctx, &request{method: http.MethodPut, path: "/v2/members/" + url.PathEscape(id), json: peerURLsBody(peerURLs)})
+	return err
+}
+
+// peerURLsBody is the JSON body of a member add or update.
+func peerURLsBody(peerURLs []string) []byte {
+	// A struct of one []string always marshals.
+	b, _ := json.Marshal(struct {
 		PeerURLs []string `json:"peerURLs"`
 	}{peerURLs})
-	if err != nil {
-		return err
-	}
-	rep, err := c.send(ctx, &request{method: http.MethodPut, path: "/v2/members/" + url.PathEscape(id), json: b})
-	if err != nil {
-		return err
-	}
-	if rep.status/100 != 2 {
-		return decodeError(rep)
-	}
-	return nil
+	return b
 }

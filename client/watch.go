@@ -82,11 +82,8 @@ func (w *Watcher) Next(ctx context.Context) (*Response, error) {
 	var lastErr error
 	failures := 0
 	for {
-		if err := retryPause(ctx, failures); err != nil {
+		if err := w.beforeRetry(ctx, failures, lastErr); err != nil {
 			return nil, err
-		}
-		if failures > w.maxWatchRetries() {
-			return nil, lastErr
 		}
 		start := time.Now()
 		rep, err := w.open(ctx, false)
@@ -98,23 +95,47 @@ func (w *Watcher) Next(ctx context.Context) (*Response, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var we watchError
-		switch {
-		case err == nil:
+		if err == nil {
 			w.next = ev.Node.ModifiedIndex + 1
 			return ev, nil
-		case errors.As(err, &we):
-			return nil, we.err
-		case errors.Is(err, io.EOF):
-			// 200 with an empty body: the server ended the poll; ask again.
-			lastErr = &EndpointError{Endpoint: rep.endpoint, Err: errors.New("watch ended without an event"), Sent: true}
-			failures = quickFailure(failures, start)
-		default:
-			w.c.unpin(rep.endpoint)
-			lastErr = &EndpointError{Endpoint: rep.endpoint, Err: err, Sent: true}
-			failures = quickFailure(failures, start)
 		}
+		// io.EOF is a 200 with an empty body: the server ended the poll.
+		if lastErr, err = w.connectionEnded(rep.endpoint, err, "watch ended without an event"); err != nil {
+			return nil, err
+		}
+		failures = quickFailure(failures, start)
 	}
+}
+
+// beforeRetry runs before each connection of a Next call that has seen
+// failures connections break in a row: it pauses (retryPause), and gives
+// up with lastErr after maxWatchRetries.
+func (w *Watcher) beforeRetry(ctx context.Context, failures int, lastErr error) error {
+	if err := retryPause(ctx, failures); err != nil {
+		return err
+	}
+	if failures > w.maxWatchRetries() {
+		return lastErr
+	}
+	return nil
+}
+
+// connectionEnded sorts the error that ended a watch connection to ep. An
+// error the server wrote in place of an event ends Next: it is returned as
+// fatal. Anything else is retried and returned as retry: a clean end
+// (io.EOF, described by ended) at the same endpoint, a broken connection
+// at the next one.
+func (w *Watcher) connectionEnded(ep string, err error, ended string) (retry, fatal error) {
+	var we watchError
+	switch {
+	case errors.As(err, &we):
+		return nil, we.err
+	case errors.Is(err, io.EOF):
+		err = errors.New(ended)
+	default:
+		w.c.unpin(ep)
+	}
+	return &EndpointError{Endpoint: ep, Err: err, Sent: true}, nil
 }
 
 // quickFailure counts a failed watch connection: one that lasted a while
@@ -285,11 +306,8 @@ func (w *Watcher) nextStream(ctx context.Context) (*Response, error) {
 	var start time.Time
 	for {
 		if w.st == nil {
-			if err := retryPause(ctx, failures); err != nil {
+			if err := w.beforeRetry(ctx, failures, lastErr); err != nil {
 				return nil, err
-			}
-			if failures > w.maxWatchRetries() {
-				return nil, lastErr
 			}
 			start = time.Now()
 			if err := w.startStream(ctx); err != nil {
@@ -312,15 +330,9 @@ func (w *Watcher) nextStream(ctx context.Context) (*Response, error) {
 		ep := w.st.rep.endpoint
 		w.st.close()
 		w.st = nil
-		var we watchError
-		switch {
-		case errors.As(it.err, &we):
-			return nil, we.err
-		case errors.Is(it.err, io.EOF):
-			lastErr = &EndpointError{Endpoint: ep, Err: errors.New("watch stream ended"), Sent: true}
-		default:
-			w.c.unpin(ep)
-			lastErr = &EndpointError{Endpoint: ep, Err: it.err, Sent: true}
+		var fatal error
+		if lastErr, fatal = w.connectionEnded(ep, it.err, "watch stream ended"); fatal != nil {
+			return nil, fatal
 		}
 		failures = quickFailure(failures, start)
 	}

@@ -224,12 +224,17 @@ func (s *Server) writeErr(w http.ResponseWriter, e *v2Error) {
 }
 
 func (s *Server) writeEvent(w http.ResponseWriter, code int, ev *event, index uint64) {
-	h := w.Header()
+	setIndexHeaders(w.Header(), index)
+	w.Header().Set("X-Etcd-Cluster-Id", "cdf818194e3a8c32")
+	writeJSON(w, code, ev)
+}
+
+// setIndexHeaders sets the store index and the made-up Raft index and term
+// that every keys answer carries.
+func setIndexHeaders(h http.Header, index uint64) {
 	h.Set("X-Etcd-Index", strconv.FormatUint(index, 10))
 	h.Set("X-Raft-Index", strconv.FormatUint(index+100, 10))
 	h.Set("X-Raft-Term", "2")
-	h.Set("X-Etcd-Cluster-Id", "cdf818194e3a8c32")
-	writeJSON(w, code, ev)
 }
 
 func (s *Server) keys(w http.ResponseWriter, r *http.Request, p string) {
@@ -562,9 +567,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, p string) {
 		s.writeErr(w, &v2Error{Code: 401, Cause: fmt.Sprintf("the requested history has been cleared [%d/%d]", oldest, from), Index: idx})
 		return
 	}
-	w.Header().Set("X-Etcd-Index", strconv.FormatUint(s.index, 10))
-	w.Header().Set("X-Raft-Index", strconv.FormatUint(s.index+100, 10))
-	w.Header().Set("X-Raft-Term", "2")
+	setIndexHeaders(w.Header(), s.index)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.(http.Flusher).Flush()

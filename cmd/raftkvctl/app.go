@@ -94,8 +94,7 @@ func run(ctx context.Context, args []string, io *stdio) int {
 		return a.usageError("", err)
 	}
 	if a.showVersion {
-		fmt.Fprintf(a.out, "raftkvctl version: %s\nAPI version: 2\n", version)
-		return exitSuccess
+		return a.printVersion()
 	}
 	if len(rest) == 0 || a.help {
 		a.mainHelp(gfs)
@@ -142,8 +141,7 @@ func (a *app) runCommand(cmd *command, path []string, args []string) int {
 		return exitSuccess
 	}
 	if a.showVersion {
-		fmt.Fprintf(a.out, "raftkvctl version: %s\nAPI version: 2\n", version)
-		return exitSuccess
+		return a.printVersion()
 	}
 	switch a.output {
 	case "simple", "extended", "json":
@@ -151,6 +149,12 @@ func (a *app) runCommand(cmd *command, path []string, args []string) int {
 		return a.usageError(strings.Join(path, " "), fmt.Errorf("unsupported output format %q: use simple, extended or json", a.output))
 	}
 	return cmd.run(a, args)
+}
+
+// printVersion answers --version.
+func (a *app) printVersion() int {
+	fmt.Fprintf(a.out, "raftkvctl version: %s\nAPI version: 2\n", version)
+	return exitSuccess
 }
 
 // usageError reports a bad command line: one line, exit 1.
@@ -308,6 +312,18 @@ func (a *app) newClient(sync bool) (*client.Client, int) {
 		fmt.Fprintf(a.err, "Cluster-Endpoints: %s\n", strings.Join(c.Endpoints(), ", "))
 	}
 	return c, exitSuccess
+}
+
+// withClient runs fn with a synced client and a context under
+// --total-timeout, and returns fn's exit code, or newClient's if it failed.
+func (a *app) withClient(fn func(ctx context.Context, c *client.Client) int) int {
+	c, code := a.newClient(true)
+	if c == nil {
+		return code
+	}
+	ctx, cancel := a.commandContext()
+	defer cancel()
+	return fn(ctx, c)
 }
 
 // commandContext is the deadline of a command (--total-timeout).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,42 +38,38 @@ JSON, each with isLeader.`,
 			if len(args) != 0 {
 				return a.memberError("No arguments accepted")
 			}
-			c, code := a.newClient(true)
-			if c == nil {
-				return code
-			}
-			ctx, cancel := a.commandContext()
-			defer cancel()
-			members, err := c.Members(ctx)
-			if err != nil {
-				return a.memberError(err.Error())
-			}
-			sortMembers(members)
-			leader, err := c.Leader(ctx)
-			if err != nil {
-				return a.memberError("Failed to get leader: " + err.Error())
-			}
-			if a.output == "json" {
-				type member struct {
-					client.Member
-					IsLeader bool `json:"isLeader"`
+			return a.withClient(func(ctx context.Context, c *client.Client) int {
+				members, err := c.Members(ctx)
+				if err != nil {
+					return a.memberError(err.Error())
 				}
-				out := []member{}
+				sortMembers(members)
+				leader, err := c.Leader(ctx)
+				if err != nil {
+					return a.memberError("Failed to get leader: " + err.Error())
+				}
+				if a.output == "json" {
+					type member struct {
+						client.Member
+						IsLeader bool `json:"isLeader"`
+					}
+					out := []member{}
+					for _, m := range members {
+						out = append(out, member{m, m.ID == leader.ID})
+					}
+					a.printJSON(map[string]any{"members": out})
+					return exitSuccess
+				}
 				for _, m := range members {
-					out = append(out, member{m, m.ID == leader.ID})
+					if m.Name == "" {
+						fmt.Fprintf(a.out, "%s[unstarted]: peerURLs=%s\n", m.ID, strings.Join(m.PeerURLs, ","))
+						continue
+					}
+					fmt.Fprintf(a.out, "%s: name=%s peerURLs=%s clientURLs=%s isLeader=%v\n",
+						m.ID, m.Name, strings.Join(m.PeerURLs, ","), strings.Join(m.ClientURLs, ","), m.ID == leader.ID)
 				}
-				a.printJSON(map[string]any{"members": out})
 				return exitSuccess
-			}
-			for _, m := range members {
-				if m.Name == "" {
-					fmt.Fprintf(a.out, "%s[unstarted]: peerURLs=%s\n", m.ID, strings.Join(m.PeerURLs, ","))
-					continue
-				}
-				fmt.Fprintf(a.out, "%s: name=%s peerURLs=%s clientURLs=%s isLeader=%v\n",
-					m.ID, m.Name, strings.Join(m.PeerURLs, ","), strings.Join(m.ClientURLs, ","), m.ID == leader.ID)
-			}
-			return exitSuccess
+			})
 		},
 	}
 }
@@ -114,36 +111,32 @@ without voting.`,
 				return a.memberError("Provide a name and a single member peerURL")
 			}
 			name, peerURL := args[0], args[1]
-			c, code := a.newClient(true)
-			if c == nil {
-				return code
-			}
-			ctx, cancel := a.commandContext()
-			defer cancel()
-			m, err := c.AddMember(ctx, []string{peerURL})
-			if err != nil {
-				return a.memberError(err.Error())
-			}
-			fmt.Fprintf(a.out, "Added member named %s with ID %s to cluster\n", name, m.ID)
-			members, err := c.Members(ctx)
-			if err != nil {
-				return a.memberError(err.Error())
-			}
-			var conf []string
-			for _, mm := range members {
-				n := mm.Name
-				if mm.ID == m.ID {
-					n = name
+			return a.withClient(func(ctx context.Context, c *client.Client) int {
+				m, err := c.AddMember(ctx, []string{peerURL})
+				if err != nil {
+					return a.memberError(err.Error())
 				}
-				for _, u := range mm.PeerURLs {
-					conf = append(conf, n+"="+u)
+				fmt.Fprintf(a.out, "Added member named %s with ID %s to cluster\n", name, m.ID)
+				members, err := c.Members(ctx)
+				if err != nil {
+					return a.memberError(err.Error())
 				}
-			}
-			sort.Strings(conf)
-			cluster := strings.Join(conf, ",")
-			fmt.Fprintf(a.out, "\nRAFTKV_NAME=%q\nRAFTKV_INITIAL_CLUSTER=%q\nRAFTKV_INITIAL_CLUSTER_STATE=\"existing\"\n", name, cluster)
-			fmt.Fprintf(a.out, "\nor, as flags:\n  raftkv --name %s --initial-advertise-peer-urls %s --listen-peer-urls %s \\\n    --initial-cluster %s --initial-cluster-state existing\n", name, peerURL, peerURL, cluster)
-			return exitSuccess
+				var conf []string
+				for _, mm := range members {
+					n := mm.Name
+					if mm.ID == m.ID {
+						n = name
+					}
+					for _, u := range mm.PeerURLs {
+						conf = append(conf, n+"="+u)
+					}
+				}
+				sort.Strings(conf)
+				cluster := strings.Join(conf, ",")
+				fmt.Fprintf(a.out, "\nRAFTKV_NAME=%q\nRAFTKV_INITIAL_CLUSTER=%q\nRAFTKV_INITIAL_CLUSTER_STATE=\"existing\"\n", name, cluster)
+				fmt.Fprintf(a.out, "\nor, as flags:\n  raftkv --name %s --initial-advertise-peer-urls %s --listen-peer-urls %s \\\n    --initial-cluster %s --initial-cluster-state existing\n", name, peerURL, peerURL, cluster)
+				return exitSuccess
+			})
 		},
 	}
 }
@@ -160,33 +153,29 @@ func memberRemoveCommand() *command {
 				return a.memberError("Provide a single member ID")
 			}
 			id := args[0]
-			c, code := a.newClient(true)
-			if c == nil {
-				return code
-			}
-			ctx, cancel := a.commandContext()
-			defer cancel()
-			members, err := c.Members(ctx)
-			if err != nil {
-				return a.memberError("Error while verifying ID against known members: " + err.Error())
-			}
-			found := false
-			for _, m := range members {
-				if m.ID == id {
-					found = true
+			return a.withClient(func(ctx context.Context, c *client.Client) int {
+				members, err := c.Members(ctx)
+				if err != nil {
+					return a.memberError("Error while verifying ID against known members: " + err.Error())
 				}
-				if m.Name == id {
-					fmt.Fprintf(a.err, "Found a member named %s; if this is correct, please use its ID, eg:\n\traftkvctl member remove %s\n\n", m.Name, m.ID)
+				found := false
+				for _, m := range members {
+					if m.ID == id {
+						found = true
+					}
+					if m.Name == id {
+						fmt.Fprintf(a.err, "Found a member named %s; if this is correct, please use its ID, eg:\n\traftkvctl member remove %s\n\n", m.Name, m.ID)
+					}
 				}
-			}
-			if !found {
-				return a.memberError(fmt.Sprintf("Couldn't find a member in the cluster with an ID of %s.", id))
-			}
-			if err := c.RemoveMember(ctx, id); err != nil {
-				return a.memberError(fmt.Sprintf("Received an error trying to remove member %s: %s", id, err))
-			}
-			fmt.Fprintf(a.out, "Removed member %s from cluster\n", id)
-			return exitSuccess
+				if !found {
+					return a.memberError(fmt.Sprintf("Couldn't find a member in the cluster with an ID of %s.", id))
+				}
+				if err := c.RemoveMember(ctx, id); err != nil {
+					return a.memberError(fmt.Sprintf("Received an error trying to remove member %s: %s", id, err))
+				}
+				fmt.Fprintf(a.out, "Removed member %s from cluster\n", id)
+				return exitSuccess
+			})
 		},
 	}
 }
@@ -202,17 +191,13 @@ func memberUpdateCommand() *command {
 			if len(args) != 2 {
 				return a.memberError("Provide an ID and a list of comma separated peerURL (0xabcd http://example.com,http://example1.com)")
 			}
-			c, code := a.newClient(true)
-			if c == nil {
-				return code
-			}
-			ctx, cancel := a.commandContext()
-			defer cancel()
-			if err := c.UpdateMember(ctx, args[0], strings.Split(args[1], ",")); err != nil {
-				return a.memberError(err.Error())
-			}
-			fmt.Fprintf(a.out, "Updated member with ID %s in cluster\n", args[0])
-			return exitSuccess
+			return a.withClient(func(ctx context.Context, c *client.Client) int {
+				if err := c.UpdateMember(ctx, args[0], strings.Split(args[1], ",")); err != nil {
+					return a.memberError(err.Error())
+				}
+				fmt.Fprintf(a.out, "Updated member with ID %s in cluster\n", args[0])
+				return exitSuccess
+			})
 		},
 	}
 }
@@ -353,22 +338,10 @@ lag in the index stand out. Exits 4 if an endpoint did not answer.`,
 			var rows []endpointStatus
 			failed := false
 			for _, ep := range eps {
-				row := endpointStatus{Endpoint: ep}
-				one, err := c.ForEndpoint(ep)
-				if err == nil {
-					ctx, cancel := a.commandContext()
-					var st *client.Status
-					st, err = one.Status(ctx)
-					cancel()
-					if err == nil {
-						row = endpointStatus{Endpoint: ep, ID: st.ID, Name: st.Name, State: st.State, Leader: st.Leader,
-							IsLeader: st.IsLeader, RaftTerm: st.RaftTerm, RaftIndex: st.RaftIndex, Index: st.EtcdIndex,
-							LatencyMs: float64(st.Latency.Microseconds()) / 1000}
-					}
-				}
+				row, err := a.endpointStatus(c, ep)
 				if err != nil {
 					failed = true
-					row.Error = reason(err).Error()
+					row = endpointStatus{Endpoint: ep, Error: reason(err).Error()}
 					fmt.Fprintf(a.err, "Failed to get the status of endpoint %s: %v\n", ep, reason(err))
 				}
 				rows = append(rows, row)
@@ -380,6 +353,23 @@ lag in the index stand out. Exits 4 if an endpoint did not answer.`,
 			return exitSuccess
 		},
 	}
+}
+
+// endpointStatus asks ep alone for its status, under --total-timeout.
+func (a *app) endpointStatus(c *client.Client, ep string) (endpointStatus, error) {
+	one, err := c.ForEndpoint(ep)
+	if err != nil {
+		return endpointStatus{}, err
+	}
+	ctx, cancel := a.commandContext()
+	defer cancel()
+	st, err := one.Status(ctx)
+	if err != nil {
+		return endpointStatus{}, err
+	}
+	return endpointStatus{Endpoint: ep, ID: st.ID, Name: st.Name, State: st.State, Leader: st.Leader,
+		IsLeader: st.IsLeader, RaftTerm: st.RaftTerm, RaftIndex: st.RaftIndex, Index: st.EtcdIndex,
+		LatencyMs: float64(st.Latency.Microseconds()) / 1000}, nil
 }
 
 func (a *app) printStatus(rows []endpointStatus) {

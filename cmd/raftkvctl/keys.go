@@ -39,20 +39,16 @@ func ttlDuration(s uint64) time.Duration { return time.Duration(s) * time.Second
 // keysCall runs one keys call with a synced client under --total-timeout,
 // and prints its response unless print is nil; it returns the exit code.
 func (a *app) keysCall(call func(ctx context.Context, c *client.Client) (*client.Response, error), print func(*client.Response)) int {
-	c, code := a.newClient(true)
-	if c == nil {
-		return code
-	}
-	ctx, cancel := a.commandContext()
-	defer cancel()
-	resp, err := call(ctx, c)
-	if err != nil {
-		return a.keysError(err)
-	}
-	if print != nil {
-		print(resp)
-	}
-	return exitSuccess
+	return a.withClient(func(ctx context.Context, c *client.Client) int {
+		resp, err := call(ctx, c)
+		if err != nil {
+			return a.keysError(err)
+		}
+		if print != nil {
+			print(resp)
+		}
+		return exitSuccess
+	})
 }
 
 // setValue is set, mk and update: it checks for <key> [<value>], takes a
