@@ -127,8 +127,7 @@ func BenchCatchUp(keys int, bandwidthMBps float64, chunkBytes uint64) (CatchUpBe
 	o.SnapshotCount = 1 << 40
 	o.SnapshotChunkSize = chunkBytes
 	o.Net = NetOptions{LatencyMinMs: 0.5, BandwidthMBps: bandwidthMBps}
-	s := &Sim{cfg: Config{Seed: 1, Options: o}, opts: o}
-	s.res = Result{Seed: 1, Options: o}
+	s := newSim(Config{Seed: 1, Options: o})
 	if err := s.init(); err != nil {
 		return CatchUpBench{}, err
 	}

@@ -82,17 +82,32 @@ type Result struct {
 	HTMLPath string
 	Failure  *Failure
 
-	// What the run exercised beyond the basic algorithm. ConfChanges are
-	// membership changes committed; SnapshotsSent are snapshots installed
-	// from a leader, SnapshotsTaken those members took themselves, and
-	// StatesChecked the snapshot and restart states the snapshot checker
-	// verified by replaying the log; Reads are ReadIndex reads answered;
-	// Stepdowns are graceful stops of a leader after it handed over
-	// leadership (StepdownsTimedOut: nobody took over in time).
-	ConfChanges, SnapshotsSent, SnapshotsTaken, StatesChecked int
-	Reads, Stepdowns, StepdownsTimedOut                       int
+	Exercised
 	// Syncs counts the Readies members had to make durable (fsyncs).
 	Syncs int64
+}
+
+// Exercised counts what a run exercised beyond the basic algorithm (a
+// Summary adds them up). ConfChanges are membership changes committed;
+// SnapshotsSent are snapshots installed from a leader, SnapshotsTaken
+// those members took themselves, and StatesChecked the snapshot and
+// restart states the snapshot checker verified by replaying the log; Reads
+// are ReadIndex reads answered; Stepdowns are graceful stops of a leader
+// after it handed over leadership (StepdownsTimedOut: nobody took over in
+// time).
+type Exercised struct {
+	ConfChanges, SnapshotsSent, SnapshotsTaken, StatesChecked int
+	Reads, Stepdowns, StepdownsTimedOut                       int
+}
+
+func (e *Exercised) add(o Exercised) {
+	e.ConfChanges += o.ConfChanges
+	e.SnapshotsSent += o.SnapshotsSent
+	e.SnapshotsTaken += o.SnapshotsTaken
+	e.StatesChecked += o.StatesChecked
+	e.Reads += o.Reads
+	e.Stepdowns += o.Stepdowns
+	e.StepdownsTimedOut += o.StepdownsTimedOut
 }
 
 // Replay is the command that replays this run.
@@ -196,8 +211,7 @@ type tracedState struct {
 // Run runs one seed to the end and reports the result. It never panics: a
 // panic is a ClassCrash failure.
 func Run(cfg Config) (res Result) {
-	s := &Sim{cfg: cfg, opts: cfg.Options}
-	s.res = Result{Seed: cfg.Seed, Options: cfg.Options}
+	s := newSim(cfg)
 	defer func() {
 		if p := recover(); p != nil {
 			s.fail(ClassCrash, "panic", fmt.Sprintf("%v\n%s", p, debug.Stack()))
@@ -213,6 +227,10 @@ func Run(cfg Config) (res Result) {
 		s.finalChecks()
 	}
 	return s.finishResult()
+}
+
+func newSim(cfg Config) *Sim {
+	return &Sim{cfg: cfg, opts: cfg.Options, res: Result{Seed: cfg.Seed, Options: cfg.Options}}
 }
 
 func (s *Sim) finishResult() Result {
@@ -336,7 +354,7 @@ func (t transport) Send(msgs []raft.Message) {
 	}
 	if d := t.m.syncDelayNs; d > 0 {
 		// The disk is still syncing what these messages promise.
-		t.s.after(d, func() { transport{s: t.s, m: t.m, life: t.life}.sendNow(msgs) })
+		t.s.after(d, func() { t.sendNow(msgs) })
 		return
 	}
 	t.sendNow(msgs)

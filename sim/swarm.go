@@ -87,9 +87,7 @@ type Summary struct {
 	Events, Messages     int64
 	Faults, Ops, Checked int
 	Unknown              int // Porcupine ran out of time (not a failure)
-	// Sums of the Result fields of the same names.
-	ConfChanges, SnapshotsSent, SnapshotsTaken, StatesChecked int
-	Reads, Stepdowns, StepdownsTimedOut                       int
+	Exercised
 	// Failures are the failed runs by class, in seed order.
 	Failures map[Class][]Result
 }
@@ -105,13 +103,7 @@ func Summarize(rs []Result) Summary {
 		s.Faults += r.Faults
 		s.Ops += r.Ops
 		s.Checked += r.Checked
-		s.ConfChanges += r.ConfChanges
-		s.SnapshotsSent += r.SnapshotsSent
-		s.SnapshotsTaken += r.SnapshotsTaken
-		s.StatesChecked += r.StatesChecked
-		s.Reads += r.Reads
-		s.Stepdowns += r.Stepdowns
-		s.StepdownsTimedOut += r.StepdownsTimedOut
+		s.Exercised.add(r.Exercised)
 		if r.Verdict == linearizability.VerdictUnknown {
 			s.Unknown++
 		}
