@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -415,5 +417,29 @@ func TestNormalizeEndpoint(t *testing.T) {
 func TestKeyURLEscapes(t *testing.T) {
 	if got := keyURL("http://h", "/a b/c?d"); got != "http://h/v2/keys/a%20b/c%3Fd" {
 		t.Fatalf("keyURL = %q", got)
+	}
+}
+
+func TestCPUProfileIsWritten(t *testing.T) {
+	f := newFake(t)
+	prof := filepath.Join(t.TempDir(), "bench.pprof")
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"--endpoints", f.start(), "--total", "20", "--cpuprofile", prof}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A CPU profile is a gzipped protocol buffer, even when it holds no
+	// samples.
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile is not gzip data: % x", b[:min(len(b), 8)])
+	}
+
+	err = run(t.Context(), []string{"--endpoints", f.start(), "--total", "1", "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir")}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--cpuprofile") {
+		t.Fatalf("err = %v; want one naming --cpuprofile", err)
 	}
 }

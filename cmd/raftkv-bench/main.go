@@ -26,6 +26,7 @@
 // requests to the leader only (as --leader-only does for every row); its
 // table row is labelled workload@leader.
 // --wait-healthy first waits until every endpoint's /health says true.
+// --cpuprofile writes the generator's own CPU profile.
 //
 // The exit status is 1 for bad flags, an unreachable cluster, or a run in
 // which no operation succeeded; failed operations alone do not change it.
@@ -39,6 +40,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -115,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		seed        = fs.Uint64("seed", 1, "seed of the key choices")
 		matrix      = fs.String("matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:1:leader,put:64,get:64 (:leader: that row to the leader only)")
 		waitFor     = fs.Duration("wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
+		cpuProfile  = fs.String("cpuprofile", "", "write the generator's own CPU profile (go tool pprof format) to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -173,6 +176,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
 	var results []*Result
 	for i, cfg := range cfgs {
 		if i > 0 {
@@ -198,4 +209,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// startCPUProfile profiles the generator itself into file until the
+// returned function is called: on a machine shared with the cluster, the
+// load generator's own cost is part of what a benchmark measures.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
