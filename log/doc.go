@@ -118,4 +118,14 @@
 // on open rather than cut; any other bad tail is still cut. A segment is
 // cut to its written length when the next one starts, so only the last
 // segment ever ends in zeros.
+//
+// The zeros are written ahead of need: once the last segment is half full,
+// a goroutine fills and syncs a file named spare.wal.tmp, and the roll
+// writes the new segment's header over its start and renames it into
+// place (synced, then the directory), instead of writing SegmentSize bytes
+// on the caller's path. A spare not ready yet is waited for; one that
+// failed is logged and the roll creates the segment itself. Close removes
+// an unused spare, and Open removes one a crash left (it is a .tmp file).
+// Without Preallocate no goroutine is started, so a WAL on a MemFS stays
+// deterministic for the simulator.
 package log

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
@@ -126,6 +127,21 @@ type WAL struct {
 
 	enc *encoder
 	err error // sticky: ErrFailed-wrapped cause, or ErrClosed
+
+	// spare is the next segment's file being zero-filled in the background
+	// (Preallocate only), nil when none is under way or ready.
+	spare *spare
+}
+
+// spareName is where the next segment is zero-filled ahead of need. It
+// ends in .tmp, so Open removes a spare that a crash left behind.
+const spareName = "spare.wal.tmp"
+
+// spare is a zero-filled file being prepared for the next segment.
+type spare struct {
+	done    chan struct{} // closed when err is set
+	err     error
+	abandon atomic.Bool // tells the filling goroutine to stop early
 }
 
 // Open opens the WAL in dir (creating dir and a first segment if there is
@@ -366,17 +382,20 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if w.snap.Index > 0 {
 		e.marker(Marker{Index: w.snap.Index, Term: w.snap.Term})
 	}
-	f, err := w.fs.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(e.a.b)
-	if left := w.opts.SegmentSize - int64(len(e.a.b)); w.opts.Preallocate && left > 0 {
-		// At most 1 MiB of zeros at a time, and no more than the segment
-		// needs (small segments in tests and simulations).
-		zeros := make([]byte, min(left, 1<<20))
-		for ; err == nil && left > 0; left -= int64(len(zeros)) {
-			_, err = f.Write(zeros[:min(left, int64(len(zeros)))])
+	var err error
+	f := w.takeSpare()
+	if f != nil {
+		// The spare is SegmentSize zeros already synced: writing the
+		// header over its start makes it what the code below would build.
+		tmp = w.path(spareName)
+		_, err = f.WriteAt(e.a.b, 0)
+	} else {
+		if f, err = w.fs.Create(tmp); err != nil {
+			return err
+		}
+		_, err = f.Write(e.a.b)
+		if w.opts.Preallocate && err == nil {
+			err = writeZeros(f, w.opts.SegmentSize-int64(len(e.a.b)), nil)
 		}
 	}
 	if err == nil {
@@ -404,6 +423,76 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	w.f, w.size = nf, int64(len(e.a.b))
 	w.segs = append(w.segs, segment{seq: seq, first: first, name: name})
 	w.logger.Debug("wal: new segment", "file", w.path(name))
+	return nil
+}
+
+// writeZeros writes n zero bytes to f, at most 1 MiB at a time (and no
+// more than n: small segments in tests), checking abandon (if not nil)
+// between writes.
+func writeZeros(f vfs.File, n int64, abandon *atomic.Bool) error {
+	zeros := make([]byte, min(max(n, 0), 1<<20))
+	for n > 0 {
+		if abandon != nil && abandon.Load() {
+			return errors.New("wal: spare segment abandoned")
+		}
+		if _, err := f.Write(zeros[:min(n, int64(len(zeros)))]); err != nil {
+			return err
+		}
+		n -= int64(len(zeros))
+	}
+	return nil
+}
+
+// maybePrepareSpare starts zero-filling the next segment's file in the
+// background once the last segment is half full (Preallocate only), so
+// that a roll does not write and sync SegmentSize bytes on the caller's
+// path. Half full, not at once, so that a short-lived WAL (a test, a
+// member that is removed) never pays for a segment it will not use.
+func (w *WAL) maybePrepareSpare() {
+	if !w.opts.Preallocate || w.spare != nil || w.size < w.opts.SegmentSize/2 {
+		return
+	}
+	sp := &spare{done: make(chan struct{})}
+	w.spare = sp
+	// Create here, on the WAL's goroutine, so that the file exists before
+	// anything else (a reopen after a crash) can look for it.
+	f, err := w.fs.Create(w.path(spareName))
+	if err != nil {
+		sp.err = err
+		close(sp.done)
+		return
+	}
+	go func() {
+		err := writeZeros(f, w.opts.SegmentSize, &sp.abandon)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		sp.err = err
+		close(sp.done)
+	}()
+}
+
+// takeSpare waits for the spare being prepared, if any, and opens it for
+// writing. It returns nil when there is no usable spare: the caller then
+// creates the segment itself, as without one.
+func (w *WAL) takeSpare() vfs.File {
+	sp := w.spare
+	if sp == nil {
+		return nil
+	}
+	w.spare = nil
+	<-sp.done
+	if sp.err == nil {
+		f, err := w.fs.OpenWrite(w.path(spareName))
+		if err == nil {
+			return f
+		}
+		sp.err = err
+	}
+	w.logger.Warn("wal: preparing the next segment ahead failed; creating it now", "err", sp.err)
 	return nil
 }
 
@@ -481,6 +570,7 @@ func (w *WAL) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 		if writeHS {
 			w.hs = hs
 		}
+		w.maybePrepareSpare()
 	}
 	if sync {
 		return w.Sync()
@@ -528,6 +618,7 @@ func (w *WAL) SaveSnapshot(m Marker) error {
 	if err := w.f.Sync(); err != nil {
 		return w.fail(err)
 	}
+	w.maybePrepareSpare()
 	w.snap = m
 	if m.DiscardLog {
 		w.lastIndex = m.Index
@@ -573,6 +664,14 @@ func (w *WAL) Close() error {
 		return ErrClosed
 	}
 	w.err = ErrClosed
+	if sp := w.spare; sp != nil {
+		// A spare is only worth its space to this WAL: stop filling it and
+		// remove it (a reopen would remove it anyway, as a .tmp file).
+		w.spare = nil
+		sp.abandon.Store(true)
+		<-sp.done
+		_ = w.fs.Remove(w.path(spareName))
+	}
 	return w.f.Close()
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -348,6 +349,100 @@ func TestReplayTruncationBelowFirstSegment(t *testing.T) {
 	}
 	if err := w.Save(raft.HardState{}, []raft.Entry{{Term: 6, Index: 9}}, true); err != nil {
 		t.Fatalf("Save after replay: %v", err)
+	}
+}
+
+// With Preallocate the next segment is zero-filled in the background once
+// the last one is half full; the roll writes the header over it instead of
+// writing SegmentSize bytes itself, and Close removes an unused spare.
+func TestSpareSegmentPreparedAhead(t *testing.T) {
+	o := opts(2048)
+	o.Preallocate = true
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		w, _ := mustOpen(t, fsys, dir, o)
+		next := uint64(1)
+		for w.size < o.SegmentSize/2 {
+			if w.spare != nil {
+				t.Fatalf("spare started at %d of %d bytes", w.size, o.SegmentSize)
+			}
+			next = fill(t, w, next, 1, 3) + 1
+		}
+		sp := w.spare
+		if sp == nil {
+			t.Fatal("no spare once the segment is half full")
+		}
+		<-sp.done
+		if sp.err != nil {
+			t.Fatalf("preparing the spare: %v", sp.err)
+		}
+		data, err := vfs.ReadFile(fsys, filepath.Join(dir, spareName))
+		if err != nil || int64(len(data)) != o.SegmentSize || !allZero(data) {
+			t.Fatalf("spare: %d bytes, all zero %v, err %v; want %d zeros", len(data), allZero(data), err, o.SegmentSize)
+		}
+		segs := len(w.Segments())
+		for len(w.Segments()) == segs {
+			next = fill(t, w, next, 1, 3) + 1
+		}
+		if names, _ := fsys.ReadDir(dir); w.spare != nil || slices.Contains(names, spareName) {
+			t.Fatalf("the roll did not take the spare (renamed into place): %v", names)
+		}
+		newest := w.Segments()[len(w.Segments())-1]
+		data, _ = vfs.ReadFile(fsys, filepath.Join(dir, newest))
+		if int64(len(data)) != o.SegmentSize {
+			t.Fatalf("new segment has %d bytes; want %d", len(data), o.SegmentSize)
+		}
+		// Fill until a second spare is under way, then close: it goes.
+		for w.spare == nil {
+			next = fill(t, w, next, 1, 3) + 1
+		}
+		w.Close()
+		if names, _ := fsys.ReadDir(dir); slices.Contains(names, spareName) {
+			t.Fatalf("Close left the spare: %v", names)
+		}
+		_, st := mustOpen(t, fsys, dir, o)
+		if want := ents(1, 1, next-1); !reflect.DeepEqual(st.Entries, want) {
+			t.Fatalf("entries %s; want %s", indexes(st.Entries), indexes(want))
+		}
+	})
+}
+
+// A spare that could not be prepared costs nothing but the old way: the
+// roll creates the segment itself and says so in the log.
+func TestSpareSegmentFailureFallsBack(t *testing.T) {
+	var logged strings.Builder
+	o := opts(2048)
+	o.Preallocate = true
+	o.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+	fsys := vfs.NewMem(rand.New(rand.NewPCG(3, 3)))
+	w, _ := mustOpen(t, fsys, "/wal", o)
+	next := uint64(1)
+	for w.size < o.SegmentSize/2-64 {
+		next = fill(t, w, next, 1, 1) + 1
+	}
+	// Unsynced saves from here, so the only sync until the roll is the
+	// spare's, and it fails.
+	fsys.FailSyncs(1)
+	for w.spare == nil {
+		if err := w.Save(raft.HardState{Term: 1}, ents(1, next, next), false); err != nil {
+			t.Fatal(err)
+		}
+		next++
+	}
+	<-w.spare.done
+	if w.spare.err == nil {
+		t.Fatal("the spare's sync did not fail")
+	}
+	segs := len(w.Segments())
+	for len(w.Segments()) == segs {
+		next = fill(t, w, next, 1, 1) + 1
+	}
+	if !strings.Contains(logged.String(), "preparing the next segment ahead failed") {
+		t.Fatalf("no warning about the failed spare in the log:\n%s", logged.String())
+	}
+	w.Close()
+	_, st := mustOpen(t, fsys, "/wal", o)
+	if want := ents(1, 1, next-1); !reflect.DeepEqual(st.Entries, want) {
+		t.Fatalf("entries %s; want %s", indexes(st.Entries), indexes(want))
 	}
 }
 
