@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"io"
 	"log/slog"
 	"testing"
@@ -66,5 +67,64 @@ func BenchmarkMsgApp(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 	if s, _ := a.PeerStats(2); s.DroppedQueueFull+s.DroppedFailed != 0 {
 		b.Fatalf("drops: %+v", s)
+	}
+}
+
+// wireBenchMsgs are the messages the encode and decode benchmarks use: a
+// MsgApp as a follower receives under a write load, and a heartbeat.
+func wireBenchMsgs() []struct {
+	name string
+	m    raft.Message
+} {
+	return []struct {
+		name string
+		m    raft.Message
+	}{
+		{"MsgApp16x300", app(1, 2, 1000, 16, 300)},
+		{"MsgHeartbeat", heartbeat(1, 2, 1000)},
+	}
+}
+
+// BenchmarkEncodeFrame encodes a message frame with a reused encoder, as a
+// lane's writer does.
+func BenchmarkEncodeFrame(b *testing.B) {
+	for _, c := range wireBenchMsgs() {
+		b.Run(c.name, func(b *testing.B) {
+			enc := newEncoder()
+			frame, err := enc.msgFrame(&c.m, 16<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := enc.msgFrame(&c.m, 16<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecodeFrame decodes a message frame body with a reused decoder,
+// as a stream's reader does.
+func BenchmarkDecodeFrame(b *testing.B) {
+	for _, c := range wireBenchMsgs() {
+		b.Run(c.name, func(b *testing.B) {
+			frame, err := newEncoder().msgFrame(&c.m, 16<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body := bytes.Clone(frame[FrameLenSize:])
+			dec := newDecoder()
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for b.Loop() {
+				f, err := dec.decode(body)
+				if err != nil || len(f.msg.Entries) != len(c.m.Entries) {
+					b.Fatalf("decoded %v, %v", f.msg, err)
+				}
+			}
+		})
 	}
 }

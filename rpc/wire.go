@@ -221,8 +221,9 @@ type frame struct {
 
 // decoder decodes frame bodies; it is reused across frames of a stream.
 type decoder struct {
-	r   bytes.Reader
-	dec *msgpack.Decoder
+	r    bytes.Reader
+	dec  *msgpack.Decoder // reads from r
+	body []byte           // the frame body r reads
 }
 
 func newDecoder() *decoder {
@@ -243,6 +244,7 @@ func (d *decoder) decode(body []byte) (frame, error) {
 	if end != len(body) {
 		return f, fmt.Errorf("%w: %d trailing bytes", ErrBadFrame, len(body)-end)
 	}
+	d.body = body
 	d.r.Reset(body)
 	d.dec.Reset(&d.r)
 	n, err := d.dec.DecodeArrayLen()
@@ -271,7 +273,7 @@ func (d *decoder) decode(body []byte) (frame, error) {
 	}
 	switch f.typ {
 	case FrameMsg, FrameSnapBegin:
-		if err := d.dec.Decode(&f.msg); err != nil {
+		if err := d.message(&f.msg); err != nil {
 			return f, fmt.Errorf("%w: message: %v", ErrBadFrame, err)
 		}
 		if f.msg.Type < raft.MsgApp || f.msg.Type > raft.MsgSnapResp {
@@ -289,11 +291,11 @@ func (d *decoder) decode(body []byte) (frame, error) {
 		if f.offset, err = d.dec.DecodeUint64(); err != nil {
 			return f, fmt.Errorf("%w: chunk offset: %v", ErrBadFrame, err)
 		}
-		if f.data, err = d.bytesInBody(body); err != nil {
+		if f.data, err = d.bytesInBody(); err != nil {
 			return f, fmt.Errorf("%w: chunk data: %v", ErrBadFrame, err)
 		}
 	case FrameApp:
-		if f.data, err = d.bytesInBody(body); err != nil {
+		if f.data, err = d.bytesInBody(); err != nil {
 			return f, fmt.Errorf("%w: app data: %v", ErrBadFrame, err)
 		}
 	}
@@ -308,23 +310,25 @@ func (d *decoder) decode(body []byte) (frame, error) {
 	return f, nil
 }
 
-// bytesInBody decodes a binary value as a slice of body, not a copy.
-func (d *decoder) bytesInBody(body []byte) ([]byte, error) {
+// bytesInBody decodes a binary value as a slice of the body, not a copy.
+func (d *decoder) bytesInBody() ([]byte, error) {
 	l, err := d.dec.DecodeBytesLen()
 	if err != nil {
 		return nil, err
 	}
-	if l < 0 { // nil: no data
-		l = 0
-	}
+	return d.span(max(l, 0)) // nil: no data
+}
+
+// span consumes the next l bytes of the body and returns them, not a copy.
+func (d *decoder) span(l int) ([]byte, error) {
 	if l > d.r.Len() {
 		return nil, fmt.Errorf("%d bytes past end of frame", l)
 	}
-	start := len(body) - d.r.Len()
+	start := len(d.body) - d.r.Len()
 	if _, err := d.r.Seek(int64(l), io.SeekCurrent); err != nil {
 		return nil, err
 	}
-	return body[start : start+l : start+l], nil
+	return d.body[start : start+l : start+l], nil
 }
 
 // encoder builds frames into one reusable buffer.
@@ -365,23 +369,15 @@ func (e *encoder) finish(extra, maxFrame int) ([]byte, error) {
 // msgFrame encodes a whole message as one frame.
 func (e *encoder) msgFrame(m *raft.Message, maxFrame int) ([]byte, error) {
 	e.begin(FrameMsg, 2)
-	if err := e.enc.Encode(m); err != nil {
-		return nil, err
-	}
+	e.message(m, true)
 	return e.finish(0, maxFrame)
 }
 
 // snapBeginFrame encodes the head of a streamed MsgSnap: m without its
 // snapshot data, and the data's length.
 func (e *encoder) snapBeginFrame(m *raft.Message, maxFrame int) ([]byte, error) {
-	head := *m
-	snap := *m.Snapshot
-	snap.Data = nil
-	head.Snapshot = &snap
 	e.begin(FrameSnapBegin, 3)
-	if err := e.enc.Encode(&head); err != nil {
-		return nil, err
-	}
+	e.message(m, false)
 	_ = e.enc.EncodeUint(uint64(len(m.Snapshot.Data)))
 	return e.finish(0, maxFrame)
 }

@@ -230,7 +230,7 @@ func headerSeeds() [][]byte {
 }
 
 func TestFuzzCorpus(t *testing.T) {
-	sets := map[string][][]byte{"FuzzDecodeFrames": frameSeeds(t), "FuzzDecodeHeader": headerSeeds()}
+	sets := map[string][][]byte{"FuzzDecodeFrames": frameSeeds(t), "FuzzDecodeHeader": headerSeeds(), "FuzzDecodeMessage": messageSeeds(t)}
 	for name, seeds := range sets {
 		if *updateCorpus {
 			if err := fuzzcorpus.Write(name, seeds); err != nil {
