@@ -934,9 +934,15 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 			return Result{}, err
 		}
 	}
-	resc := make(chan Result, 1)
-	errc := make(chan error, 1)
-	done := func(r Result) { resc <- r }
+	// One channel carries the outcome whichever way it goes: refused by
+	// the node (nothing proposed), or applied. A second channel for the
+	// refusal would wake this goroutine twice per write.
+	type outcome struct {
+		r       Result
+		refused error
+	}
+	out := make(chan outcome, 1)
+	done := func(r Result) { out <- outcome{r: r} }
 	err := m.do(ctx, func() {
 		var err error
 		if p.CC != nil {
@@ -944,31 +950,30 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 		} else {
 			err = m.node.Propose(cmd, time.Now().UnixNano(), done)
 		}
-		if err == nil {
-			m.metrics.proposals.Inc()
-			m.metrics.pending.Inc()
+		if err != nil {
+			out <- outcome{refused: err}
+			return
 		}
-		errc <- err
+		m.metrics.proposals.Inc()
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	select {
-	case err := <-errc:
-		if err != nil {
-			return Result{}, err
-		}
-	case <-m.donec:
-		return Result{}, errStopped
-	}
+	// Counted from here, where the request starts waiting, until it stops.
+	m.metrics.pending.Inc()
 	defer m.metrics.pending.Dec()
 	select {
-	case r := <-resc:
-		if r.Err != nil && !isKVError(r.Err) {
+	case o := <-out:
+		if o.refused != nil {
+			return Result{}, o.refused
+		}
+		if o.r.Err != nil && !isKVError(o.r.Err) {
 			m.metrics.proposalsFailed.Inc()
 		}
-		return r, nil
+		return o.r, nil
 	case <-ctx.Done():
+		// The closure may not have run yet, or the proposal may be in the
+		// log: either way the outcome is unknown.
 		m.metrics.proposalsFailed.Inc()
 		return Result{}, errTimeout
 	case <-m.donec:
