@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Method says what a Command does; together with the conditions in the
@@ -55,6 +58,11 @@ const MaxTTLSec = 1 << 32
 // Command is one replicated request: everything a v2 write or quorum read
 // needs, plus the proposer's wall time. It is the payload of a log entry
 // (Encode/DecodeCommand). Fields a method does not use are ignored.
+//
+// Encode and DecodeCommand are written by hand to give what msgpack's
+// reflection over these tags gives (see doc.go): a new field needs them,
+// encodedLen and commandFields updated, and TestCommandCodecMatchesReflection
+// fails until they are.
 type Command struct {
 	Method Method `msgpack:"m"`
 	// Path is the key path; it is cleaned (path.Clean of "/"+Path) on apply.
@@ -121,9 +129,178 @@ func (c *Command) Validate() *Error {
 	return nil
 }
 
-// Encode returns the msgpack encoding of c, the log entry payload.
+// Encode returns the msgpack encoding of c, the log entry payload: the
+// bytes msgpack.Marshal(c) gives by reflection over the struct tags above
+// (a map of the non-empty fields in declaration order; Method as uint8,
+// TTLSec and PrevIndex as uint64, TimeUnixNano and GraceNs as int64, whatever
+// their values), written field by field without reflection. Logs and
+// snapshots hold these bytes, so they must never change;
+// TestCommandCodecMatchesReflection holds this to msgpack.Marshal.
 func (c *Command) Encode() ([]byte, error) {
-	return msgpack.Marshal(c)
+	if c == nil {
+		return []byte{msgpcode.Nil}, nil // as msgpack.Marshal((*Command)(nil))
+	}
+	ce := encoders.Get().(*commandEncoder)
+	defer encoders.Put(ce)
+	ce.w.b = make([]byte, 0, c.encodedLen())
+	err := c.encode(ce.enc)
+	b := ce.w.b
+	ce.w.b = nil
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// commandEncoder is an Encoder writing to a byte slice, pooled: the
+// leader encodes every proposal.
+type commandEncoder struct {
+	w   sliceWriter
+	enc *msgpack.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	ce := &commandEncoder{}
+	ce.enc = msgpack.NewEncoder(&ce.w)
+	return ce
+}}
+
+// sliceWriter appends to b. Encode sizes b exactly, so it never grows.
+type sliceWriter struct{ b []byte }
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+func (w *sliceWriter) WriteByte(c byte) error {
+	w.b = append(w.b, c)
+	return nil
+}
+
+// encode writes c as a map of its non-empty fields (Method always), in
+// declaration order.
+func (c *Command) encode(enc *msgpack.Encoder) error {
+	n := 1 // Method has no omitempty
+	for _, set := range [...]bool{c.Path != "", c.Value != "", c.Dir, c.TTLSec != nil, c.PrevValue != "",
+		c.PrevIndex != 0, c.PrevExist != nil, c.Refresh, c.Recursive, c.Sorted, c.TimeUnixNano != 0, c.GraceNs != 0} {
+		if set {
+			n++
+		}
+	}
+	w := fieldWriter{enc: enc}
+	w.err = enc.EncodeMapLen(n)
+	w.key("m")
+	w.check(enc.EncodeUint8(uint8(c.Method)))
+	if c.Path != "" {
+		w.key("p")
+		w.check(enc.EncodeString(c.Path))
+	}
+	if c.Value != "" {
+		w.key("v")
+		w.check(enc.EncodeString(c.Value))
+	}
+	if c.Dir {
+		w.key("d")
+		w.check(enc.EncodeBool(true))
+	}
+	if c.TTLSec != nil {
+		w.key("t")
+		w.check(enc.EncodeUint64(*c.TTLSec))
+	}
+	if c.PrevValue != "" {
+		w.key("pv")
+		w.check(enc.EncodeString(c.PrevValue))
+	}
+	if c.PrevIndex != 0 {
+		w.key("pi")
+		w.check(enc.EncodeUint64(c.PrevIndex))
+	}
+	if c.PrevExist != nil {
+		w.key("pe")
+		w.check(enc.EncodeBool(*c.PrevExist))
+	}
+	if c.Refresh {
+		w.key("r")
+		w.check(enc.EncodeBool(true))
+	}
+	if c.Recursive {
+		w.key("rc")
+		w.check(enc.EncodeBool(true))
+	}
+	if c.Sorted {
+		w.key("s")
+		w.check(enc.EncodeBool(true))
+	}
+	if c.TimeUnixNano != 0 {
+		w.key("tm")
+		w.check(enc.EncodeInt64(c.TimeUnixNano))
+	}
+	if c.GraceNs != 0 {
+		w.key("g")
+		w.check(enc.EncodeInt64(c.GraceNs))
+	}
+	return w.err
+}
+
+// fieldWriter keeps the first error of a run of writes.
+type fieldWriter struct {
+	enc *msgpack.Encoder
+	err error
+}
+
+func (w *fieldWriter) key(k string) { w.check(w.enc.EncodeString(k)) }
+
+func (w *fieldWriter) check(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// encodedLen is the length of c's encoding, so Encode allocates once.
+func (c *Command) encodedLen() int {
+	n := 1 + 2 + 2 // map header (at most 13 entries: a fixmap), "m", uint8
+	str := func(key, v string) {
+		if v != "" {
+			n += 1 + len(key) + strHeaderLen(len(v)) + len(v)
+		}
+	}
+	flag := func(key string, set bool) {
+		if set {
+			n += 1 + len(key) + 1
+		}
+	}
+	word := func(key string, set bool) {
+		if set {
+			n += 1 + len(key) + 9
+		}
+	}
+	str("p", c.Path)
+	str("v", c.Value)
+	flag("d", c.Dir)
+	word("t", c.TTLSec != nil)
+	str("pv", c.PrevValue)
+	word("pi", c.PrevIndex != 0)
+	flag("pe", c.PrevExist != nil)
+	flag("r", c.Refresh)
+	flag("rc", c.Recursive)
+	flag("s", c.Sorted)
+	word("tm", c.TimeUnixNano != 0)
+	word("g", c.GraceNs != 0)
+	return n
+}
+
+// strHeaderLen is the length of msgpack's header for a string of n bytes.
+func strHeaderLen(n int) int {
+	switch {
+	case n < 32:
+		return 1
+	case n < 1<<8:
+		return 2
+	case n < 1<<16:
+		return 3
+	}
+	return 5
 }
 
 // ErrBadCommand is wrapped by every DecodeCommand error.
@@ -132,20 +309,190 @@ var ErrBadCommand = errors.New("kv: bad command encoding")
 // DecodeCommand decodes a log entry payload made by Encode. It rejects
 // trailing bytes and unknown fields: a member must never half-understand an
 // entry, because every member has to apply it identically.
+//
+// It reads field by field what msgpack.Unmarshal into a Command would by
+// reflection (with unknown fields disallowed), and accepts and rejects the
+// same inputs with the same errors: a map in any key order, repeated keys
+// (the last wins), nil for any field (zero; nil pointers), integers of any
+// msgpack width or sign (Method keeps the low 8 bits, as reflection's
+// SetUint does), strings as str or bin, and the array form of the struct (13
+// values in declaration order). TestCommandCodecMatchesReflection checks it
+// against the reflection decoder.
 func DecodeCommand(b []byte) (*Command, error) {
-	r := bytes.NewReader(b)
-	// Every member decodes every entry: reuse decoders rather than
-	// allocating one (and its buffers) per entry.
-	dec := msgpack.GetDecoder()
-	defer msgpack.PutDecoder(dec)
-	dec.Reset(r)
-	dec.DisallowUnknownFields(true) // after Reset, which clears it
+	cd := decoders.Get().(*commandDecoder)
+	cd.b = b
+	cd.r.Reset(b)
 	var c Command
-	if err := dec.Decode(&c); err != nil {
+	err := cd.decode(&c)
+	if err == nil && cd.r.Len() != 0 {
+		err = fmt.Errorf("%d trailing bytes", cd.r.Len())
+	}
+	if err != nil {
+		// Not back to the pool: a string whose header claims more bytes
+		// than there are leaves the Decoder's scratch buffer at least a
+		// megabyte longer than it was, every time.
 		return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadCommand, r.Len())
-	}
+	cd.b = nil
+	cd.r.Reset(nil)
+	decoders.Put(cd)
 	return &c, nil
+}
+
+// commandDecoder is a Decoder reading a byte slice, pooled: every member
+// decodes every entry. The Decoder reads r, which DecodeCommand points at
+// each entry in turn; it keeps no state between values but scratch space,
+// and no options are set (decode refuses unknown keys itself). It does not
+// buffer a bytes.Reader, so decode may also look at b directly:
+// b[len(b)-r.Len():] is what the Decoder has yet to read.
+type commandDecoder struct {
+	b   []byte
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var decoders = sync.Pool{New: func() any {
+	cd := &commandDecoder{}
+	cd.dec = msgpack.NewDecoder(&cd.r)
+	return cd
+}}
+
+// commandFields is the array form's order: the fields' declaration order.
+var commandFields = [...]string{"m", "p", "v", "d", "t", "pv", "pi", "pe", "r", "rc", "s", "tm", "g"}
+
+// decode is reflection's decodeStructValue for a Command: a map (or nil), or
+// else an array; the error for anything else is the map's.
+func (cd *commandDecoder) decode(c *Command) error {
+	code, ok := cd.peek()
+	if !ok {
+		return io.EOF // what the Decoder says of an empty input
+	}
+	switch {
+	case code == msgpcode.Nil || msgpcode.IsFixedMap(code) || code == msgpcode.Map16 || code == msgpcode.Map32:
+		n, err := cd.dec.DecodeMapLen()
+		if err != nil {
+			return err
+		}
+		for range n {
+			k, err := cd.decodeKey()
+			if err != nil {
+				return err
+			}
+			// string(k) does not allocate: decodeField keeps no reference.
+			known, err := cd.decodeField(c, string(k))
+			if !known {
+				return fmt.Errorf("msgpack: unknown field %q", k)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	case msgpcode.IsFixedArray(code) || code == msgpcode.Array16 || code == msgpcode.Array32:
+		n, err := cd.dec.DecodeArrayLen()
+		if err != nil {
+			return notMap(code)
+		}
+		if n == 0 {
+			return nil
+		}
+		if n != len(commandFields) {
+			return errors.New("msgpack: number of fields in array-encoded struct has changed")
+		}
+		for _, k := range commandFields {
+			if _, err := cd.decodeField(c, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return notMap(code)
+}
+
+func notMap(code byte) error {
+	return fmt.Errorf("msgpack: unexpected code=%x decoding map length", code)
+}
+
+// peek returns the next byte the Decoder would read.
+func (cd *commandDecoder) peek() (byte, bool) {
+	i := len(cd.b) - cd.r.Len()
+	if i >= len(cd.b) {
+		return 0, false
+	}
+	return cd.b[i], true
+}
+
+// decodeKey reads a map key. Known keys are short fixstrs, taken from b
+// without copying; anything else, a truncated fixstr included, takes the
+// Decoder's path, which also reads nil as "" and bin as a string, as
+// reflection does, and fails as it does.
+func (cd *commandDecoder) decodeKey() ([]byte, error) {
+	at := len(cd.b) - cd.r.Len()
+	if at < len(cd.b) && msgpcode.IsFixedString(cd.b[at]) {
+		end := at + 1 + int(cd.b[at]&msgpcode.FixedStrMask)
+		if end <= len(cd.b) {
+			if _, err := cd.r.Seek(int64(end-at), io.SeekCurrent); err != nil {
+				return nil, err
+			}
+			return cd.b[at+1 : end], nil
+		}
+	}
+	k, err := cd.dec.DecodeString()
+	return []byte(k), err
+}
+
+// decodeField decodes the value of the field with key k into c, and
+// reports whether there is such a field (without reading anything if not).
+func (cd *commandDecoder) decodeField(c *Command, k string) (known bool, err error) {
+	dec := cd.dec
+	switch k {
+	case "m":
+		var m uint64
+		m, err = dec.DecodeUint64()
+		c.Method = Method(m) // the low 8 bits, as reflect.Value.SetUint
+	case "p":
+		c.Path, err = dec.DecodeString()
+	case "v":
+		c.Value, err = dec.DecodeString()
+	case "d":
+		c.Dir, err = dec.DecodeBool()
+	case "t":
+		if cd.nextIsNil() {
+			c.TTLSec = nil
+			return true, dec.DecodeNil()
+		}
+		var t uint64
+		t, err = dec.DecodeUint64()
+		c.TTLSec = &t
+	case "pv":
+		c.PrevValue, err = dec.DecodeString()
+	case "pi":
+		c.PrevIndex, err = dec.DecodeUint64()
+	case "pe":
+		if cd.nextIsNil() {
+			c.PrevExist = nil
+			return true, dec.DecodeNil()
+		}
+		var pe bool
+		pe, err = dec.DecodeBool()
+		c.PrevExist = &pe
+	case "r":
+		c.Refresh, err = dec.DecodeBool()
+	case "rc":
+		c.Recursive, err = dec.DecodeBool()
+	case "s":
+		c.Sorted, err = dec.DecodeBool()
+	case "tm":
+		c.TimeUnixNano, err = dec.DecodeInt64()
+	case "g":
+		c.GraceNs, err = dec.DecodeInt64()
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+func (cd *commandDecoder) nextIsNil() bool {
+	code, ok := cd.peek()
+	return ok && code == msgpcode.Nil
 }

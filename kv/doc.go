@@ -78,8 +78,20 @@
 //
 // A Command is a msgpack map with short keys (m method, p path, v value,
 // d dir, t ttl seconds, pv prevValue, pi prevIndex, pe prevExist,
-// r refresh, rc recursive, s sorted, tm time in Unix ns, g grace ns), zero
-// fields omitted. DecodeCommand rejects unknown keys and trailing bytes.
+// r refresh, rc recursive, s sorted, tm time in Unix ns, g grace ns), in
+// that order, zero fields omitted (a nil t or pe is omitted, a pointer to
+// zero is not); m is always there, as a uint8. Integers are written at
+// their type's full width whatever their value: t and pi as uint64, tm and
+// g as int64. DecodeCommand rejects unknown keys and trailing bytes.
+//
+// These are the bytes msgpack's reflection codec makes of the struct tags,
+// which wrote existing logs and snapshots. Encode and DecodeCommand are
+// written out by hand, for speed, and held to that codec by a property
+// test. So the decoder also takes everything the reflection decoder took:
+// keys in any order (a repeated key's last value wins), nil for any field
+// (zero, or a nil pointer), integers of any msgpack width and sign (m keeps
+// the low 8 bits), strings as str or bin, a nil Command (all zero), and the
+// struct's array form: the 13 values in the order above, or an empty array.
 //
 // # Snapshot format (version 1)
 //

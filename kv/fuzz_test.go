@@ -2,13 +2,17 @@ package kv
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // FuzzDecodeCommand: DecodeCommand reads log entries, which may come from a
-// damaged or hostile peer. It must never panic, and whatever it accepts must
-// re-encode to something that decodes to the same command and applies
-// without panicking.
+// damaged or hostile peer. It must never panic, must accept and refuse
+// exactly what msgpack's reflection decoder does (with the same errors), and
+// whatever it accepts must re-encode, to msgpack.Marshal's bytes, into
+// something that decodes to the same command and applies without panicking.
 func FuzzDecodeCommand(f *testing.F) {
 	for _, c := range []*Command{
 		{Method: MethodPut, Path: "/a", Value: "v", TTLSec: Uint64(5), TimeUnixNano: 1},
@@ -26,12 +30,22 @@ func FuzzDecodeCommand(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCommand(data)
+		want, wantErr := reflectDecode(data, "")
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Fatalf("decode %x: %v; reflection: %v", data, err, wantErr)
+		}
 		if err != nil {
 			return
+		}
+		if !reflect.DeepEqual(c, want) {
+			t.Fatalf("decode %x:\n got  %+v\n want %+v", data, *c, *want)
 		}
 		b, err := c.Encode()
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
+		}
+		if mb, _ := msgpack.Marshal(c); !bytes.Equal(b, mb) {
+			t.Fatalf("re-encode: %x, msgpack.Marshal: %x", b, mb)
 		}
 		c2, err := DecodeCommand(b)
 		if err != nil {
