@@ -62,6 +62,72 @@ func BenchmarkSet1M(b *testing.B) {
 	}
 }
 
+// BenchmarkSetNewKeys is the write benchmark's shape: every PUT creates a
+// new key in one existing directory, as raftkv-bench's put does with
+// /raftkv-bench/<runid>-<n>. The directory starts with 10^5 keys, so that
+// the tree's depth, and ns/op, change little with b.N.
+func BenchmarkSetNewKeys(b *testing.B) {
+	const prefill = 100_000
+	s := New(Options{})
+	paths := make([]string, prefill+b.N)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/raftkv-bench/r0123456789-%d", i)
+	}
+	for _, p := range paths[:prefill] {
+		mustApply(b, s, &Command{Method: MethodPut, Path: p, Value: benchValue})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, p := range paths[prefill:] {
+		if _, err := s.Apply(&Command{Method: MethodPut, Path: p, Value: benchValue}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchCommands are the shapes the command benchmarks encode and decode: a
+// write benchmark's PUT, and a compare-and-swap carrying every kind of field.
+var benchCommands = []struct {
+	name string
+	cmd  Command
+}{
+	{"put", Command{Method: MethodPut, Path: "/raftkv-bench/r0123456789-123456", Value: benchValue,
+		TimeUnixNano: 1_700_000_000_000_000_000}},
+	{"cas", Command{Method: MethodPut, Path: "/locks/leader", Value: "member-2", TTLSec: Uint64(30),
+		PrevValue: "member-1", PrevIndex: 123_456, PrevExist: Bool(true), TimeUnixNano: 1_700_000_000_000_000_000}},
+}
+
+func BenchmarkEncodeCommand(b *testing.B) {
+	for _, bc := range benchCommands {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := bc.cmd.Encode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecodeCommand(b *testing.B) {
+	for _, bc := range benchCommands {
+		b.Run(bc.name, func(b *testing.B) {
+			enc, err := bc.cmd.Encode()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := DecodeCommand(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkGet1M(b *testing.B) {
 	s := bigStoreForBench(b)
 	b.ReportAllocs()

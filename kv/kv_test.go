@@ -3,9 +3,13 @@ package kv
 import (
 	"encoding/json"
 	"errors"
+	"path"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
+
+	"pgregory.net/rapid"
 )
 
 const sec = int64(time.Second)
@@ -358,6 +362,23 @@ func TestLeaderChangeGrace(t *testing.T) {
 	// The grace is used up: the key expires when its clock comes.
 	if _, err := s.Apply(&Command{Method: MethodQuorumGet, Path: "/lock", TimeUnixNano: 112 * sec}); err == nil {
 		t.Fatal("key alive after its grace")
+	}
+}
+
+// TestCleanPathIsV2s holds cleanPath, which skips building "/"+p for a
+// rooted p, to v2's definition on any string, and to the identity on clean
+// paths (which it must return without copying them).
+func TestCleanPathIsV2s(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p := rapid.OneOf(rapid.String(), rapid.StringOf(rapid.SampledFrom([]rune{'/', '.', 'a', '_'}))).Draw(t, "p")
+		if got, want := cleanPath(p), path.Clean(path.Join("/", p)); got != want {
+			t.Fatalf("cleanPath(%q) = %q, want %q", p, got, want)
+		}
+	})
+	for _, p := range []string{"/", "/a", "/a/b_c"} {
+		if got := cleanPath(p); unsafe.StringData(got) != unsafe.StringData(p) {
+			t.Errorf("cleanPath(%q) copied it", p)
+		}
 	}
 }
 

@@ -226,6 +226,7 @@ func (s *Store) Restore(r io.Reader) error {
 	s.hub.closeAll(&s.stats, "snapshot restored")
 	s.index, s.clockNs, s.graceNs = hdr.Index, hdr.ClockNs, hdr.GraceNs
 	s.tree, s.ttls, s.hist = tree, ttls, hist
+	s.lastDir = ""
 	return nil
 }
 

@@ -42,7 +42,10 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Fatal("two stores with the same history wrote different snapshots")
 		}
 		r := New(Options{HistorySize: histSize})
-		mustApply(t, r, put("/junk", "replaced by the restore"))
+		// Replaced by the restore; in a directory the history may not have,
+		// or have as a file, so that a store still remembering it as the
+		// directory of its last write would go wrong.
+		mustApply(t, r, put("/a/junk", "replaced by the restore"))
 		if err := r.Restore(bytes.NewReader(snapA.Bytes())); err != nil {
 			t.Fatal(err)
 		}
@@ -111,5 +114,24 @@ func TestRestoreRejectsDamageAndKeepsState(t *testing.T) {
 	buf := saveBytes(t, orphan)
 	if err := New(Options{}).Restore(&buf); !errors.Is(err, ErrBadSnapshot) {
 		t.Fatalf("orphan: %v, want ErrBadSnapshot", err)
+	}
+}
+
+// TestRestoreForgetsLastDirectory: a store remembers the directory of its
+// last create so as not to look it up again. A restore that drops that
+// directory, here turning it into a file, must leave nothing remembered.
+func TestRestoreForgetsLastDirectory(t *testing.T) {
+	src := New(Options{})
+	mustApply(t, src, put("/d", "a file"))
+	snap := saveBytes(t, src)
+	s := New(Options{})
+	mustApply(t, s, put("/d/x", "1"))
+	if err := s.Restore(&snap); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Apply(put("/d/y", "2"))
+	var e *Error
+	if !errors.As(err, &e) || e.Code != EcodeNotDir || e.Cause != "/d" {
+		t.Fatalf("put under a file restored over a directory: %v, want 104 on /d", err)
 	}
 }

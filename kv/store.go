@@ -52,8 +52,13 @@ type Store struct {
 	// ttls orders the nodes that have a TTL by (expiration, path).
 	// invariant: holds exactly one entry per node with hasTTL.
 	ttls *btree.BTreeG[ttlEntry]
-	hist history
-	hub  hub
+	// lastDir is the parent of the last node create made, kept so that a
+	// run of writes into one directory skips the search for it.
+	// invariant: "" or the path of a directory in tree; so it is cleared
+	// wherever a directory can leave tree (removeTree, reset, Restore).
+	lastDir string
+	hist    history
+	hub     hub
 
 	stats counters
 }
@@ -77,12 +82,16 @@ func (n *node) parentKey() string { return n.path[:n.nameAt-1] }
 func (n *node) name() string      { return n.path[n.nameAt:] }
 func (n *node) hidden() bool      { return strings.HasPrefix(n.name(), "_") }
 
+// nodeLess orders nodes by (parent key, name). Every path (pivots too) has
+// a '/' at nameAt-1, so when the parent keys have the same length, comparing
+// the whole paths compares the parent keys and then, past the same '/', the
+// names: one string comparison instead of an equality test and a comparison.
+// Parent keys of different lengths are never equal.
 func nodeLess(a, b node) bool {
-	pa, pb := a.parentKey(), b.parentKey()
-	if pa != pb {
-		return pa < pb
+	if a.nameAt == b.nameAt {
+		return a.path < b.path
 	}
-	return a.name() < b.name()
+	return a.parentKey() < b.parentKey()
 }
 
 // keyNode is a pivot for tree lookups of the cleaned, non-root path p.
@@ -135,6 +144,7 @@ func New(opts Options) *Store {
 func (s *Store) reset() {
 	s.index, s.clockNs, s.graceNs = 0, 0, 0
 	s.tree = btree.NewG(btreeDegree, nodeLess)
+	s.lastDir = ""
 	s.ttls = btree.NewG(btreeDegree, ttlLess)
 	s.hist = newHistory(s.opts.HistorySize)
 	if s.hub.watchers == nil {
@@ -142,8 +152,16 @@ func (s *Store) reset() {
 	}
 }
 
-// cleanPath is v2's path.Clean(path.Join("/", p)).
-func cleanPath(p string) string { return path.Clean("/" + p) }
+// cleanPath is v2's path.Clean(path.Join("/", p)). Clean folds the
+// leading "//" of "/"+p into one '/', so a p that is rooted already (every
+// real request's) is cleaned as it is, without building "/"+p; and Clean
+// returns a clean path itself, without copying it.
+func cleanPath(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return path.Clean(p)
+	}
+	return path.Clean("/" + p)
+}
 
 // Index returns the store index.
 func (s *Store) Index() uint64 {
@@ -431,7 +449,14 @@ func (s *Store) expireAt(ttlSec *uint64) (int64, bool) {
 
 // put inserts or replaces n in the tree and keeps the TTL index in step.
 func (s *Store) put(n node) {
-	if old, ok := s.tree.ReplaceOrInsert(n); ok && old.hasTTL {
+	old, replaced := s.tree.ReplaceOrInsert(n)
+	s.retime(old, replaced, n)
+}
+
+// retime keeps the TTL index in step with a tree change that put n in
+// place of old (replaced) or inserted it.
+func (s *Store) retime(old node, replaced bool, n node) {
+	if replaced && old.hasTTL {
 		s.ttls.Delete(ttlEntry{old.expireNs, old.path})
 	}
 	if n.hasTTL {
@@ -442,6 +467,7 @@ func (s *Store) put(n node) {
 // removeTree deletes n and, for a directory, everything below it.
 func (s *Store) removeTree(n node) {
 	if n.dir {
+		s.lastDir = ""
 		var kids []node
 		s.children(n.path, func(c node) bool { kids = append(kids, c); return true })
 		for _, c := range kids {
@@ -489,7 +515,7 @@ func (s *Store) create(p string, dir bool, value string, unique, replace bool, t
 	// Find the missing parent directories (or the file in the way) before
 	// changing anything.
 	var missing []string
-	if parent != "/" {
+	if parent != "/" && parent != s.lastDir {
 		if pn, ok := s.tree.Get(keyNode(parent)); ok {
 			if !pn.dir {
 				return nil, NewError(EcodeNotDir, parent, s.index)
@@ -512,25 +538,34 @@ func (s *Store) create(p string, dir bool, value string, unique, replace bool, t
 			}
 		}
 	}
-	var prevNode *Node
-	if old, ok := s.tree.Get(keyNode(p)); ok {
-		if !replace {
-			return nil, NewError(EcodeNodeExist, p, s.index)
-		}
-		if old.dir {
-			return nil, NewError(EcodeNotFile, p, s.index)
-		}
-		prevNode = s.repr(old, false)
-	}
-	for _, d := range missing {
-		s.put(node{path: d, nameAt: keyNode(d).nameAt, dir: true, created: next, modified: next})
-	}
 	n := node{path: p, nameAt: keyNode(p).nameAt, dir: dir, created: next, modified: next}
 	if !dir {
 		n.value = value
 	}
 	n.expireNs, n.hasTTL = s.expireAt(ttl)
-	s.put(n)
+	// One search both finds the node at p and puts n in its place. The
+	// refusals below are the rare case: they put the old node back, so the
+	// tree is as it was (the lock keeps anyone from seeing it meanwhile).
+	old, replaced := s.tree.ReplaceOrInsert(n)
+	var prevNode *Node
+	if replaced {
+		if !replace || old.dir {
+			s.tree.ReplaceOrInsert(old)
+			if !replace {
+				return nil, NewError(EcodeNodeExist, p, s.index)
+			}
+			return nil, NewError(EcodeNotFile, p, s.index)
+		}
+		prevNode = s.repr(old, false)
+	}
+	s.retime(old, replaced, n)
+	// An existing node has its parents, so missing is empty when replaced.
+	for _, d := range missing {
+		s.put(node{path: d, nameAt: keyNode(d).nameAt, dir: true, created: next, modified: next})
+	}
+	if parent != "/" {
+		s.lastDir = parent
+	}
 	s.index = next
 	ev := &Event{Action: action, Node: s.repr(n, false), PrevNode: prevNode, Index: s.index}
 	if action != ActionSet {
