@@ -120,7 +120,8 @@
 // segment ever ends in zeros.
 //
 // The zeros are written ahead of need: once the last segment is half full,
-// a goroutine fills and syncs a file named spare.wal.tmp, and the roll
+// a goroutine fills a file named spare.wal.tmp, syncing it in 4 MiB steps
+// so that its writeback does not come in one burst, and the roll
 // writes the new segment's header over its start and renames it into
 // place (synced, then the directory), instead of writing SegmentSize bytes
 // on the caller's path. A spare not ready yet is waited for; one that
