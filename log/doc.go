@@ -27,7 +27,8 @@
 // from 0 with no gaps; firstIndex is the WAL's last index plus one at the
 // time the segment was created (entries that truncate the log may have lower
 // indexes). Lexical order of names is seq order. Files ending in ".tmp" are
-// segments that were never completed and are deleted on open.
+// segments that were never completed, or a spare (see Preallocation), and
+// are deleted on open.
 //
 // A segment is a sequence of frames. Every frame starts at an offset that is
 // a multiple of 8, so its length word never straddles a disk sector:

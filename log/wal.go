@@ -70,8 +70,9 @@ type Options struct {
 	// before it is used, so that a write and sync later only overwrite
 	// blocks the file already has: no block allocation or size change, so
 	// no file-system journal commit per sync (on ext4 a sync then costs
-	// about half as much). The zeros cost a SegmentSize write and sync
-	// when a segment starts. Recovery reads a zero tail as the end.
+	// about half as much). The zeros are written and synced in the
+	// background while the previous segment fills (see SpareName).
+	// Recovery reads a zero tail as the end.
 	Preallocate bool
 	// Logger receives recovery and segment events. nil means slog.Default().
 	Logger *slog.Logger
@@ -133,9 +134,11 @@ type WAL struct {
 	spare *spare
 }
 
-// spareName is where the next segment is zero-filled ahead of need. It
-// ends in .tmp, so Open removes a spare that a crash left behind.
-const spareName = "spare.wal.tmp"
+// SpareName is the base name of the file in which the next segment is
+// zero-filled ahead of need (Options.Preallocate). It ends in .tmp, so Open
+// removes a spare that a crash left behind. No write waits for its syncs,
+// so a caller timing the WAL's syncs may leave it out.
+const SpareName = "spare.wal.tmp"
 
 // spare is a zero-filled file being prepared for the next segment.
 type spare struct {
@@ -164,8 +167,9 @@ func Open(fsys vfs.FS, dir string, opts Options) (*WAL, *State, error) {
 	}
 	for _, name := range names {
 		if strings.HasSuffix(name, ".tmp") {
-			// A segment that never got its final name: never written to.
-			w.logger.Info("wal: removing unfinished segment", "file", filepath.Join(dir, name))
+			// A segment that never got its final name, or a spare: never
+			// written to.
+			w.logger.Info("wal: removing unfinished segment or spare", "file", filepath.Join(dir, name))
 			if err := fsys.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, nil, err
 			}
@@ -387,7 +391,7 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if f != nil {
 		// The spare is SegmentSize zeros already synced: writing the
 		// header over its start makes it what the code below would build.
-		tmp = w.path(spareName)
+		tmp = w.path(SpareName)
 		_, err = f.WriteAt(e.a.b, 0)
 	} else {
 		if f, err = w.fs.Create(tmp); err != nil {
@@ -407,10 +411,13 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if err == nil {
 		err = w.fs.Rename(tmp, w.path(name))
 	}
-	if err == nil {
-		err = w.fs.SyncDir(w.dir)
-	}
 	if err != nil {
+		// Not renamed: no use to anyone, and it may hold SegmentSize bytes
+		// of a nearly full disk.
+		_ = w.fs.Remove(tmp)
+		return err
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
 		return err
 	}
 	nf, err := w.fs.OpenWrite(w.path(name))
@@ -471,7 +478,7 @@ func (w *WAL) maybePrepareSpare() {
 	w.spare = sp
 	// Create here, on the WAL's goroutine, so that the file exists before
 	// anything else (a reopen after a crash) can look for it.
-	f, err := w.fs.Create(w.path(spareName))
+	f, err := w.fs.Create(w.path(SpareName))
 	if err != nil {
 		sp.err = err
 		close(sp.done)
@@ -501,13 +508,15 @@ func (w *WAL) takeSpare() vfs.File {
 	w.spare = nil
 	<-sp.done
 	if sp.err == nil {
-		f, err := w.fs.OpenWrite(w.path(spareName))
+		f, err := w.fs.OpenWrite(w.path(SpareName))
 		if err == nil {
 			return f
 		}
 		sp.err = err
 	}
 	w.logger.Warn("wal: preparing the next segment ahead failed; creating it now", "err", sp.err)
+	// Its space may be what the segment created instead needs.
+	_ = w.fs.Remove(w.path(SpareName))
 	return nil
 }
 
@@ -685,7 +694,7 @@ func (w *WAL) Close() error {
 		w.spare = nil
 		sp.abandon.Store(true)
 		<-sp.done
-		_ = w.fs.Remove(w.path(spareName))
+		_ = w.fs.Remove(w.path(SpareName))
 	}
 	return w.f.Close()
 }

@@ -375,7 +375,7 @@ func TestSpareSegmentPreparedAhead(t *testing.T) {
 		if sp.err != nil {
 			t.Fatalf("preparing the spare: %v", sp.err)
 		}
-		data, err := vfs.ReadFile(fsys, filepath.Join(dir, spareName))
+		data, err := vfs.ReadFile(fsys, filepath.Join(dir, SpareName))
 		if err != nil || int64(len(data)) != o.SegmentSize || !allZero(data) {
 			t.Fatalf("spare: %d bytes, all zero %v, err %v; want %d zeros", len(data), allZero(data), err, o.SegmentSize)
 		}
@@ -383,7 +383,7 @@ func TestSpareSegmentPreparedAhead(t *testing.T) {
 		for len(w.Segments()) == segs {
 			next = fill(t, w, next, 1, 3) + 1
 		}
-		if names, _ := fsys.ReadDir(dir); w.spare != nil || slices.Contains(names, spareName) {
+		if names, _ := fsys.ReadDir(dir); w.spare != nil || slices.Contains(names, SpareName) {
 			t.Fatalf("the roll did not take the spare (renamed into place): %v", names)
 		}
 		newest := w.Segments()[len(w.Segments())-1]
@@ -396,7 +396,7 @@ func TestSpareSegmentPreparedAhead(t *testing.T) {
 			next = fill(t, w, next, 1, 3) + 1
 		}
 		w.Close()
-		if names, _ := fsys.ReadDir(dir); slices.Contains(names, spareName) {
+		if names, _ := fsys.ReadDir(dir); slices.Contains(names, SpareName) {
 			t.Fatalf("Close left the spare: %v", names)
 		}
 		_, st := mustOpen(t, fsys, dir, o)
@@ -438,6 +438,9 @@ func TestSpareSegmentFailureFallsBack(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "preparing the next segment ahead failed") {
 		t.Fatalf("no warning about the failed spare in the log:\n%s", logged.String())
+	}
+	if names, _ := fsys.ReadDir("/wal"); slices.Contains(names, SpareName) {
+		t.Fatalf("the failed spare was left taking space: %v", names)
 	}
 	w.Close()
 	_, st := mustOpen(t, fsys, "/wal", o)

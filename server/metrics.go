@@ -2,12 +2,14 @@ package server
 
 import (
 	"math"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/raftkv/raftkv/log"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -44,7 +46,7 @@ func newMetrics() *metrics {
 		proposalsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "raftkv_server_proposals_failed_total",
 			Help: "Proposals that timed out or were lost to a leader change."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "raftkv_server_proposals_pending",
-			Help: "Proposals waiting to be applied."}),
+			Help: "Write requests on this member waiting for the outcome of their proposal."}),
 		committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "raftkv_server_proposals_committed_total",
 			Help: "Log entries this member has seen committed."}),
 		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "raftkv_server_proposals_applied_total",
@@ -119,7 +121,15 @@ func (f timedFS) wrap(file vfs.File, err error) (vfs.File, error) {
 	return timedFile{File: file, observe: f.observe}, nil
 }
 
-func (f timedFS) Create(name string) (vfs.File, error)     { return f.wrap(f.FS.Create(name)) }
+// Create times the syncs of new segments, which a roll waits for, but not
+// those of a WAL spare, which is filled in the background (log.SpareName).
+func (f timedFS) Create(name string) (vfs.File, error) {
+	if filepath.Base(name) == log.SpareName {
+		return f.FS.Create(name)
+	}
+	return f.wrap(f.FS.Create(name))
+}
+
 func (f timedFS) OpenAppend(name string) (vfs.File, error) { return f.wrap(f.FS.OpenAppend(name)) }
 func (f timedFS) OpenWrite(name string) (vfs.File, error)  { return f.wrap(f.FS.OpenWrite(name)) }
 

@@ -177,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		stop, err := startCPUProfile(*cpuProfile, stderr)
 		if err != nil {
 			return err
 		}
@@ -214,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // startCPUProfile profiles the generator itself into file until the
 // returned function is called: on a machine shared with the cluster, the
 // load generator's own cost is part of what a benchmark measures.
-func startCPUProfile(file string) (stop func(), err error) {
+func startCPUProfile(file string, stderr io.Writer) (stop func(), err error) {
 	f, err := os.Create(file)
 	if err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
@@ -225,6 +225,8 @@ func startCPUProfile(file string) (stop func(), err error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(stderr, "raftkv-bench: --cpuprofile:", err)
+		}
 	}, nil
 }
