@@ -278,20 +278,38 @@ func (d *decoder) unsigned(v *uint64) error {
 	return err
 }
 
-func (d *decoder) messageFields(m *raft.Message) error {
-	n, positional, err := d.structHeader(messageFields)
+// structFields decodes a struct value (see structHeader): zero runs for
+// the forms that make it the zero value, field for each field the value
+// holds, by name; unknown fields are skipped. what names the struct in
+// errors.
+func (d *decoder) structFields(what string, names []string, zero func(), field func(name string) error) error {
+	n, positional, err := d.structHeader(names)
 	if err != nil {
 		return err
 	}
 	if n < 0 {
-		*m = raft.Message{}
+		zero()
 		return nil
 	}
 	for i := range n {
-		f, err := d.fieldName(i, positional, messageFields)
+		f, err := d.fieldName(i, positional, names)
 		if err != nil {
 			return err
 		}
+		if f == "" {
+			err = d.dec.Skip()
+		} else {
+			err = field(f)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", what, f, err)
+		}
+	}
+	return nil
+}
+
+func (d *decoder) messageFields(m *raft.Message) error {
+	return d.structFields("field", messageFields, func() { *m = raft.Message{} }, func(f string) (err error) {
 		switch f {
 		case "y":
 			var t uint64
@@ -323,30 +341,13 @@ func (d *decoder) messageFields(m *raft.Message) error {
 			err = d.unsigned(&m.SnapTotal)
 		case "x":
 			m.Context, err = d.bytes()
-		default:
-			err = d.dec.Skip()
 		}
-		if err != nil {
-			return fmt.Errorf("field %q: %w", f, err)
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func (d *decoder) entry(e *raft.Entry) error {
-	n, positional, err := d.structHeader(entryFields)
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		*e = raft.Entry{}
-		return nil
-	}
-	for i := range n {
-		f, err := d.fieldName(i, positional, entryFields)
-		if err != nil {
-			return err
-		}
+	return d.structFields("entry field", entryFields, func() { *e = raft.Entry{} }, func(f string) (err error) {
 		switch f {
 		case "t":
 			err = d.unsigned(&e.Term)
@@ -358,14 +359,9 @@ func (d *decoder) entry(e *raft.Entry) error {
 			e.Type = raft.EntryType(t)
 		case "d":
 			e.Data, err = d.bytes()
-		default:
-			err = d.dec.Skip()
 		}
-		if err != nil {
-			return fmt.Errorf("entry field %q: %w", f, err)
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // snapshotPtr decodes a *Snapshot: nil gives nil, anything else is decoded
@@ -379,48 +375,19 @@ func (d *decoder) snapshotPtr(p **raft.Snapshot) error {
 		*p = new(raft.Snapshot)
 	}
 	s := *p
-	n, positional, err := d.structHeader(snapshotFields)
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		*s = raft.Snapshot{}
-		return nil
-	}
-	for i := range n {
-		f, err := d.fieldName(i, positional, snapshotFields)
-		if err != nil {
-			return err
-		}
+	return d.structFields("snapshot field", snapshotFields, func() { *s = raft.Snapshot{} }, func(f string) (err error) {
 		switch f {
 		case "m":
 			err = d.snapshotMetadata(&s.Metadata)
 		case "d":
 			s.Data, err = d.bytes()
-		default:
-			err = d.dec.Skip()
 		}
-		if err != nil {
-			return fmt.Errorf("snapshot field %q: %w", f, err)
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func (d *decoder) snapshotMetadata(md *raft.SnapshotMetadata) error {
-	n, positional, err := d.structHeader(snapMetaFields)
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		*md = raft.SnapshotMetadata{}
-		return nil
-	}
-	for i := range n {
-		f, err := d.fieldName(i, positional, snapMetaFields)
-		if err != nil {
-			return err
-		}
+	return d.structFields("metadata field", snapMetaFields, func() { *md = raft.SnapshotMetadata{} }, func(f string) (err error) {
 		switch f {
 		case "i":
 			err = d.unsigned(&md.Index)
@@ -428,43 +395,21 @@ func (d *decoder) snapshotMetadata(md *raft.SnapshotMetadata) error {
 			err = d.unsigned(&md.Term)
 		case "c":
 			err = d.confState(&md.ConfState)
-		default:
-			err = d.dec.Skip()
 		}
-		if err != nil {
-			return fmt.Errorf("metadata field %q: %w", f, err)
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func (d *decoder) confState(cs *raft.ConfState) error {
-	n, positional, err := d.structHeader(confStateFields)
-	if err != nil {
-		return err
-	}
-	if n < 0 {
-		*cs = raft.ConfState{}
-		return nil
-	}
-	for i := range n {
-		f, err := d.fieldName(i, positional, confStateFields)
-		if err != nil {
-			return err
-		}
+	return d.structFields("conf state field", confStateFields, func() { *cs = raft.ConfState{} }, func(f string) (err error) {
 		switch f {
 		case "v":
 			err = decodeSlice(d, &cs.Voters, d.unsigned)
 		case "l":
 			err = decodeSlice(d, &cs.Learners, d.unsigned)
-		default:
-			err = d.dec.Skip()
 		}
-		if err != nil {
-			return fmt.Errorf("conf state field %q: %w", f, err)
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 // ownBytes gives the byte fields of m, slices of a frame body, memory of
