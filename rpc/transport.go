@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"crypto/tls"
 	"errors"
@@ -69,7 +68,9 @@ type Config struct {
 	// OnApp, if set, receives the application frames (see SendApp) peers
 	// send, each with its sender, on the goroutine reading that sender's
 	// app stream: frames from one sender arrive in order, and a slow OnApp
-	// holds up that stream only. data is the callee's to keep. Without
+	// holds up that stream only. data is the stream's read buffer, valid
+	// only until OnApp returns: a callee that keeps it must copy it (one
+	// that decodes it at once, as the server does, need not). Without
 	// OnApp, app frames are dropped and counted as invalid.
 	OnApp func(from uint64, data []byte)
 	// OnStream, if set, is called from the transport's goroutines whenever
@@ -560,7 +561,7 @@ func (t *Transport) readStream(conn net.Conn, h Header, p *peer) error {
 				continue
 			}
 			p.stats.msgsRecv.Add(1)
-			t.cfg.OnApp(h.From, bytes.Clone(f.data))
+			t.cfg.OnApp(h.From, f.data)
 			continue
 		case FrameMsg:
 			if snap != nil {

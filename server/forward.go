@@ -108,7 +108,8 @@ var (
 )
 
 // onApp takes the app frames peers send (rpc.Config.OnApp). It runs on the
-// transport's reading goroutine, so proposals are served on their own.
+// transport's reading goroutine, so proposals are served on their own; data
+// is the transport's buffer, but Unmarshal copies what it keeps.
 func (m *Member) onApp(from uint64, data []byte) {
 	var f forwardFrame
 	if err := msgpack.Unmarshal(data, &f); err != nil {
