@@ -100,8 +100,9 @@ func (w *Watcher) Next(ctx context.Context) (*Response, error) {
 			return ev, nil
 		}
 		// io.EOF is a 200 with an empty body: the server ended the poll.
-		if lastErr, err = w.connectionEnded(rep.endpoint, err, "watch ended without an event"); err != nil {
-			return nil, err
+		var fatal error
+		if lastErr, fatal = w.connectionEnded(rep.endpoint, err, "watch ended without an event"); fatal != nil {
+			return nil, fatal
 		}
 		failures = quickFailure(failures, start)
 	}

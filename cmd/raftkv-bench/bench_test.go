@@ -422,9 +422,10 @@ func TestKeyURLEscapes(t *testing.T) {
 
 func TestCPUProfileIsWritten(t *testing.T) {
 	f := newFake(t)
+	u := f.start()
 	prof := filepath.Join(t.TempDir(), "bench.pprof")
 	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"--endpoints", f.start(), "--total", "20", "--cpuprofile", prof}, &out, &errOut)
+	err := run(t.Context(), []string{"--endpoints", u, "--total", "20", "--cpuprofile", prof}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}
@@ -438,7 +439,7 @@ func TestCPUProfileIsWritten(t *testing.T) {
 		t.Fatalf("profile is not gzip data: % x", b[:min(len(b), 8)])
 	}
 
-	err = run(t.Context(), []string{"--endpoints", f.start(), "--total", "1", "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir")}, &out, &errOut)
+	err = run(t.Context(), []string{"--endpoints", u, "--total", "1", "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir")}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "--cpuprofile") {
 		t.Fatalf("err = %v; want one naming --cpuprofile", err)
 	}

@@ -16,7 +16,8 @@
 // over --endpoints (or all on the leader with --leader-only), for --duration
 // or until --total operations. The report gives throughput, a latency
 // histogram with p50/p90/p99/p99.9, failures by v2 errorCode or HTTP status,
-// the CPU the generator itself used, and a last line that scripts can read:
+// the CPU the generator itself used, and a last line that scripts can read
+// (a leader-only run's ends with to=leader):
 //
 //	summary workload=put conc=64 ops=… secs=… ops/s=… p50=…ms p90=…ms p99=…ms p999=…ms max=…ms errors=… client-cpu=…
 //
