@@ -143,20 +143,19 @@ func (c *Command) Encode() ([]byte, error) {
 	ce := encoders.Get().(*commandEncoder)
 	defer encoders.Put(ce)
 	ce.w.b = make([]byte, 0, c.encodedLen())
-	err := c.encode(ce.enc)
+	ce.encode(c)
 	b := ce.w.b
 	ce.w.b = nil
-	if err != nil {
-		return nil, err
-	}
 	return b, nil
 }
 
 // commandEncoder is an Encoder writing to a byte slice, pooled: the
-// leader encodes every proposal.
+// leader encodes every proposal. Writing to a slice cannot fail, so its
+// methods ignore msgpack's errors, which can only come from the writer.
 type commandEncoder struct {
-	w   sliceWriter
-	enc *msgpack.Encoder
+	w    sliceWriter
+	enc  *msgpack.Encoder
+	keys int // map keys written so far by encode
 }
 
 var encoders = sync.Pool{New: func() any {
@@ -178,82 +177,64 @@ func (w *sliceWriter) WriteByte(c byte) error {
 	return nil
 }
 
-// encode writes c as a map of its non-empty fields (Method always), in
-// declaration order.
-func (c *Command) encode(enc *msgpack.Encoder) error {
-	n := 1 // Method has no omitempty
-	for _, set := range [...]bool{c.Path != "", c.Value != "", c.Dir, c.TTLSec != nil, c.PrevValue != "",
-		c.PrevIndex != 0, c.PrevExist != nil, c.Refresh, c.Recursive, c.Sorted, c.TimeUnixNano != 0, c.GraceNs != 0} {
-		if set {
-			n++
-		}
-	}
-	w := fieldWriter{enc: enc}
-	w.err = enc.EncodeMapLen(n)
-	w.key("m")
-	w.check(enc.EncodeUint8(uint8(c.Method)))
-	if c.Path != "" {
-		w.key("p")
-		w.check(enc.EncodeString(c.Path))
-	}
-	if c.Value != "" {
-		w.key("v")
-		w.check(enc.EncodeString(c.Value))
-	}
-	if c.Dir {
-		w.key("d")
-		w.check(enc.EncodeBool(true))
-	}
+// encode appends c as a map of its non-empty fields (Method always), in
+// declaration order, to the empty ce.w.b. The map header is written for no
+// keys and its count patched in at the end: a Command has 13 fields, so
+// the header is the one byte of a fixmap, as msgpack writes it.
+func (ce *commandEncoder) encode(c *Command) {
+	enc := ce.enc
+	ce.keys = 0
+	_ = enc.EncodeMapLen(0)
+	ce.key("m")
+	_ = enc.EncodeUint8(uint8(c.Method))
+	ce.str("p", c.Path)
+	ce.str("v", c.Value)
+	ce.flag("d", c.Dir)
 	if c.TTLSec != nil {
-		w.key("t")
-		w.check(enc.EncodeUint64(*c.TTLSec))
+		ce.key("t")
+		_ = enc.EncodeUint64(*c.TTLSec)
 	}
-	if c.PrevValue != "" {
-		w.key("pv")
-		w.check(enc.EncodeString(c.PrevValue))
-	}
+	ce.str("pv", c.PrevValue)
 	if c.PrevIndex != 0 {
-		w.key("pi")
-		w.check(enc.EncodeUint64(c.PrevIndex))
+		ce.key("pi")
+		_ = enc.EncodeUint64(c.PrevIndex)
 	}
 	if c.PrevExist != nil {
-		w.key("pe")
-		w.check(enc.EncodeBool(*c.PrevExist))
+		ce.key("pe")
+		_ = enc.EncodeBool(*c.PrevExist)
 	}
-	if c.Refresh {
-		w.key("r")
-		w.check(enc.EncodeBool(true))
-	}
-	if c.Recursive {
-		w.key("rc")
-		w.check(enc.EncodeBool(true))
-	}
-	if c.Sorted {
-		w.key("s")
-		w.check(enc.EncodeBool(true))
-	}
-	if c.TimeUnixNano != 0 {
-		w.key("tm")
-		w.check(enc.EncodeInt64(c.TimeUnixNano))
-	}
-	if c.GraceNs != 0 {
-		w.key("g")
-		w.check(enc.EncodeInt64(c.GraceNs))
-	}
-	return w.err
+	ce.flag("r", c.Refresh)
+	ce.flag("rc", c.Recursive)
+	ce.flag("s", c.Sorted)
+	ce.int64("tm", c.TimeUnixNano)
+	ce.int64("g", c.GraceNs)
+	ce.w.b[0] |= byte(ce.keys)
 }
 
-// fieldWriter keeps the first error of a run of writes.
-type fieldWriter struct {
-	enc *msgpack.Encoder
-	err error
+func (ce *commandEncoder) key(k string) {
+	_ = ce.enc.EncodeString(k)
+	ce.keys++
 }
 
-func (w *fieldWriter) key(k string) { w.check(w.enc.EncodeString(k)) }
+// str, flag and int64 write a field unless it is empty (omitempty).
+func (ce *commandEncoder) str(k, v string) {
+	if v != "" {
+		ce.key(k)
+		_ = ce.enc.EncodeString(v)
+	}
+}
 
-func (w *fieldWriter) check(err error) {
-	if w.err == nil {
-		w.err = err
+func (ce *commandEncoder) flag(k string, set bool) {
+	if set {
+		ce.key(k)
+		_ = ce.enc.EncodeBool(true)
+	}
+}
+
+func (ce *commandEncoder) int64(k string, v int64) {
+	if v != 0 {
+		ce.key(k)
+		_ = ce.enc.EncodeInt64(v)
 	}
 }
 
@@ -343,7 +324,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 // decodes every entry. The Decoder reads r, which DecodeCommand points at
 // each entry in turn; it keeps no state between values but scratch space,
 // and no options are set (decode refuses unknown keys itself). It does not
-// buffer a bytes.Reader, so decode may also look at b directly:
+// buffer a bytes.Reader, so decodeKey may also look at b directly:
 // b[len(b)-r.Len():] is what the Decoder has yet to read.
 type commandDecoder struct {
 	b   []byte
@@ -363,9 +344,9 @@ var commandFields = [...]string{"m", "p", "v", "d", "t", "pv", "pi", "pe", "r", 
 // decode is reflection's decodeStructValue for a Command: a map (or nil), or
 // else an array; the error for anything else is the map's.
 func (cd *commandDecoder) decode(c *Command) error {
-	code, ok := cd.peek()
-	if !ok {
-		return io.EOF // what the Decoder says of an empty input
+	code, err := cd.dec.PeekCode()
+	if err != nil {
+		return err // io.EOF for an empty input
 	}
 	switch {
 	case code == msgpcode.Nil || msgpcode.IsFixedMap(code) || code == msgpcode.Map16 || code == msgpcode.Map32:
@@ -411,15 +392,6 @@ func (cd *commandDecoder) decode(c *Command) error {
 
 func notMap(code byte) error {
 	return fmt.Errorf("msgpack: unexpected code=%x decoding map length", code)
-}
-
-// peek returns the next byte the Decoder would read.
-func (cd *commandDecoder) peek() (byte, bool) {
-	i := len(cd.b) - cd.r.Len()
-	if i >= len(cd.b) {
-		return 0, false
-	}
-	return cd.b[i], true
 }
 
 // decodeKey reads a map key. Known keys are short fixstrs, taken from b
@@ -493,6 +465,6 @@ func (cd *commandDecoder) decodeField(c *Command, k string) (known bool, err err
 }
 
 func (cd *commandDecoder) nextIsNil() bool {
-	code, ok := cd.peek()
-	return ok && code == msgpcode.Nil
+	code, err := cd.dec.PeekCode()
+	return err == nil && code == msgpcode.Nil
 }

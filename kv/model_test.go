@@ -725,28 +725,37 @@ func (r *recordTB) Failed() bool              { return r.failed }
 // noFailFile stops rapid from writing a fail file, and from spending long
 // minimising, for a failure the test expects.
 func noFailFile(t *testing.T) {
-	for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "20ms"} {
-		f := flag.Lookup(name)
-		old := f.Value.String()
-		if err := f.Value.Set(v); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = f.Value.Set(old) })
+	setFlag(t, "rapid.nofailfile", "true")
+	setFlag(t, "rapid.shrinktime", "20ms")
+}
+
+// setFlag sets a flag for the rest of the test.
+func setFlag(t *testing.T, name, v string) {
+	f := flag.Lookup(name)
+	old := f.Value.String()
+	if err := f.Value.Set(v); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = f.Value.Set(old) })
+}
+
+// mustCatch runs prop, which has a bug planted, and fails t unless the
+// property fails.
+func mustCatch(t *testing.T, bug string, prop func(*rapid.T)) {
+	t.Helper()
+	var rec recordTB
+	noFailFile(t)
+	rapid.Check(&rec, prop)
+	if !rec.failed {
+		t.Fatalf("planted bug %q was not caught", bug)
+	}
+	t.Logf("caught: %.200s", rec.msg)
 }
 
 // TestModelComparisonIsLive plants one mistake at a time in the model and
 // checks that the property fails: the oracle can catch what it is for.
 func TestModelComparisonIsLive(t *testing.T) {
 	for _, bug := range []string{"ignorePrevIndex", "expireLate", "hiddenInListing", "watchNoAncestorDelete", "historyOffByOne"} {
-		t.Run(bug, func(t *testing.T) {
-			var rec recordTB
-			noFailFile(t)
-			rapid.Check(&rec, modelProperty(bug))
-			if !rec.failed {
-				t.Fatalf("planted bug %q was not caught", bug)
-			}
-			t.Logf("caught: %.200s", rec.msg)
-		})
+		t.Run(bug, func(t *testing.T) { mustCatch(t, bug, modelProperty(bug)) })
 	}
 }
