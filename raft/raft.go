@@ -102,8 +102,12 @@ type raft struct {
 
 	// ReadIndex (read_only.go). Invariant: pendingReads are in round order
 	// and only a leader holds any.
-	readLease    bool
-	lease        leaseState
+	readLease bool
+	lease     leaseState
+	// voteGuard: this member started under leases less than an election
+	// timeout ago and refuses votes as if it had heard from a leader (see
+	// newRaft). Unlike lease, it outlives reset.
+	voteGuard    bool
 	pendingReads []readRequest
 	waitingReads []readRequest
 	readRound    uint64
@@ -172,7 +176,7 @@ func newRaft(c *Config) (*raft, error) {
 	// A member that (re)starts under leases must not help elect anyone for
 	// an election timeout: before a crash it may have acknowledged a
 	// leader whose lease is still running.
-	r.lease.voteGuard = r.readLease && r.checkQuorum
+	r.voteGuard = r.readLease && r.checkQuorum
 	r.setMembers(voters, learners)
 	if !hs.IsEmpty() {
 		r.loadState(hs)
@@ -269,7 +273,7 @@ func (r *raft) reset(term uint64) {
 	// leads (or leads a new term), so their callers must retry.
 	r.pendingReads, r.waitingReads = nil, nil
 	r.readAcked = map[uint64]uint64{}
-	r.lease = leaseState{voteGuard: r.lease.voteGuard}
+	r.lease = leaseState{}
 	last := r.log.lastIndex()
 	for _, id := range r.members() {
 		pr := r.prs[id]
@@ -347,7 +351,7 @@ func (r *raft) becomeLeader() {
 func (r *raft) tickElection() {
 	r.electionElapsed++
 	if r.electionElapsed >= r.electionTimeout {
-		r.lease.voteGuard = false
+		r.voteGuard = false
 	}
 	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
 		r.electionElapsed = 0
@@ -627,11 +631,16 @@ func (r *raft) bcastHeartbeat() {
 		if id == r.id {
 			continue
 		}
-		// The commit index sent is capped at what the follower is known to
-		// hold, so it never learns of a commit beyond its log.
-		commit := min(r.prs[id].Match, r.log.committed)
-		r.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: ctx})
+		r.sendHeartbeat(id, ctx)
 	}
+}
+
+// sendHeartbeat sends member to a heartbeat of read round ctx (nil: none).
+// The commit index sent is capped at what the member is known to hold, so
+// it never learns of a commit beyond its log.
+func (r *raft) sendHeartbeat(to uint64, ctx []byte) {
+	commit := min(r.prs[to].Match, r.log.committed)
+	r.send(Message{Type: MsgHeartbeat, To: to, Commit: commit, Context: ctx})
 }
 
 // sendTimeoutNow orders to to campaign at once. The target's election
@@ -652,7 +661,7 @@ func (r *raft) Step(m Message) error {
 	case m.Term > r.Term:
 		if m.Type == MsgVote || m.Type == MsgPreVote {
 			force := string(m.Context) == string(transferContext)
-			inLease := r.checkQuorum && (r.lead != None || r.lease.voteGuard) && r.electionElapsed < r.electionTimeout
+			inLease := r.checkQuorum && (r.lead != None || r.voteGuard) && r.electionElapsed < r.electionTimeout
 			if !force && inLease {
 				// This member heard from a live leader within the minimum
 				// election timeout: ignore the request (thesis §4.2.3),
@@ -1033,7 +1042,7 @@ func (r *raft) propose(ents []Entry) error {
 // removalPending reports whether the unapplied part of the log holds this
 // member's removal.
 func (r *raft) removalPending() bool {
-	ents, err := r.log.slice(r.log.applied+1, r.log.lastIndex()+1, math.MaxUint64)
+	ents, err := r.log.entries(r.log.applied+1, math.MaxUint64)
 	if err != nil {
 		return false // compacted: only applied entries are compacted
 	}

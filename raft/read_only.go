@@ -84,8 +84,7 @@ func (r *raft) flushReads() {
 	}
 	for _, id := range r.voters {
 		if id != r.id {
-			commit := min(r.prs[id].Match, r.log.committed)
-			r.send(Message{Type: MsgHeartbeat, To: id, Commit: commit, Context: ctx})
+			r.sendHeartbeat(id, ctx)
 		}
 	}
 }
@@ -172,9 +171,6 @@ type leaseState struct {
 	// answered was sent.
 	ackedAt map[uint64]uint64
 	broken  bool
-	// voteGuard: this member started less than an election timeout ago and
-	// refuses votes as if it had heard from a leader (see newRaft).
-	voteGuard bool
 }
 
 type leaseRound struct{ round, tick uint64 }
