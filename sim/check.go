@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/quorum"
 )
 
 // memberView is what the checker knows of one member, kept up to date from
@@ -518,7 +519,7 @@ func (c *checker) votersHold(m *member, index uint64) {
 			hold = append(hold, id)
 		}
 	}
-	if len(hold) < len(voters)/2+1 {
+	if len(hold) < quorum.Majority(len(voters)) {
 		c.fail("quorum of voters", "member %d, leading term %d, commits index %d held by voters %v only, not by a majority of its voters %v",
 			m.id, m.view.term, index, hold, voters)
 	}
