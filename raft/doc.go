@@ -54,10 +54,13 @@
 //     Then make the Storage handed to Config reflect it.
 //     b. Send rd.Messages. Only now: a vote, or an acknowledgement of
 //     entries, must never leave before what it promises is durable
-//     ("persist before you speak"). This implementation does not use the
-//     thesis §10.2.1 optimisation of a leader writing its own entries in
-//     parallel with sending them: a leader's appends also wait for its own
-//     persistence.
+//     ("persist before you speak"). The one exception is a leader's
+//     appends (MsgApp), which may leave before its own write of the same
+//     entries (thesis §10.2.1), so that the leader's disk write overlaps
+//     the followers'; package server does this. It is safe because what
+//     follows from a follower's acknowledgement (a commit, the messages
+//     and applies it brings) comes out of a later Ready, handled after
+//     this one is persisted.
 //     c. Install rd.Snapshot in the state machine if not empty, then apply
 //     rd.CommittedEntries in order. These may include entries of this
 //     very Ready's rd.Entries, which is why persistence comes first: a

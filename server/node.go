@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -431,6 +432,15 @@ func (n *Node) HandleReady() (bool, error) {
 		var app []raft.Message
 		app, msgs = splitAppends(msgs)
 		n.cfg.Transport.Send(app)
+		if len(app) > 0 && rd.MustSync {
+			// Let the peer senders write the appends before this
+			// goroutine blocks in the sync. Go readies a woken receiver
+			// on this goroutine's own processor, where it would wait out
+			// the sync: traced at concurrency 1, the appends reached the
+			// followers about 70 µs later than with the yield, which
+			// costs a microsecond.
+			runtime.Gosched()
+		}
 	}
 	mustSync := rd.MustSync && !n.cfg.PlantedBugs.SkipSync
 	if err := n.st.Save(rd.HardState, rd.Entries, mustSync); err != nil {
