@@ -54,7 +54,8 @@
 // snapshot was kept (the log held the snapshot's last entry with the same
 // term) or discarded, so replay reproduces the same log. Then WAL segments
 // wholly below the snapshot are removed, and all but the newest
-// SnapshotsKept snapshot files.
+// SnapshotsKept snapshot files up to this one (a newer file may be a
+// snapshot still being prepared).
 //
 // Open replays the WAL (torn tails cut, anything else damaged refused; see
 // package log), then loads the snapshot file named by the WAL's newest

@@ -280,7 +280,7 @@ func (s *Storage) Save(hs raft.HardState, ents []raft.Entry, mustSync bool) erro
 // drops the entries up to snap's index — and the entries after it as well
 // unless the log holds snap's last entry (same index and term, thesis
 // Figure 13 steps 6–7); then WAL segments wholly below the snapshot and all
-// but the newest SnapshotsKept snapshot files are removed. A snapshot not
+// but the newest SnapshotsKept snapshot files up to it are removed. A snapshot not
 // newer than the current one fails with raft.ErrSnapOutOfDate.
 func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
 	p, err := s.prepare(snap)

@@ -349,3 +349,36 @@ func TestPrepareSnapshotConcurrentWithSaves(t *testing.T) {
 		}
 	})
 }
+
+// A purge counts only snapshots the log has taken: a newer file still being
+// prepared is neither kept in place of the current snapshot nor removed.
+// Keeping one snapshot used to let a prepared file crowd out the snapshot
+// the WAL's marker names, leaving a directory that would not open.
+func TestPurgeKeepsTheMarkedSnapshotBesidePreparedOnes(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		o := testOpts()
+		o.SnapshotsKept = 1
+		s := mustOpen(t, fsys, dir, o)
+		if err := s.Save(raft.HardState{Term: 1, Commit: 30}, ents(1, 1, 30), true); err != nil {
+			t.Fatal(err)
+		}
+		cs := raft.ConfState{Voters: []uint64{1, 2, 3}}
+		if _, err := s.PrepareSnapshot(20, cs, []byte("state at 20")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CreateSnapshot(10, cs, []byte("state at 10")); err != nil {
+			t.Fatal(err)
+		}
+		names, _ := fsys.ReadDir(filepath.Join(dir, "snap"))
+		if want := []string{snapshotName(10, 1), snapshotName(20, 1)}; !slices.Equal(names, want) {
+			t.Fatalf("snapshot files %v; want the marked one and the prepared one %v", names, want)
+		}
+		// The member crashes before committing the prepared snapshot.
+		s.Close()
+		s = mustOpen(t, fsys, dir, o)
+		defer s.Close()
+		if snap, _ := s.Snapshot(); snap.Metadata.Index != 10 || string(snap.Data) != "state at 10" {
+			t.Fatalf("reopened at snapshot %d (%q); want 10", snap.Metadata.Index, snap.Data)
+		}
+	})
+}
