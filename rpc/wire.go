@@ -244,9 +244,7 @@ func (d *decoder) decode(body []byte) (frame, error) {
 	if end != len(body) {
 		return f, fmt.Errorf("%w: %d trailing bytes", ErrBadFrame, len(body)-end)
 	}
-	d.body = body
-	d.r.Reset(body)
-	d.dec.Reset(&d.r)
+	d.reset(body)
 	n, err := d.dec.DecodeArrayLen()
 	if err != nil {
 		return f, fmt.Errorf("%w: %v", ErrBadFrame, err)
@@ -308,6 +306,13 @@ func (d *decoder) decode(body []byte) (frame, error) {
 		return f, fmt.Errorf("%w: %d trailing bytes", ErrBadFrame, d.r.Len())
 	}
 	return f, nil
+}
+
+// reset points the decoder at the start of body.
+func (d *decoder) reset(body []byte) {
+	d.body = body
+	d.r.Reset(body)
+	d.dec.Reset(&d.r)
 }
 
 // bytesInBody decodes a binary value as a slice of the body, not a copy.

@@ -214,11 +214,7 @@ func (d *decoder) fieldName(i int, positional bool, fields []string) (string, er
 	if positional {
 		return fields[i], nil
 	}
-	l, err := d.dec.DecodeBytesLen()
-	if err != nil {
-		return "", err
-	}
-	key, err := d.span(max(l, 0))
+	key, err := d.bytesInBody()
 	if err != nil {
 		return "", err
 	}

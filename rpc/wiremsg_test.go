@@ -51,9 +51,7 @@ func reflectDecode(b []byte) (raft.Message, int, error) {
 func handDecode(b []byte) (raft.Message, int, error) {
 	var m raft.Message
 	d := newDecoder()
-	d.body = b
-	d.r.Reset(b)
-	d.dec.Reset(&d.r)
+	d.reset(b)
 	err := d.message(&m)
 	return m, d.r.Len(), err
 }
