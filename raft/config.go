@@ -44,10 +44,11 @@ type Config struct {
 	DisableCheckQuorum bool
 
 	// ReadOnlyLeaseBased answers ReadIndex requests on the leader without a
-	// heartbeat round, relying on CheckQuorum's lease. It is only correct
-	// if clocks drift less than the margin between the lease and the
-	// followers' election timeouts: off by default, and ignored without
-	// CheckQuorum.
+	// heartbeat round while it holds a read lease: a quorum answered one
+	// of its heartbeats recently enough that CheckQuorum's vote rule still
+	// binds them (see leaseState). It is only correct if every member runs
+	// with it, ticks arrive on time and clocks drift less than one tick per
+	// election timeout: off by default, and ignored without CheckQuorum.
 	ReadOnlyLeaseBased bool
 
 	// LearnerPromotionLag: the leader promotes a learner to voter on its own

@@ -664,7 +664,8 @@ func (r *raft) Step(m Message) error {
 			inLease := r.checkQuorum && (r.lead != None || r.voteGuard) && r.electionElapsed < r.electionTimeout
 			if !force && inLease {
 				// This member heard from a live leader within the minimum
-				// election timeout: ignore the request (thesis §4.2.3),
+				// election timeout (or started under leases less than one
+				// ago, see voteGuard): ignore the request (thesis §4.2.3),
 				// without adopting its term, so a rejoining partitioned
 				// member cannot depose a healthy leader.
 				return nil

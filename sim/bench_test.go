@@ -28,11 +28,12 @@ func TestCatchUpOverNarrowLink(t *testing.T) {
 }
 
 // BenchmarkReads compares linearizable reads through ReadIndex with reads
-// through the log (quorum gets) and from the leader's lease on a simulated 3-member cluster: 8
-// closed-loop clients, 0.5ms links, disks whose sync takes 1ms, one
-// simulated second per iteration. It reports reads per simulated second,
-// the mean latency, and per read the members' messages, the syncs, and
-// the wall time the simulator spent (the node code included).
+// through the log (quorum gets) and from the leader's lease on a simulated
+// 3-member cluster: 8 closed-loop clients, 0.5ms links, disks whose sync
+// takes 1ms, one simulated second per iteration. It reports reads per
+// simulated second, the mean latency, and per read the members' messages,
+// the syncs, and the wall time the simulator spent (the node code
+// included).
 func BenchmarkReads(b *testing.B) {
 	for _, via := range []ReadVia{ReadViaIndex, ReadViaLog, ReadViaLease} {
 		name := [...]string{"quorum-get", "read-index", "lease"}[via]

@@ -272,12 +272,13 @@
 // # Benchmarks
 //
 // BenchReads runs closed-loop clients reading one key through ReadIndex,
-// from the leader's lease or through the log on a calm 3-member cluster (0.5ms links, SyncMs disks)
-// and reports reads per simulated second; BenchCatchUp starts 3 members
-// from a snapshot of a large key space (Options.PreloadKeys) and times a
-// brand-new member until it has caught up by InstallSnapshot over links of
-// a set bandwidth, and until the leader promotes it. Both run with every
-// check on. raftkv-sim -bench reads|catchup prints their tables.
+// from the leader's lease or through the log on a calm 3-member cluster
+// (0.5ms links, SyncMs disks) and reports reads per simulated second;
+// BenchCatchUp starts 3 members from a snapshot of a large key space
+// (Options.PreloadKeys) and times a brand-new member until it has caught
+// up by InstallSnapshot over links of a set bandwidth, and until the
+// leader promotes it. Both run with every check on. raftkv-sim -bench
+// reads|catchup prints their tables.
 //
 // # Replaying
 //
