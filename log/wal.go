@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
@@ -74,6 +75,11 @@ type Options struct {
 	// background while the previous segment fills (see SpareName).
 	// Recovery reads a zero tail as the end.
 	Preallocate bool
+	// ObserveSync, if set, is told how long each file sync took that a
+	// caller of the WAL waits for: a Save's, a roll's, a snapshot
+	// marker's. The syncs of the spare filled in the background are left
+	// out.
+	ObserveSync func(time.Duration)
 	// Logger receives recovery and segment events. nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -286,7 +292,7 @@ func (w *WAL) replay() (*State, error) {
 			"offset", good, "bytes", len(lastData)-good)
 		err := f.Truncate(int64(good))
 		if err == nil {
-			err = f.Sync()
+			err = w.sync(f)
 		}
 		if err != nil {
 			f.Close()
@@ -403,7 +409,7 @@ func (w *WAL) startSegment(seq, first uint64) error {
 		}
 	}
 	if err == nil {
-		err = f.Sync()
+		err = w.sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -531,11 +537,14 @@ func (w *WAL) roll() error {
 			return err
 		}
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.sync(w.f); err != nil {
 		return err
 	}
 	return w.startSegment(w.segs[len(w.segs)-1].seq+1, w.lastIndex+1)
 }
+
+// sync syncs f, a file a caller waits for (Options.ObserveSync).
+func (w *WAL) sync(f vfs.File) error { return vfs.SyncTimed(f, w.opts.ObserveSync) }
 
 func (w *WAL) fail(err error) error {
 	w.err = fmt.Errorf("%w: %w", ErrFailed, err)
@@ -607,7 +616,7 @@ func (w *WAL) Sync() error {
 	if w.err != nil {
 		return w.err
 	}
-	if err := w.f.Sync(); err != nil {
+	if err := w.sync(w.f); err != nil {
 		return w.fail(err)
 	}
 	return nil
@@ -639,7 +648,7 @@ func (w *WAL) SaveSnapshot(m Marker) error {
 		return w.fail(err)
 	}
 	w.size += int64(len(e.a.b))
-	if err := w.f.Sync(); err != nil {
+	if err := w.sync(w.f); err != nil {
 		return w.fail(err)
 	}
 	w.maybePrepareSpare()

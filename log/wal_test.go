@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
@@ -522,4 +523,30 @@ func TestPreallocatedSegments(t *testing.T) {
 		}
 		w.Close()
 	}
+}
+
+// ObserveSync times the syncs a caller waits for, not those of the spare
+// filled in the background.
+func TestObserveSyncLeavesOutTheSpare(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		o := opts(2048)
+		o.Preallocate = true
+		var observed int
+		o.ObserveSync = func(time.Duration) { observed++ }
+		w, _ := mustOpen(t, fsys, dir, o)
+		defer w.Close()
+		observed = 0 // Open synced the first segment
+		saves, next := 0, uint64(1)
+		for w.spare == nil {
+			next = fill(t, w, next, 1, 3) + 1
+			saves++
+		}
+		<-w.spare.done
+		if w.spare.err != nil {
+			t.Fatalf("preparing the spare: %v", w.spare.err)
+		}
+		if observed != saves {
+			t.Fatalf("%d syncs timed for %d synced saves; the spare's must not count", observed, saves)
+		}
+	})
 }

@@ -218,15 +218,15 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys := timedFS{FS: vfs.OS(), observe: m.metrics.observeSync}
 	ticks := int(cfg.ElectionTimeout / cfg.HeartbeatInterval)
 	m.node, err = NewNode(Config{
 		ID: m.id, ClusterID: m.clusterID, Peers: peers, Learners: learners,
-		FS: fsys, Dir: filepath.Join(cfg.DataDir, "member"),
+		FS: vfs.OS(), Dir: filepath.Join(cfg.DataDir, "member"),
 		ElectionTick: ticks, HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
 		Rand:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
 		SnapshotCount: cfg.SnapshotCount,
 		Preallocate:   true,
+		ObserveSync:   m.metrics.observeSync,
 		LeaseReads:    cfg.LeaseReads,
 		Background:    m.background,
 		Transport:     m,

@@ -2,16 +2,13 @@ package server
 
 import (
 	"math"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/raftkv/raftkv/log"
 	"github.com/raftkv/raftkv/raft"
-	"github.com/raftkv/raftkv/vfs"
 )
 
 // metrics are the member's Prometheus metrics (served on /metrics). The
@@ -101,43 +98,6 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// timedFS times every fsync of the files it opens.
-type timedFS struct {
-	vfs.FS
-	observe func(time.Duration)
-}
-
-type timedFile struct {
-	vfs.File
-	observe func(time.Duration)
-}
-
-func (f timedFS) wrap(file vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return timedFile{File: file, observe: f.observe}, nil
-}
-
-// Create times the syncs of new segments, which a roll waits for, but not
-// those of a WAL spare, which is filled in the background (log.SpareName).
-func (f timedFS) Create(name string) (vfs.File, error) {
-	if filepath.Base(name) == log.SpareName {
-		return f.FS.Create(name)
-	}
-	return f.wrap(f.FS.Create(name))
-}
-
-func (f timedFS) OpenAppend(name string) (vfs.File, error) { return f.wrap(f.FS.OpenAppend(name)) }
-func (f timedFS) OpenWrite(name string) (vfs.File, error)  { return f.wrap(f.FS.OpenWrite(name)) }
-
-func (f timedFile) Sync() error {
-	start := time.Now()
-	err := f.File.Sync()
-	f.observe(time.Since(start))
-	return err
 }
 
 // memberStats counts what /v2/stats/self and /v2/stats/leader report. The

@@ -71,6 +71,9 @@ type Config struct {
 	// Preallocate fills WAL segments with zeros ahead of use
 	// (log.Options.Preallocate): the real server's disks sync faster.
 	Preallocate bool
+	// ObserveSync, if set, is told how long each WAL or snapshot file
+	// sync took (storage.Options.ObserveSync).
+	ObserveSync func(time.Duration)
 	// SnapshotCount: after this many entries applied since the last
 	// snapshot, the member snapshots its key space and compacts its log
 	// (etcd's --snapshot-count). 0 means 100000, etcd 3's default: each
@@ -235,7 +238,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	st, err := storage.Open(cfg.FS, cfg.Dir, storage.Options{
 		ClusterID: cfg.ClusterID, MemberID: cfg.ID, SegmentSize: cfg.SegmentSize, Preallocate: cfg.Preallocate,
-		Logger: cfg.Logger,
+		ObserveSync: cfg.ObserveSync, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -176,7 +176,7 @@ func (s *Storage) writeSnapshotFile(snap raft.Snapshot, buf []byte) error {
 		return err
 	}
 	if _, err = f.Write(buf); err == nil {
-		err = f.Sync()
+		err = vfs.SyncTimed(f, s.opts.ObserveSync)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/raftkv/raftkv/log"
 	"github.com/raftkv/raftkv/raft"
@@ -55,6 +56,9 @@ type Options struct {
 	// SnapshotsKept is how many snapshot files to keep (at least 1);
 	// 0 means DefaultSnapshotsKept.
 	SnapshotsKept int
+	// ObserveSync, if set, is told how long each sync of a WAL segment
+	// (log.Options.ObserveSync) or of a snapshot file took.
+	ObserveSync func(time.Duration)
 	// Logger receives recovery events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -122,7 +126,8 @@ func Open(fsys vfs.FS, dir string, opts Options) (*Storage, error) {
 	}
 	w, st, err := log.Open(fsys, s.walDir(), log.Options{
 		ClusterID: opts.ClusterID, MemberID: opts.MemberID,
-		SegmentSize: opts.SegmentSize, Preallocate: opts.Preallocate, Logger: opts.Logger,
+		SegmentSize: opts.SegmentSize, Preallocate: opts.Preallocate, ObserveSync: opts.ObserveSync,
+		Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err

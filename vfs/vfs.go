@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // FS is the file-system interface the storage layers use.
@@ -89,6 +90,17 @@ func WriteFile(fs FS, name string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// SyncTimed syncs f and, if observe is set, tells it how long that took.
+func SyncTimed(f File, observe func(time.Duration)) error {
+	if observe == nil {
+		return f.Sync()
+	}
+	start := time.Now()
+	err := f.Sync()
+	observe(time.Since(start))
+	return err
 }
 
 // OS returns the operating system's file system.
