@@ -191,18 +191,15 @@ func (s *Storage) writeSnapshotFile(snap raft.Snapshot, buf []byte) error {
 }
 
 // purgeSnapshots removes all but the newest SnapshotsKept snapshot files
-// at or below the current snapshot. Newer files are being prepared (or were
-// left by a crash, which Open cleans up): counting them could remove the
-// file the WAL's marker names.
-func (s *Storage) purgeSnapshots() error {
+// at or below index, the current snapshot's. Newer files are being
+// prepared (or were left by a crash, which Open cleans up): counting them
+// could remove the file the WAL's marker names.
+func (s *Storage) purgeSnapshots(index uint64) error {
 	files, err := s.listSnapshots(false)
 	if err != nil {
 		return err
 	}
-	s.mu.RLock()
-	cur := s.snap.Metadata.Index
-	s.mu.RUnlock()
-	files = slices.DeleteFunc(files, func(f snapFile) bool { return f.index > cur })
+	files = slices.DeleteFunc(files, func(f snapFile) bool { return f.index > index })
 	for len(files) > s.opts.SnapshotsKept {
 		if err := s.fsys.Remove(files[0].path); err != nil && !notExist(err) {
 			return err

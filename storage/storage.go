@@ -382,7 +382,7 @@ func (s *Storage) CommitSnapshot(p *PreparedSnapshot) error {
 	}
 	s.snap = snap
 	s.mu.Unlock()
-	if err := s.purgeSnapshots(); err != nil {
+	if err := s.purgeSnapshots(snap.Metadata.Index); err != nil {
 		return s.failed(err)
 	}
 	return nil
