@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/server/node"
 )
 
 // Forwarding. A follower hands a client's write to the leader as an app
@@ -155,7 +156,7 @@ func (m *Member) serveForward(from, id uint64, p proposal) {
 		out = forwardResult{NotLeader: true}
 	case err != nil:
 		out.OtherFailure = err.Error()
-	case errors.Is(res.Err, ErrProposalLost):
+	case errors.Is(res.Err, node.ErrProposalLost):
 		out.Lost = true
 	case res.Err != nil:
 		var ke *kv.Error
@@ -201,10 +202,10 @@ func (m *Member) drainForwards(ctx context.Context) {
 
 // forward sends a proposal to the leader and returns its result as if
 // proposed here.
-func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, error) {
+func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (node.Result, error) {
 	p, err := p.encoded()
 	if err != nil {
-		return Result{}, err
+		return node.Result{}, err
 	}
 	id, ch := m.forwards.add()
 	defer m.forwards.remove(id)
@@ -214,12 +215,12 @@ func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, 
 	}
 	b, err := msgpack.Marshal(&f)
 	if err != nil {
-		return Result{}, err
+		return node.Result{}, err
 	}
 	if err := m.tr.SendApp(lead, b); err != nil {
 		// Certainly not sent, but say "unknown" like any other failure to
 		// reach the leader: the client retries either way.
-		return Result{}, fmt.Errorf("server: forwarding to leader %s: %v", IDString(lead), err)
+		return node.Result{}, fmt.Errorf("server: forwarding to leader %s: %v", IDString(lead), err)
 	}
 	// A leader that is replaced while the request is in flight (paused, cut
 	// off) may never answer: stop waiting when this member sees another
@@ -227,27 +228,27 @@ func (m *Member) forward(ctx context.Context, lead uint64, p proposal) (Result, 
 	for {
 		v, changed := m.waitChange()
 		if v.lead != lead {
-			return Result{}, errLeaderChanged
+			return node.Result{}, errLeaderChanged
 		}
 		select {
 		case out := <-ch:
-			res := Result{Index: out.Index, Term: out.Term, Event: out.Event}
+			res := node.Result{Index: out.Index, Term: out.Term, Event: out.Event}
 			switch {
 			case out.NotLeader:
-				return Result{}, errForwardNotLeader
+				return node.Result{}, errForwardNotLeader
 			case out.OtherFailure != "":
-				return Result{}, errors.New(out.OtherFailure)
+				return node.Result{}, errors.New(out.OtherFailure)
 			case out.Lost:
-				res.Err = ErrProposalLost
+				res.Err = node.ErrProposalLost
 			case out.Err != nil:
 				res.Err = out.Err
 			}
 			return res, nil
 		case <-changed:
 		case <-ctx.Done():
-			return Result{}, errTimeout
+			return node.Result{}, errTimeout
 		case <-m.donec:
-			return Result{}, errStopped
+			return node.Result{}, errStopped
 		}
 	}
 }

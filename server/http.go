@@ -19,6 +19,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/server/node"
 )
 
 // Version is the raftkv version; /version reports the etcd v2 API level it
@@ -309,11 +310,11 @@ func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
 	defer cancel()
-	var res Result
+	var res node.Result
 	var err error
 	for {
 		res, err = m.propose(ctx, proposal{cmd: &kr.cmd})
-		if err == nil && errors.Is(res.Err, ErrProposalLost) {
+		if err == nil && errors.Is(res.Err, node.ErrProposalLost) {
 			// Certainly not applied: safe to propose again.
 			continue
 		}
@@ -582,7 +583,7 @@ func (m *Member) addMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := MemberID(urls, m.token, time.Now().Unix())
-	ctxData, err := EncodeConfContext([]*kv.Command{putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})})
+	ctxData, err := node.EncodeConfContext([]*kv.Command{putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})})
 	if err != nil {
 		message(w, http.StatusInternalServerError, "Internal Server Error")
 		return
@@ -617,7 +618,7 @@ func (m *Member) removeMember(w http.ResponseWriter, r *http.Request, s string) 
 	if !ok {
 		return
 	}
-	ctxData, err := EncodeConfContext([]*kv.Command{
+	ctxData, err := node.EncodeConfContext([]*kv.Command{
 		{Method: kv.MethodDelete, Path: membersDir + "/" + IDString(id), Dir: true, Recursive: true},
 		{Method: kv.MethodPut, Path: removedKey(id), Value: "removed"},
 	})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/server/node"
 	"github.com/raftkv/raftkv/rpc"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -111,7 +112,7 @@ type Member struct {
 	token     string
 	bootPeers map[uint64][]string
 
-	node    *Node
+	node    *node.Node
 	tr      *rpc.Transport
 	metrics *metrics
 	stats   *memberStats
@@ -219,7 +220,7 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		return nil, err
 	}
 	ticks := int(cfg.ElectionTimeout / cfg.HeartbeatInterval)
-	m.node, err = NewNode(Config{
+	m.node, err = node.NewNode(node.Config{
 		ID: m.id, ClusterID: m.clusterID, Peers: peers, Learners: learners,
 		FS: vfs.OS(), Dir: filepath.Join(cfg.DataDir, "member"),
 		ElectionTick: ticks, HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
@@ -647,11 +648,10 @@ func (m *Member) step(msg raft.Message) {
 // publishView publishes the node's state for other goroutines and wakes
 // waiters when it changed.
 func (m *Member) publishView() {
-	ss := m.node.raw.SoftState()
-	hs := m.node.raw.HardState()
+	nv := m.node.View()
 	cs := m.node.ConfState()
 	old := m.view.Load()
-	v := &view{state: ss.RaftState, lead: ss.Lead, term: hs.Term, commit: hs.Commit, applied: m.node.applied,
+	v := &view{state: nv.State, lead: nv.Lead, term: nv.Term, commit: nv.Commit, applied: nv.Applied,
 		voters: old.voters, learners: old.learners}
 	membership := !slices.Equal(cs.Voters, old.voters) || !slices.Equal(cs.Learners, old.learners)
 	if membership {
@@ -919,7 +919,7 @@ func (p proposal) encoded() (proposal, error) {
 // proposeLocal proposes on this member, which must lead. It returns the
 // applied result, *raft.NotLeaderError (nothing was proposed), or another
 // error whose outcome is unknown if the proposal was accepted.
-func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
+func (m *Member) proposeLocal(ctx context.Context, p proposal) (node.Result, error) {
 	var cmd *kv.Command
 	switch {
 	case p.CC != nil:
@@ -931,18 +931,18 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 	default:
 		var err error
 		if cmd, err = kv.DecodeCommand(p.Cmd); err != nil {
-			return Result{}, err
+			return node.Result{}, err
 		}
 	}
 	// One channel carries the outcome whichever way it goes: refused by
 	// the node (nothing proposed), or applied. A second channel for the
 	// refusal would wake this goroutine twice per write.
 	type outcome struct {
-		r       Result
+		r       node.Result
 		refused error
 	}
 	out := make(chan outcome, 1)
-	done := func(r Result) { out <- outcome{r: r} }
+	done := func(r node.Result) { out <- outcome{r: r} }
 	err := m.do(ctx, func() {
 		var err error
 		if p.CC != nil {
@@ -957,7 +957,7 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 		m.metrics.proposals.Inc()
 	})
 	if err != nil {
-		return Result{}, err
+		return node.Result{}, err
 	}
 	// Counted from here, where the request starts waiting, until it stops.
 	m.metrics.pending.Inc()
@@ -965,7 +965,7 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 	select {
 	case o := <-out:
 		if o.refused != nil {
-			return Result{}, o.refused
+			return node.Result{}, o.refused
 		}
 		if o.r.Err != nil && !isKVError(o.r.Err) {
 			m.metrics.proposalsFailed.Inc()
@@ -975,9 +975,9 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (Result, error) {
 		// The closure may not have run yet, or the proposal may be in the
 		// log: either way the outcome is unknown.
 		m.metrics.proposalsFailed.Inc()
-		return Result{}, errTimeout
+		return node.Result{}, errTimeout
 	case <-m.donec:
-		return Result{}, errStopped
+		return node.Result{}, errStopped
 	}
 }
 
@@ -992,13 +992,13 @@ func isKVError(err error) bool {
 // or forwarded over the peer port to the leader. The answer comes once
 // this member has applied the entry too, so a client reads its own write
 // on the member it wrote through.
-func (m *Member) propose(ctx context.Context, p proposal) (Result, error) {
+func (m *Member) propose(ctx context.Context, p proposal) (node.Result, error) {
 	for {
 		v, err := m.waitLeader(ctx)
 		if err != nil {
-			return Result{}, err
+			return node.Result{}, err
 		}
-		var r Result
+		var r node.Result
 		if v.lead == m.id {
 			r, err = m.proposeLocal(ctx, p)
 		} else {
@@ -1009,12 +1009,12 @@ func (m *Member) propose(ctx context.Context, p proposal) (Result, error) {
 			// Leadership moved before anything was proposed: try again
 			// with the new leader (or wait for one).
 			if err := m.waitLeaderOtherThan(ctx, v.lead); err != nil {
-				return Result{}, err
+				return node.Result{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return Result{}, err
+			return node.Result{}, err
 		}
 		if r.Index > 0 {
 			if err := m.waitApplied(ctx, r.Index); err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 // memberView is what the checker knows of one member, kept up to date from
-// every Ready it handles (server.Config.OnReady) and rebuilt from its disk
+// every Ready it handles (node.Config.OnReady) and rebuilt from its disk
 // at each restart.
 type memberView struct {
 	role       raft.StateType

@@ -8,7 +8,7 @@ import (
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/linearizability"
 	"github.com/raftkv/raftkv/raft"
-	"github.com/raftkv/raftkv/server"
+	"github.com/raftkv/raftkv/server/node"
 )
 
 // client is one simulated user of the cluster. It has at most one request
@@ -142,7 +142,7 @@ func (c *client) send() {
 			if op.readIndex {
 				err = c.readIndex(m, cmd.Path, id, target)
 			} else {
-				err = m.node.Propose(&cmd, s.nowNs, func(r server.Result) {
+				err = m.node.Propose(&cmd, s.nowNs, func(r node.Result) {
 					// Answered once the Ready that applied it is durable.
 					s.after(m.syncDelayNs+s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
 				})
@@ -174,7 +174,7 @@ func (c *client) send() {
 func (c *client) readIndex(m *member, path string, id, target uint64) error {
 	s, n := c.s, m.node
 	return n.ReadIndex(func(index uint64) {
-		r := server.Result{Index: index}
+		r := node.Result{Index: index}
 		if ev, err := n.Store().Get(path, false, false); err != nil {
 			r.Err = err
 		} else {
@@ -229,7 +229,7 @@ func (c *client) timeout(id uint64) {
 	c.think()
 }
 
-func (c *client) answer(id, from uint64, r server.Result) {
+func (c *client) answer(id, from uint64, r node.Result) {
 	s := c.s
 	if c.op == nil || c.op.id != id {
 		return
@@ -239,7 +239,7 @@ func (c *client) answer(id, from uint64, r server.Result) {
 	ev := TraceEvent{Type: "response", Client: c.id, ID: from, Op: op.in.Op.String(), Key: op.in.Key, Index: r.Index}
 	var kerr *kv.Error
 	switch {
-	case errors.Is(r.Err, server.ErrProposalLost):
+	case errors.Is(r.Err, node.ErrProposalLost):
 		ev.Result = "lost"
 		c.rec.NoEffect()
 	case errors.As(r.Err, &kerr):

@@ -1,5 +1,5 @@
 // Package sim is raftkv's deterministic simulator: the real node core
-// (server.Node, with raft, storage and kv) run on in-memory disks (vfs.MemFS)
+// (node.Node, with raft, storage and kv) run on in-memory disks (vfs.MemFS)
 // and a simulated network, on a virtual clock, under faults, with Raft's
 // safety properties checked as the run goes and the client history checked
 // for linearizability at the end.
@@ -84,7 +84,7 @@
 //
 // Processes: a crash is a power loss (vfs.MemFS.Crash: unsynced writes
 // are lost, a seeded prefix may survive torn) and the member restarts
-// later from its disk (a new server.Node on the same MemFS); a pause
+// later from its disk (a new node.Node on the same MemFS); a pause
 // stops a member, whose incoming messages and requests wait until it
 // resumes; the leader is killed on a fixed schedule (LeaderKillEveryMs),
 // and a new leader is killed within three ticks of its election with
@@ -94,7 +94,7 @@
 //
 // Leadership (Options.Faults): the leader is told to hand leadership to a
 // random voter, caught up or not (TransferEveryMs, thesis §3.10); or it is
-// shut down gracefully (StepdownEveryMs): server.Node.Stepdown hands
+// shut down gracefully (StepdownEveryMs): node.Node.Stepdown hands
 // leadership to its most caught-up voter, the member keeps running until
 // another member leads or an election timeout passes, then stops without
 // losing anything unsynced (a "crash" event with reason "stepdown") and
@@ -123,20 +123,20 @@
 // Clients: each has at most one request outstanding (a quorum get, set,
 // update, create, compare-and-swap, delete or compare-and-delete on a small
 // key set, with values never written before; or a get through ReadIndex:
-// server.Node.ReadIndex, then a read of the member's own store once it
+// node.Node.ReadIndex, then a read of the member's own store once it
 // has applied up to the confirmed index, which is what the history gets
 // as the answer, so Porcupine checks these reads like the others).
 // Requests and answers travel
 // with the network's latency. A client follows NotLeader hints, tries
 // another member when none is known, and gives up after TimeoutMs: the
 // outcome is then unknown (ambiguous in the history) and it moves on to
-// another member. A proposal the node reports lost (server.ErrProposalLost)
+// another member. A proposal the node reports lost (node.ErrProposalLost)
 // certainly had no effect and is dropped from the history.
 //
 // # Checks
 //
 // After every change of any member (every Ready it handles, through
-// server.Config.OnReady, and every restart), incrementally:
+// node.Config.OnReady, and every restart), incrementally:
 //
 //   - election safety: at most one leader per term;
 //   - log matching: two members holding an entry of the same index and term
@@ -168,7 +168,7 @@
 //     applying the committed entries 1..i gives, and a member restarted
 //     from its snapshot and WAL holds exactly the key space of applying the
 //     entries up to where it re-applied. The reference state comes from a
-//     replay: a fresh server.Node (the code every member runs) opened on a
+//     replay: a fresh node.Node (the code every member runs) opened on a
 //     scratch disk holding a state already verified plus the committed
 //     entries after it.
 //

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/raftkv/raftkv/raft"
-	"github.com/raftkv/raftkv/server"
+	"github.com/raftkv/raftkv/server/node"
 )
 
 // Options is everything a run depends on besides its seed. It is derived
@@ -47,7 +47,7 @@ type Options struct {
 	// of a key space of that many keys (the benchmarks' large state).
 	PreloadKeys int `json:"preloadKeys,omitempty"`
 	// LeaseReads runs every member with raft's read lease
-	// (server.Config.LeaseReads): the simulator's clocks never drift, so
+	// (node.Config.LeaseReads): the simulator's clocks never drift, so
 	// the lease must hold under every fault, pauses included.
 	LeaseReads bool `json:"leaseReads,omitempty"`
 	// SnapshotWriteMs, if positive, makes members write their own
@@ -104,7 +104,7 @@ type FaultOptions struct {
 	// voter (thesis §3.10), caught up or not.
 	TransferEveryMs int64 `json:"transferEveryMs,omitempty"`
 	// StepdownEveryMs: the leader is shut down gracefully: it hands
-	// leadership to its most caught-up voter (server.Node.Stepdown), is
+	// leadership to its most caught-up voter (node.Node.Stepdown), is
 	// stopped once another member leads or an election timeout passed,
 	// and restarts later.
 	StepdownEveryMs int64 `json:"stepdownEveryMs,omitempty"`
@@ -137,18 +137,18 @@ type WorkloadOptions struct {
 // plantable is every defect a run can plant, by name: what each plants.
 var plantable = []struct {
 	name string
-	bugs server.PlantedBugs
+	bugs node.PlantedBugs
 }{
-	{"double-vote", server.PlantedBugs{Raft: raft.PlantedBugs{DoubleVote: true}}},
-	{"commit-old-term", server.PlantedBugs{Raft: raft.PlantedBugs{CommitOldTerm: true}}},
-	{"skip-up-to-date", server.PlantedBugs{Raft: raft.PlantedBugs{SkipUpToDateCheck: true}}},
-	{"skip-sync", server.PlantedBugs{SkipSync: true}},
-	{"read-no-quorum", server.PlantedBugs{Raft: raft.PlantedBugs{ReadWithoutQuorum: true}}},
-	{"lease-without-acks", server.PlantedBugs{Raft: raft.PlantedBugs{LeaseWithoutAcks: true}}},
-	{"learner-quorum", server.PlantedBugs{Raft: raft.PlantedBugs{CountLearners: true}}},
-	{"two-conf-changes", server.PlantedBugs{Raft: raft.PlantedBugs{ConcurrentConfChanges: true}}},
-	{"snapshot-past-applied", server.PlantedBugs{SnapshotPastApplied: true}},
-	{"snapshot-before-apply", server.PlantedBugs{SnapshotBeforeApply: true}},
+	{"double-vote", node.PlantedBugs{Raft: raft.PlantedBugs{DoubleVote: true}}},
+	{"commit-old-term", node.PlantedBugs{Raft: raft.PlantedBugs{CommitOldTerm: true}}},
+	{"skip-up-to-date", node.PlantedBugs{Raft: raft.PlantedBugs{SkipUpToDateCheck: true}}},
+	{"skip-sync", node.PlantedBugs{SkipSync: true}},
+	{"read-no-quorum", node.PlantedBugs{Raft: raft.PlantedBugs{ReadWithoutQuorum: true}}},
+	{"lease-without-acks", node.PlantedBugs{Raft: raft.PlantedBugs{LeaseWithoutAcks: true}}},
+	{"learner-quorum", node.PlantedBugs{Raft: raft.PlantedBugs{CountLearners: true}}},
+	{"two-conf-changes", node.PlantedBugs{Raft: raft.PlantedBugs{ConcurrentConfChanges: true}}},
+	{"snapshot-past-applied", node.PlantedBugs{SnapshotPastApplied: true}},
+	{"snapshot-before-apply", node.PlantedBugs{SnapshotBeforeApply: true}},
 }
 
 // Bugs are the defects a run can plant (Options.Bug), each of which the
@@ -161,16 +161,16 @@ var Bugs = func() []string {
 	return names
 }()
 
-func plantedBugs(name string) (server.PlantedBugs, error) {
+func plantedBugs(name string) (node.PlantedBugs, error) {
 	if name == "" {
-		return server.PlantedBugs{}, nil
+		return node.PlantedBugs{}, nil
 	}
 	for _, p := range plantable {
 		if p.name == name {
 			return p.bugs, nil
 		}
 	}
-	return server.PlantedBugs{}, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
+	return node.PlantedBugs{}, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
 }
 
 // Presets are the named option sets. "swarm" draws everything from the

@@ -17,7 +17,7 @@ import (
 	"github.com/raftkv/raftkv/linearizability"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/tracker"
-	"github.com/raftkv/raftkv/server"
+	"github.com/raftkv/raftkv/server/node"
 	"github.com/raftkv/raftkv/vfs"
 )
 
@@ -126,7 +126,7 @@ const (
 type Sim struct {
 	cfg   Config
 	opts  Options
-	bugs  server.PlantedBugs
+	bugs  node.PlantedBugs
 	nowNs int64
 	seq   uint64
 	q     queue
@@ -177,7 +177,7 @@ type member struct {
 	snapIndex uint64
 	fs        *vfs.MemFS
 	rand      *rand.Rand // seeds each life's node
-	node      *server.Node
+	node      *node.Node
 	life      int
 	// missedTicks counts the ticks skipped while paused (LeaseReads).
 	missedTicks int
@@ -373,7 +373,7 @@ func (t transport) sendNow(msgs []raft.Message) {
 func (s *Sim) start(m *member) error {
 	m.life++
 	life := m.life
-	n, err := server.NewNode(server.Config{
+	n, err := node.NewNode(node.Config{
 		ID: m.id, ClusterID: 0x5117, Peers: m.peers, Learners: m.learners, FS: m.fs, Dir: "/data",
 		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick,
 		TickInterval: time.Duration(s.opts.TickMs) * time.Millisecond,

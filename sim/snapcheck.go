@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/raft"
-	"github.com/raftkv/raftkv/server"
+	"github.com/raftkv/raftkv/server/node"
 	"github.com/raftkv/raftkv/storage"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -21,7 +21,7 @@ import (
 // 1..i gives; and a member restarted from its snapshot and log holds
 // exactly the state of applying the entries up to where it re-applied.
 //
-// The state at i comes from a replay: a fresh node core (server.Node, the
+// The state at i comes from a replay: a fresh node core (node.Node, the
 // code every member runs) opened on a scratch disk holding a state already
 // verified (a checkpoint) and the committed entries after it, which
 // re-applies them as a restarted member would. Verified states become
@@ -204,7 +204,7 @@ func (sc *snapChecker) replay(upto uint64) ([]byte, raft.ConfState, error) {
 	if err := st.Close(); err != nil {
 		return nil, raft.ConfState{}, err
 	}
-	n, err := server.NewNode(server.Config{
+	n, err := node.NewNode(node.Config{
 		ID: replayID, ClusterID: 0x5117, Peers: s.ids, FS: fs, Dir: dir,
 		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick,
 		TickInterval: time.Duration(s.opts.TickMs) * time.Millisecond,

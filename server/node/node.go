@@ -1,4 +1,4 @@
-package server
+package node
 
 import (
 	"bytes"
@@ -289,6 +289,21 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// View is the node's position in the cluster at one moment: what the
+// real-time layer publishes after each Ready for its other goroutines.
+type View struct {
+	State           raft.StateType
+	Lead, Term      uint64
+	Commit, Applied uint64
+}
+
+// View returns the node's current View, without the copying Status does.
+func (n *Node) View() View {
+	ss := n.raw.SoftState()
+	hs := n.raw.HardState()
+	return View{State: ss.RaftState, Lead: ss.Lead, Term: hs.Term, Commit: hs.Commit, Applied: n.applied}
 }
 
 // Store is the member's key space, for local reads and watches.
