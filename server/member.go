@@ -21,8 +21,8 @@ import (
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
-	"github.com/raftkv/raftkv/server/node"
 	"github.com/raftkv/raftkv/rpc"
+	"github.com/raftkv/raftkv/server/node"
 	"github.com/raftkv/raftkv/vfs"
 )
 
