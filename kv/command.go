@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/raftkv/raftkv/internal/msgpbuf"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -142,10 +143,10 @@ func (c *Command) Encode() ([]byte, error) {
 	}
 	ce := encoders.Get().(*commandEncoder)
 	defer encoders.Put(ce)
-	ce.w.b = make([]byte, 0, c.encodedLen())
+	ce.w.B = make([]byte, 0, c.encodedLen())
 	ce.encode(c)
-	b := ce.w.b
-	ce.w.b = nil
+	b := ce.w.B
+	ce.w.B = nil
 	return b, nil
 }
 
@@ -153,7 +154,8 @@ func (c *Command) Encode() ([]byte, error) {
 // leader encodes every proposal. Writing to a slice cannot fail, so its
 // methods ignore msgpack's errors, which can only come from the writer.
 type commandEncoder struct {
-	w    sliceWriter
+	// w holds the encoding. Encode sizes w.B exactly, so it never grows.
+	w    msgpbuf.Writer
 	enc  *msgpack.Encoder
 	keys int // map keys written so far by encode
 }
@@ -164,21 +166,8 @@ var encoders = sync.Pool{New: func() any {
 	return ce
 }}
 
-// sliceWriter appends to b. Encode sizes b exactly, so it never grows.
-type sliceWriter struct{ b []byte }
-
-func (w *sliceWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
-}
-
-func (w *sliceWriter) WriteByte(c byte) error {
-	w.b = append(w.b, c)
-	return nil
-}
-
 // encode appends c as a map of its non-empty fields (Method always), in
-// declaration order, to the empty ce.w.b. The map header is written for no
+// declaration order, to the empty ce.w.B. The map header is written for no
 // keys and its count patched in at the end: a Command has 13 fields, so
 // the header is the one byte of a fixmap, as msgpack writes it.
 func (ce *commandEncoder) encode(c *Command) {
@@ -208,7 +197,7 @@ func (ce *commandEncoder) encode(c *Command) {
 	ce.flag("s", c.Sorted)
 	ce.int64("tm", c.TimeUnixNano)
 	ce.int64("g", c.GraceNs)
-	ce.w.b[0] |= byte(ce.keys)
+	ce.w.B[0] |= byte(ce.keys)
 }
 
 func (ce *commandEncoder) key(k string) {

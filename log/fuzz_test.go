@@ -28,7 +28,7 @@ func seedSegment() []byte {
 	e.entry(&raft.Entry{Term: 2, Index: 3})
 	e.marker(Marker{Index: 2, Term: 1})
 	e.hardState(raft.HardState{Term: 2, Vote: 2, Commit: 3})
-	return e.a.b
+	return e.a.B
 }
 
 func fuzzSeeds() [][]byte {
@@ -94,7 +94,7 @@ func FuzzDecodeFrame(f *testing.F) {
 func appendEntry(e raft.Entry) []byte {
 	enc := newEncoder()
 	enc.entry(&e)
-	_, p, _, _ := DecodeFrame(enc.a.b)
+	_, p, _, _ := DecodeFrame(enc.a.B)
 	return p
 }
 

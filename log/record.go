@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
+	"github.com/raftkv/raftkv/internal/msgpbuf"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -146,15 +147,10 @@ type Marker struct {
 	DiscardLog bool
 }
 
-// appender lets a msgpack.Encoder write straight into a byte slice.
-type appender struct{ b []byte }
-
-func (a *appender) Write(p []byte) (int, error) { a.b = append(a.b, p...); return len(p), nil }
-func (a *appender) WriteByte(c byte) error      { a.b = append(a.b, c); return nil }
-
-// encoder builds frames into a reusable buffer.
+// encoder builds frames into a reusable buffer, a.B: the frame header and
+// type byte by hand, the payload with enc, which writes into a.
 type encoder struct {
-	a   appender
+	a   msgpbuf.Writer
 	enc *msgpack.Encoder
 }
 
@@ -167,15 +163,15 @@ func newEncoder() *encoder {
 // begin starts a frame of type typ; the payload is then encoded with e.enc
 // and the frame closed with end.
 func (e *encoder) begin(typ RecordType) int {
-	start := len(e.a.b)
-	e.a.b = append(e.a.b, 0, 0, 0, 0, 0, 0, 0, 0, byte(typ))
+	start := len(e.a.B)
+	e.a.B = append(e.a.B, 0, 0, 0, 0, 0, 0, 0, 0, byte(typ))
 	return start
 }
 
-func (e *encoder) end(start int) { e.a.b = sealFrame(e.a.b, start) }
+func (e *encoder) end(start int) { e.a.B = sealFrame(e.a.B, start) }
 
-// Encoding into an appender cannot fail, so encoder methods ignore the
-// msgpack errors, which can only come from the writer.
+// Encoding into a msgpbuf.Writer cannot fail, so encoder methods ignore
+// the msgpack errors, which can only come from the writer.
 
 func (e *encoder) header(h Header) {
 	s := e.begin(RecordHeader)

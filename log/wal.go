@@ -382,9 +382,8 @@ func (w *WAL) applyRecord(r *replayer, d *decoder, seg segment, path string, typ
 // synced, renamed, directory synced. Then it becomes the segment appended to.
 func (w *WAL) startSegment(seq, first uint64) error {
 	name := segmentName(seq, first)
-	tmp := w.path(name + ".tmp")
 	e := w.enc
-	e.a.b = e.a.b[:0]
+	e.a.B = e.a.B[:0]
 	e.header(Header{ClusterID: w.opts.ClusterID, MemberID: w.opts.MemberID, Seq: seq, FirstIndex: first})
 	if !w.hs.IsEmpty() {
 		e.hardState(w.hs)
@@ -392,38 +391,31 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if w.snap.Index > 0 {
 		e.marker(Marker{Index: w.snap.Index, Term: w.snap.Term})
 	}
+	var p *vfs.PendingFile
 	var err error
-	f := w.takeSpare()
-	if f != nil {
+	if f := w.takeSpare(); f != nil {
 		// The spare is SegmentSize zeros already synced: writing the
 		// header over its start makes it what the code below would build.
-		tmp = w.path(SpareName)
-		_, err = f.WriteAt(e.a.b, 0)
+		p = vfs.NewPendingFile(w.fs, f, w.path(name))
+		_, err = p.WriteAt(e.a.B, 0)
 	} else {
-		if f, err = w.fs.Create(tmp); err != nil {
+		if p, err = vfs.CreatePending(w.fs, w.path(name)); err != nil {
 			return err
 		}
-		_, err = f.Write(e.a.b)
+		_, err = p.Write(e.a.B)
 		if w.opts.Preallocate && err == nil {
-			err = writeZeros(f, w.opts.SegmentSize-int64(len(e.a.b)), nil)
+			err = writeZeros(p, w.opts.SegmentSize-int64(len(e.a.B)), nil)
 		}
 	}
+	p.ObserveSync = w.opts.ObserveSync // timed as w.sync times
 	if err == nil {
-		err = w.sync(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = w.fs.Rename(tmp, w.path(name))
+		err = p.Commit()
 	}
 	if err != nil {
-		// Not renamed: no use to anyone, and it may hold SegmentSize bytes
-		// of a nearly full disk.
-		_ = w.fs.Remove(tmp)
-		return err
-	}
-	if err := w.fs.SyncDir(w.dir); err != nil {
+		// Not renamed (Discard leaves a renamed file alone: only the
+		// directory sync failed): no use to anyone, and it may hold
+		// SegmentSize bytes of a nearly full disk.
+		_ = p.Discard()
 		return err
 	}
 	nf, err := w.fs.OpenWrite(w.path(name))
@@ -433,7 +425,7 @@ func (w *WAL) startSegment(seq, first uint64) error {
 	if w.f != nil {
 		w.f.Close()
 	}
-	w.f, w.size = nf, int64(len(e.a.b))
+	w.f, w.size = nf, int64(len(e.a.B))
 	w.segs = append(w.segs, segment{seq: seq, first: first, name: name})
 	w.logger.Debug("wal: new segment", "file", w.path(name))
 	return nil
@@ -583,19 +575,19 @@ func (w *WAL) Save(hs raft.HardState, ents []raft.Entry, sync bool) error {
 			}
 		}
 		e := w.enc
-		e.a.b = e.a.b[:0]
+		e.a.B = e.a.B[:0]
 		for i := range ents {
 			e.entry(&ents[i])
 		}
 		if writeHS {
 			e.hardState(hs)
 		}
-		if _, err := w.f.WriteAt(e.a.b, w.size); err != nil {
+		if _, err := w.f.WriteAt(e.a.B, w.size); err != nil {
 			return w.fail(err)
 		}
-		w.size += int64(len(e.a.b))
-		if len(e.a.b) > 1<<20 {
-			e.a.b = nil // do not pin a huge buffer
+		w.size += int64(len(e.a.B))
+		if len(e.a.B) > 1<<20 {
+			e.a.B = nil // do not pin a huge buffer
 		}
 		if len(ents) > 0 {
 			w.lastIndex = ents[len(ents)-1].Index
@@ -642,12 +634,12 @@ func (w *WAL) SaveSnapshot(m Marker) error {
 		}
 	}
 	e := w.enc
-	e.a.b = e.a.b[:0]
+	e.a.B = e.a.B[:0]
 	e.marker(m)
-	if _, err := w.f.WriteAt(e.a.b, w.size); err != nil {
+	if _, err := w.f.WriteAt(e.a.B, w.size); err != nil {
 		return w.fail(err)
 	}
-	w.size += int64(len(e.a.b))
+	w.size += int64(len(e.a.B))
 	if err := w.sync(w.f); err != nil {
 		return w.fail(err)
 	}

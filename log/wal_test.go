@@ -75,7 +75,7 @@ func TestFrameRoundTrip(t *testing.T) {
 		e.entry(&ent)
 		e.hardState(hs)
 		e.marker(m)
-		b := e.a.b
+		b := e.a.B
 		var got []any
 		for len(b) > 0 {
 			typ, p, n, err := DecodeFrame(b)
@@ -320,7 +320,7 @@ func TestReplayTruncationBelowFirstSegment(t *testing.T) {
 		e := newEncoder()
 		e.header(Header{ClusterID: 0xc1, MemberID: 2, Seq: seq, FirstIndex: first})
 		fill(e)
-		if err := vfs.WriteFile(m, "/w/"+segmentName(seq, first), e.a.b); err != nil {
+		if err := vfs.WriteFile(m, "/w/"+segmentName(seq, first), e.a.B); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -167,27 +167,20 @@ func (s *Storage) readSnapshot(index, term uint64) (raft.Snapshot, error) {
 }
 
 // writeSnapshotFile makes buf durable as snap's file: temporary name,
-// sync, rename, directory sync.
+// sync, rename, directory sync (vfs.WriteFileAtomic, with the sync timed).
+// A failure leaves the temporary file for Open to remove.
 func (s *Storage) writeSnapshotFile(snap raft.Snapshot, buf []byte) error {
 	path := filepath.Join(s.snapDir(), snapshotName(snap.Metadata.Index, snap.Metadata.Term))
-	tmp := path + ".tmp"
-	f, err := s.fsys.Create(tmp)
+	p, err := vfs.CreatePending(s.fsys, path)
 	if err != nil {
 		return err
 	}
-	if _, err = f.Write(buf); err == nil {
-		err = vfs.SyncTimed(f, s.opts.ObserveSync)
+	p.ObserveSync = s.opts.ObserveSync
+	if _, err := p.Write(buf); err != nil {
+		p.Close()
+		return err
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = s.fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = s.fsys.SyncDir(s.snapDir())
-	}
-	return err
+	return p.Commit()
 }
 
 // purgeSnapshots removes all but the newest SnapshotsKept snapshot files

@@ -22,6 +22,14 @@
 // and must not be retried as if it had succeeded: the data may be gone
 // (Linux marks failed pages clean). Callers treat it as fatal.
 //
+// # Replacing a file
+//
+// Following the contract, WriteFileAtomic (and PendingFile, for callers
+// that need more control) replaces a file so that a crash leaves its old
+// contents or its new ones, whole: the new contents are written under a
+// temporary name (TempName), synced, renamed over the name, and the
+// directory synced. Snapshot files and WAL segments are written this way.
+//
 // # The in-memory file system and crashes
 //
 // MemFS keeps, for every file, its live contents and its durable contents,

@@ -103,13 +103,21 @@ func SyncTimed(f File, observe func(time.Duration)) error {
 	return err
 }
 
+// A member's data is its own: the OS file system makes files and
+// directories readable by their owner only, as etcd does (its
+// PrivateFileMode and PrivateDirMode). The data dir holds every key.
+const (
+	privateFileMode = 0o600
+	privateDirMode  = 0o700
+)
+
 // OS returns the operating system's file system.
 func OS() FS { return osFS{} }
 
 type osFS struct{}
 
 func (osFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, privateFileMode)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +150,7 @@ func (osFS) OpenWrite(name string) (File, error) {
 
 func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
 func (osFS) Remove(name string) error             { return os.Remove(name) }
-func (osFS) MkdirAll(dir string) error            { return os.MkdirAll(dir, 0o755) }
+func (osFS) MkdirAll(dir string) error            { return os.MkdirAll(dir, privateDirMode) }
 
 func (osFS) ReadDir(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
