@@ -96,65 +96,106 @@ func parseMatrix(s string) ([]matrixEntry, error) {
 	return out, nil
 }
 
+// options is the command line: the flags that map onto Config, and those
+// that say what surrounds the runs.
+type options struct {
+	base        Config        // shared by every run (a --matrix entry overrides its workload and concurrency)
+	matrix      string        // --matrix, "" for the single run base describes
+	waitHealthy time.Duration // --wait-healthy
+	cpuProfile  string        // --cpuprofile
+}
+
+// run is the whole command: parse the flags, wait for the cluster if asked,
+// run the single workload or every --matrix entry in turn, and report.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("raftkv-bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		endpoints   = fs.String("endpoints", "http://127.0.0.1:2379", "comma-separated client URLs; clients are spread over them round-robin")
-		leaderOnly  = fs.Bool("leader-only", false, "send every request to the leader (found via /v2/stats/self or /v2/members/leader)")
-		workload    = fs.String("workload", workloadPut, "put, get, qget (quorum GET) or watch")
-		concurrency = fs.Int("concurrency", 16, "concurrent clients (watch: watchers)")
-		duration    = fs.Duration("duration", 10*time.Second, "length of the measured phase")
-		total       = fs.Int("total", 0, "stop after this many operations (watch: writes) instead of after --duration")
-		warmup      = fs.Duration("warmup", 0, "run the workload this long, unmeasured, before the measured phase (not for watch)")
-		valueSize   = fs.Int("value-size", 256, "bytes per written value")
-		keys        = fs.Int("keys", 0, "size of the shared key set; 0: put writes a new key every time, get/qget use 1000, watch 1")
-		prefix      = fs.String("prefix", "/raftkv-bench", "directory under which all keys are written")
-		timeout     = fs.Duration("timeout", 10*time.Second, "per-request timeout")
-		rate        = fs.Float64("rate", 0, "cap on requests/s across all clients for put/get/qget (0: closed loop, no cap)")
-		watchRate   = fs.Float64("watch-rate", 100, "writes/s of the watch workload's writer (0: as fast as its round trips allow)")
-		stream      = fs.Bool("stream", false, "watch with stream=true instead of long polls")
-		preloadKeys = fs.Bool("preload", true, "get/qget: write the key set before reading it")
-		seed        = fs.Uint64("seed", 1, "seed of the key choices")
-		matrix      = fs.String("matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:1:leader,put:64,get:64 (:leader: that row to the leader only)")
-		waitFor     = fs.Duration("wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
-		cpuProfile  = fs.String("cpuprofile", "", "write the generator's own CPU profile (go tool pprof format) to this file")
-	)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	eps, err := parseEndpoints(*endpoints)
+	opts, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	base := Config{
-		Endpoints:       eps,
-		LeaderOnly:      *leaderOnly,
-		Workload:        *workload,
-		Concurrency:     *concurrency,
-		Duration:        *duration,
-		Total:           *total,
-		Warmup:          *warmup,
-		ValueSize:       *valueSize,
-		Keys:            *keys,
-		Prefix:          strings.TrimRight(*prefix, "/"),
-		Timeout:         *timeout,
-		RatePerSec:      *rate,
-		WatchRatePerSec: *watchRate,
-		Stream:          *stream,
-		Preload:         *preloadKeys,
-		Seed:            *seed,
+	cfgs, err := runConfigs(opts.base, opts.matrix)
+	if err != nil {
+		return err
 	}
-	if base.Total > 0 {
-		base.Duration = 0
-	}
-	entries := []matrixEntry{{base.Workload, base.Concurrency, base.LeaderOnly}}
-	if *matrix != "" {
-		if entries, err = parseMatrix(*matrix); err != nil {
+	if opts.waitHealthy > 0 {
+		c := newClient(len(opts.base.Endpoints), time.Second)
+		err := waitHealthy(ctx, c.ops, opts.base.Endpoints, opts.waitHealthy)
+		c.close()
+		if err != nil {
 			return err
+		}
+	}
+	if opts.cpuProfile != "" {
+		stop, err := startCPUProfile(opts.cpuProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	results, err := runAll(ctx, cfgs, stdout)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Ops == 0 {
+			return fmt.Errorf("%s at concurrency %d: no operation succeeded", r.Workload, r.Concurrency)
+		}
+	}
+	return nil
+}
+
+// parseFlags parses args into options; on bad flags (or --help) the flag
+// package has already said why on stderr.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var opts options
+	c := &opts.base
+	var endpoints, prefix string
+	fs := flag.NewFlagSet("raftkv-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&endpoints, "endpoints", "http://127.0.0.1:2379", "comma-separated client URLs; clients are spread over them round-robin")
+	fs.BoolVar(&c.LeaderOnly, "leader-only", false, "send every request to the leader (found via /v2/stats/self or /v2/members/leader)")
+	fs.StringVar(&c.Workload, "workload", workloadPut, "put, get, qget (quorum GET) or watch")
+	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent clients (watch: watchers)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the measured phase")
+	fs.IntVar(&c.Total, "total", 0, "stop after this many operations (watch: writes) instead of after --duration")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "run the workload this long, unmeasured, before the measured phase (not for watch)")
+	fs.IntVar(&c.ValueSize, "value-size", 256, "bytes per written value")
+	fs.IntVar(&c.Keys, "keys", 0, "size of the shared key set; 0: put writes a new key every time, get/qget use 1000, watch 1")
+	fs.StringVar(&prefix, "prefix", "/raftkv-bench", "directory under which all keys are written")
+	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-request timeout")
+	fs.Float64Var(&c.RatePerSec, "rate", 0, "cap on requests/s across all clients for put/get/qget (0: closed loop, no cap)")
+	fs.Float64Var(&c.WatchRatePerSec, "watch-rate", 100, "writes/s of the watch workload's writer (0: as fast as its round trips allow)")
+	fs.BoolVar(&c.Stream, "stream", false, "watch with stream=true instead of long polls")
+	fs.BoolVar(&c.Preload, "preload", true, "get/qget: write the key set before reading it")
+	fs.Uint64Var(&c.Seed, "seed", 1, "seed of the key choices")
+	fs.StringVar(&opts.matrix, "matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:1:leader,put:64,get:64 (:leader: that row to the leader only)")
+	fs.DurationVar(&opts.waitHealthy, "wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
+	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (go tool pprof format) to this file")
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	eps, err := parseEndpoints(endpoints)
+	if err != nil {
+		return options{}, err
+	}
+	c.Endpoints = eps
+	c.Prefix = strings.TrimRight(prefix, "/")
+	if c.Total > 0 {
+		c.Duration = 0
+	}
+	return opts, nil
+}
+
+// runConfigs is the Config of every run: base alone, or base with each
+// entry of matrix (if not "") in turn; each is validated.
+func runConfigs(base Config, matrix string) ([]Config, error) {
+	entries := []matrixEntry{{base.Workload, base.Concurrency, base.LeaderOnly}}
+	if matrix != "" {
+		var err error
+		if entries, err = parseMatrix(matrix); err != nil {
+			return nil, err
 		}
 	}
 	cfgs := make([]Config, len(entries))
@@ -163,28 +204,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Workload, cfg.Concurrency = e.workload, e.concurrency
 		cfg.LeaderOnly = base.LeaderOnly || e.leaderOnly
 		if err := cfg.validate(); err != nil {
-			return err
+			return nil, err
 		}
 		cfgs[i] = cfg
 	}
+	return cfgs, nil
+}
 
-	if *waitFor > 0 {
-		c := newClient(len(eps), time.Second)
-		err := waitHealthy(ctx, c.ops, eps, *waitFor)
-		c.close()
-		if err != nil {
-			return err
-		}
-	}
-
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile, stderr)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-
+// runAll runs cfgs in turn, printing each one's report as it ends and,
+// after more than one, the table of them all. An interruption (ctx done)
+// ends the sequence after the run it cut short, whose report is printed.
+func runAll(ctx context.Context, cfgs []Config, stdout io.Writer) ([]*Result, error) {
 	var results []*Result
 	for i, cfg := range cfgs {
 		if i > 0 {
@@ -192,7 +222,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		r, err := Run(ctx, cfg)
 		if err != nil {
-			return fmt.Errorf("%s at concurrency %d: %w", cfg.Workload, cfg.Concurrency, err)
+			return nil, fmt.Errorf("%s at concurrency %d: %w", cfg.Workload, cfg.Concurrency, err)
 		}
 		r.WriteReport(stdout)
 		results = append(results, r)
@@ -204,12 +234,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout)
 		WriteTable(stdout, results)
 	}
-	for _, r := range results {
-		if r.Ops == 0 {
-			return fmt.Errorf("%s at concurrency %d: no operation succeeded", r.Workload, r.Concurrency)
-		}
-	}
-	return nil
+	return results, nil
 }
 
 // startCPUProfile profiles the generator itself into file until the

@@ -77,7 +77,6 @@ type watcher struct {
 func runWatch(ctx context.Context, cfg Config, c *client, eps []string) (*Result, error) {
 	base := time.Now()
 	dir := cfg.Prefix + "/watch-" + runID()
-	keys := max(cfg.Keys, 1)
 
 	// Every watcher starts at the index after the current one, so no write
 	// of this run can be missed even if a watcher's first poll is late.
@@ -87,33 +86,62 @@ func runWatch(ctx context.Context, cfg Config, c *client, eps []string) (*Result
 	}
 	wctx, stopWatchers := context.WithCancel(ctx)
 	defer stopWatchers()
-	watchers := make([]*watcher, cfg.Concurrency)
-	var registered sync.WaitGroup
-	var wg sync.WaitGroup
-	for i := range watchers {
-		w := &watcher{errs: map[string]uint64{}}
-		watchers[i] = w
-		registered.Add(1)
-		u := keyURL(eps[i%len(eps)], dir)
-		wg.Go(func() { w.run(wctx, c.watch, u, start+1, cfg.Stream, base, registered.Done) })
-	}
-	if err := waitGroupTimeout(ctx, &registered, watchRegister); err != nil {
+	ws := startWatchers(wctx, cfg, c, eps, dir, start+1, base)
+	if err := waitGroupTimeout(ctx, &ws.registered, watchRegister); err != nil {
 		return nil, fmt.Errorf("watchers did not register: %w", err)
 	}
 
-	// The writer.
 	cpu0 := processCPU()
 	t0 := time.Now()
-	writerEP := eps[0]
+	writes := writeWatched(ctx, cfg, c, eps[0], dir, base, t0.Add(cfg.Duration))
+	ws.awaitIndex(ctx, writes.lastIndex, watchDrain)
+	elapsed := time.Since(t0)
+	stopWatchers()
+	ws.wg.Wait()
+	return ws.result(cfg, writes, elapsed, processCPU()-cpu0), nil
+}
+
+// watcherSet is the watchers of one run of the watch workload.
+type watcherSet struct {
+	watchers   []*watcher
+	wg         sync.WaitGroup // the watchers' goroutines
+	registered sync.WaitGroup // each watcher's first registration
+}
+
+// startWatchers starts cfg.Concurrency watchers of dir from index next,
+// spread round-robin over eps; they watch until ctx ends.
+func startWatchers(ctx context.Context, cfg Config, c *client, eps []string, dir string, next uint64, base time.Time) *watcherSet {
+	ws := &watcherSet{watchers: make([]*watcher, cfg.Concurrency)}
+	for i := range ws.watchers {
+		w := &watcher{errs: map[string]uint64{}}
+		ws.watchers[i] = w
+		ws.registered.Add(1)
+		u := keyURL(eps[i%len(eps)], dir)
+		ws.wg.Go(func() { w.run(ctx, c.watch, u, next, cfg.Stream, base, ws.registered.Done) })
+	}
+	return ws
+}
+
+// watchWrites is what the watch workload's single writer did.
+type watchWrites struct {
+	n         uint64 // acknowledged writes
+	lastIndex uint64 // the highest modifiedIndex among them
+	lat       *Histogram
+	errs      map[string]uint64
+}
+
+// writeWatched is the writer: it PUTs stamped values (see watchValue)
+// round-robin to max(cfg.Keys, 1) keys under dir through endpoint ep, at
+// cfg.WatchRatePerSec, until cfg.Total writes or the deadline (or ctx
+// ends).
+func writeWatched(ctx context.Context, cfg Config, c *client, ep, dir string, base, deadline time.Time) watchWrites {
+	keys := max(cfg.Keys, 1)
 	urls := make([]string, keys)
 	for k := range urls {
-		urls[k] = keyURL(writerEP, dir+"/k"+strconv.Itoa(k))
+		urls[k] = keyURL(ep, dir+"/k"+strconv.Itoa(k))
 	}
 	p := newPacer(cfg.WatchRatePerSec)
-	deadline := t0.Add(cfg.Duration)
-	writeLat := &Histogram{}
-	writeErrs := map[string]uint64{}
-	var writes, lastIndex uint64
+	w := watchWrites{lat: &Histogram{}, errs: map[string]uint64{}}
 	for seq := uint64(0); ctx.Err() == nil; seq++ {
 		if cfg.Total > 0 {
 			if seq >= uint64(cfg.Total) {
@@ -128,21 +156,25 @@ func runWatch(ctx context.Context, cfg Config, c *client, eps []string) (*Result
 		idx, class := putIndex(ctx, c.ops, urls[seq%uint64(keys)], body)
 		if class != "" {
 			if ctx.Err() == nil {
-				writeErrs["write: "+class]++
+				w.errs["write: "+class]++
 			}
 			continue
 		}
-		writeLat.Record(time.Since(sent))
-		writes++
-		lastIndex = max(lastIndex, idx)
+		w.lat.Record(time.Since(sent))
+		w.n++
+		w.lastIndex = max(w.lastIndex, idx)
 	}
+	return w
+}
 
-	// Drain: wait until every watcher has seen the last write, or give up.
-	drainEnd := time.Now().Add(watchDrain)
-	for ctx.Err() == nil && time.Now().Before(drainEnd) {
+// awaitIndex waits until every watcher has seen index (the last write), for
+// at most d, or until ctx ends.
+func (ws *watcherSet) awaitIndex(ctx context.Context, index uint64, d time.Duration) {
+	end := time.Now().Add(d)
+	for ctx.Err() == nil && time.Now().Before(end) {
 		done := true
-		for _, w := range watchers {
-			if w.seen.Load() < lastIndex {
+		for _, w := range ws.watchers {
+			if w.seen.Load() < index {
 				done = false
 				break
 			}
@@ -152,32 +184,34 @@ func runWatch(ctx context.Context, cfg Config, c *client, eps []string) (*Result
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	elapsed := time.Since(t0)
-	stopWatchers()
-	wg.Wait()
+}
 
+// result merges the watchers' counts with the writer's into the run's
+// Result; every acknowledged write should have reached every watcher, and
+// the events that did not count as missed.
+func (ws *watcherSet) result(cfg Config, writes watchWrites, elapsed, clientCPU time.Duration) *Result {
 	r := &Result{
 		Workload:    workloadWatch,
 		Concurrency: cfg.Concurrency,
 		LeaderOnly:  cfg.LeaderOnly,
 		Elapsed:     elapsed,
-		ClientCPU:   processCPU() - cpu0,
+		ClientCPU:   clientCPU,
 		Lat:         &Histogram{},
-		Errors:      writeErrs,
-		Writes:      writes,
-		WriteLat:    writeLat,
+		Errors:      writes.errs,
+		Writes:      writes.n,
+		WriteLat:    writes.lat,
 	}
-	for _, w := range watchers {
+	for _, w := range ws.watchers {
 		r.Ops += w.delivered
 		r.Lat.Merge(&w.hist)
 		for k, n := range w.errs {
 			r.Errors["watch: "+k] += n
 		}
 	}
-	if want := writes * uint64(len(watchers)); want > r.Ops {
+	if want := writes.n * uint64(len(ws.watchers)); want > r.Ops {
 		r.Missed = want - r.Ops
 	}
-	return r, nil
+	return r
 }
 
 // run is one watcher's loop: poll (or stream) from index next, record each
