@@ -304,7 +304,6 @@ func (l *lane) dial() (net.Conn, net.Conn, error) {
 // closes it, or the lane stops. Messages are written back to back
 // (pipelined) and flushed when the queue runs empty.
 func (l *lane) serve(raw, conn net.Conn) error {
-	t := l.p.t
 	// The peer never writes after its reply: a read returning means the
 	// stream is gone, which a quiet lane would otherwise notice only when
 	// its next message is lost.
@@ -317,20 +316,7 @@ func (l *lane) serve(raw, conn net.Conn) error {
 		raw.Close()
 		<-dead
 	}()
-	bw := bufio.NewWriterSize(conn, 64<<10)
-	enc := newEncoder()
-	var batchMsgs, batchBytes uint64
-	flush := func() error {
-		err := bw.Flush()
-		if err != nil {
-			l.p.stats.droppedFailed.Add(batchMsgs)
-		} else {
-			l.p.stats.msgsSent.Add(batchMsgs)
-			l.p.stats.bytesSent.Add(batchBytes)
-		}
-		batchMsgs, batchBytes = 0, 0
-		return err
-	}
+	w := &laneWriter{l: l, bw: bufio.NewWriterSize(conn, 64<<10), enc: newEncoder(), dead: dead}
 	for {
 		var it item
 		select {
@@ -340,42 +326,13 @@ func (l *lane) serve(raw, conn net.Conn) error {
 			return errPeerClosed
 		case it = <-l.q:
 		}
+		// Write everything queued, then flush once.
 		for {
-			if wait := time.Until(it.notBefore); !it.notBefore.IsZero() && wait > 0 {
-				if err := flush(); err != nil {
-					l.p.stats.droppedFailed.Add(1)
-					return err
-				}
-				tm := time.NewTimer(wait)
-				select {
-				case <-l.p.stop:
-					tm.Stop()
-					l.p.stats.droppedFailed.Add(1)
-					return errStopped
-				case <-dead:
-					tm.Stop()
-					l.p.stats.droppedFailed.Add(1)
-					return errPeerClosed
-				case <-tm.C:
-				}
-			}
-			n, err := l.write(bw, enc, &it)
-			switch {
-			case errors.Is(err, ErrFrameTooLarge):
-				// The stream is intact: drop this message only.
-				l.p.stats.droppedFailed.Add(1)
-				what := "app frame"
-				if l.kind != LaneApp {
-					what = it.m.String()
-				}
-				l.p.setErr(fmt.Errorf("dropping %s: %w", what, err))
-				t.log.Warn("dropping message to peer", "msg", what, "err", err)
-			case err != nil:
-				l.p.stats.droppedFailed.Add(batchMsgs + 1)
+			if err := w.wait(it.notBefore); err != nil {
 				return err
-			default:
-				batchMsgs++
-				batchBytes += uint64(n)
+			}
+			if err := w.write(&it); err != nil {
+				return err
 			}
 			select {
 			case it = <-l.q:
@@ -384,10 +341,91 @@ func (l *lane) serve(raw, conn net.Conn) error {
 			}
 			break
 		}
-		if err := flush(); err != nil {
+		if err := w.flush(); err != nil {
 			return err
 		}
 	}
+}
+
+// laneWriter writes a lane's items to its stream in batches, one flush per
+// batch, and counts them in the peer's stats once the flush says whether
+// they left.
+type laneWriter struct {
+	l    *lane
+	bw   *bufio.Writer
+	enc  *encoder
+	dead <-chan struct{} // closed when the stream is gone
+	// batchMsgs and batchBytes are what was written since the last flush.
+	batchMsgs, batchBytes uint64
+}
+
+// flush sends the batch, counting it as sent or as dropped.
+func (w *laneWriter) flush() error {
+	stats := &w.l.p.stats
+	err := w.bw.Flush()
+	if err != nil {
+		stats.droppedFailed.Add(w.batchMsgs)
+	} else {
+		stats.msgsSent.Add(w.batchMsgs)
+		stats.bytesSent.Add(w.batchBytes)
+	}
+	w.batchMsgs, w.batchBytes = 0, 0
+	return err
+}
+
+// wait holds an item back until notBefore (the transport's delay fault),
+// flushing what is already written first. An error drops the item.
+func (w *laneWriter) wait(notBefore time.Time) error {
+	if notBefore.IsZero() {
+		return nil
+	}
+	d := time.Until(notBefore)
+	if d <= 0 {
+		return nil
+	}
+	stats := &w.l.p.stats
+	if err := w.flush(); err != nil {
+		stats.droppedFailed.Add(1)
+		return err
+	}
+	tm := time.NewTimer(d)
+	select {
+	case <-w.l.p.stop:
+		tm.Stop()
+		stats.droppedFailed.Add(1)
+		return errStopped
+	case <-w.dead:
+		tm.Stop()
+		stats.droppedFailed.Add(1)
+		return errPeerClosed
+	case <-tm.C:
+		return nil
+	}
+}
+
+// write adds an item to the batch. A frame too large is dropped alone (the
+// stream is intact); any other error ends the stream, and the batch with
+// it.
+func (w *laneWriter) write(it *item) error {
+	l := w.l
+	n, err := l.write(w.bw, w.enc, it)
+	switch {
+	case errors.Is(err, ErrFrameTooLarge):
+		l.p.stats.droppedFailed.Add(1)
+		what := "app frame"
+		if l.kind != LaneApp {
+			what = it.m.String()
+		}
+		l.p.setErr(fmt.Errorf("dropping %s: %w", what, err))
+		l.p.t.log.Warn("dropping message to peer", "msg", what, "err", err)
+	case err != nil:
+		l.p.stats.droppedFailed.Add(w.batchMsgs + 1)
+		return err
+	default:
+		w.batchMsgs++
+		w.batchBytes += uint64(n)
+	}
+	return nil
 }
 
 // write writes one item, as one frame or as a snapshot stream, and returns

@@ -553,9 +553,7 @@ func (t *Transport) readStream(conn net.Conn, h Header, p *peer) error {
 				"from", fmt.Sprintf("%x", h.From), "lane", h.Lane.String())
 			continue
 		}
-		var deliver *raft.Message
-		switch f.typ {
-		case FrameApp:
+		if f.typ == FrameApp {
 			if t.cfg.OnApp == nil {
 				t.droppedInvalid.Add(1)
 				continue
@@ -563,41 +561,10 @@ func (t *Transport) readStream(conn net.Conn, h Header, p *peer) error {
 			p.stats.msgsRecv.Add(1)
 			t.cfg.OnApp(h.From, f.data)
 			continue
-		case FrameMsg:
-			if snap != nil {
-				return fmt.Errorf("%w: message frame inside a snapshot", ErrBadFrame)
-			}
-			deliver = &f.msg
-		case FrameSnapBegin:
-			if snap != nil {
-				return fmt.Errorf("%w: snapshot begins inside a snapshot", ErrBadFrame)
-			}
-			if f.total > t.cfg.MaxSnapshotBytes {
-				return fmt.Errorf("%w: %d bytes, limit %d", ErrSnapshotTooLarge, f.total, t.cfg.MaxSnapshotBytes)
-			}
-			// Grow with the data actually received, not with the claim.
-			snap = &pendingSnap{msg: f.msg, total: f.total, data: make([]byte, 0, min(f.total, 4<<20))}
-			if f.total == 0 {
-				deliver = &snap.msg
-				snap = nil
-			}
-		case FrameSnapChunk:
-			if snap == nil {
-				return fmt.Errorf("%w: snapshot chunk outside a snapshot", ErrBadFrame)
-			}
-			got := uint64(len(snap.data))
-			if f.offset != got || uint64(len(f.data)) > snap.total-got {
-				return fmt.Errorf("%w: chunk at %d+%d, have %d of %d", ErrBadFrame, f.offset, len(f.data), got, snap.total)
-			}
-			snap.data = append(snap.data, f.data...)
-			if hook := t.cfg.hooks.snapChunk; hook != nil {
-				hook(h.From, uint64(len(snap.data)), snap.total)
-			}
-			if uint64(len(snap.data)) == snap.total {
-				snap.msg.Snapshot.Data = snap.data
-				deliver = &snap.msg
-				snap = nil
-			}
+		}
+		deliver, err := t.assemble(&snap, &f, h.From)
+		if err != nil {
+			return err
 		}
 		if deliver == nil {
 			continue
@@ -615,6 +582,52 @@ func (t *Transport) readStream(conn net.Conn, h Header, p *peer) error {
 			return nil
 		}
 	}
+}
+
+// assemble takes a message or snapshot frame from peer from. It returns the
+// message to deliver, if the frame completes one: a message frame at once,
+// a snapshot once its last chunk has arrived (*snap holds it until then).
+// An error means the stream is out of order or over the snapshot limit.
+func (t *Transport) assemble(snap **pendingSnap, f *frame, from uint64) (*raft.Message, error) {
+	switch f.typ {
+	case FrameMsg:
+		if *snap != nil {
+			return nil, fmt.Errorf("%w: message frame inside a snapshot", ErrBadFrame)
+		}
+		return &f.msg, nil
+	case FrameSnapBegin:
+		if *snap != nil {
+			return nil, fmt.Errorf("%w: snapshot begins inside a snapshot", ErrBadFrame)
+		}
+		if f.total > t.cfg.MaxSnapshotBytes {
+			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrSnapshotTooLarge, f.total, t.cfg.MaxSnapshotBytes)
+		}
+		// Grow with the data actually received, not with the claim.
+		s := &pendingSnap{msg: f.msg, total: f.total, data: make([]byte, 0, min(f.total, 4<<20))}
+		if f.total == 0 {
+			return &s.msg, nil
+		}
+		*snap = s
+	case FrameSnapChunk:
+		s := *snap
+		if s == nil {
+			return nil, fmt.Errorf("%w: snapshot chunk outside a snapshot", ErrBadFrame)
+		}
+		got := uint64(len(s.data))
+		if f.offset != got || uint64(len(f.data)) > s.total-got {
+			return nil, fmt.Errorf("%w: chunk at %d+%d, have %d of %d", ErrBadFrame, f.offset, len(f.data), got, s.total)
+		}
+		s.data = append(s.data, f.data...)
+		if hook := t.cfg.hooks.snapChunk; hook != nil {
+			hook(from, uint64(len(s.data)), s.total)
+		}
+		if uint64(len(s.data)) == s.total {
+			s.msg.Snapshot.Data = s.data
+			*snap = nil
+			return &s.msg, nil
+		}
+	}
+	return nil, nil
 }
 
 // PeerStats are the counters of one peer.
