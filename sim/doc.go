@@ -16,6 +16,11 @@
 // that can leak. The same seed and options give a byte-identical trace
 // (TestDeterminism).
 //
+// The same holds across versions when a change means to keep behaviour:
+// sim/testdata/compare-traces.sh builds raftkv-sim from a commit (HEAD by
+// default) and from the working tree, runs every preset for a few seeds
+// with -trace, and compares the two sets of traces byte for byte.
+//
 // Options come from MakeOptions(preset, seed, short, bug). The "swarm"
 // preset draws them from the seed: 3 or 5 members (sometimes 1 or 7),
 // 1–10 clients on 1–5 keys, election and heartbeat ticks, one entry per
@@ -58,10 +63,12 @@
 //     ClassLiveness.
 //  3. End: every member's key space (kv.Store.Save bytes) must be
 //     identical, and Porcupine (package linearizability) checks the
-//     history; when it is not linearizable the HTML visualization is
-//     written to Config.HTMLDir as raftkv-sim-<seed>.html (to
-//     Config.PorcupineHTML whatever the verdict, when set). A check that
-//     runs out of time (Config.CheckTimeout) is "unknown", not a failure.
+//     history; when it is not linearizable (or its check runs out of
+//     time) the HTML visualization is written to Config.HTMLDir as
+//     raftkv-sim-<seed>.html, to the system's temporary directory when
+//     HTMLDir is empty (to Config.PorcupineHTML whatever the verdict, when
+//     set). A check that runs out of time (Config.CheckTimeout) is
+//     "unknown", not a failure.
 //
 // # Fault model
 //

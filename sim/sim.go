@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -53,7 +54,9 @@ type Config struct {
 	// Trace, if set, receives the JSON Lines trace.
 	Trace io.Writer
 	// HTMLDir is where Porcupine's visualization goes when the history is
-	// not linearizable ("" for the working directory).
+	// not linearizable or its check timed out, as raftkv-sim-<seed>.html
+	// ("" for the system's temporary directory, os.TempDir(): a run never
+	// writes to the working directory unless asked to).
 	HTMLDir string
 	// PorcupineHTML, if set, is where Porcupine's visualization goes
 	// whatever the verdict (the visualizer links it); a history that is
@@ -977,7 +980,11 @@ func (s *Sim) finalChecks() {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	html := filepath.Join(s.cfg.HTMLDir, fmt.Sprintf("raftkv-sim-%d.html", s.cfg.Seed))
+	dir := s.cfg.HTMLDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	html := filepath.Join(dir, fmt.Sprintf("raftkv-sim-%d.html", s.cfg.Seed))
 	if s.cfg.PorcupineHTML != "" {
 		html = s.cfg.PorcupineHTML
 	}
