@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/raftkv/raftkv/internal/plant"
 )
 
 // None is the id of no member: no vote cast, no known leader.
@@ -75,40 +77,19 @@ type Config struct {
 	// per Ready (0: 64 MiB).
 	MaxCommittedSizePerReady uint64
 
-	// PlantedBugs deliberately breaks the protocol so that tests can prove
-	// the simulator's checkers catch each bug. Never set it outside tests.
-	PlantedBugs PlantedBugs
+	// bugs are deliberate protocol violations, planted only by tests and
+	// the simulator through package internal/plant (plant.Raft.Plant).
+	bugs plant.Raft
 }
 
-// PlantedBugs lists deliberate protocol violations, each of which a correct
-// checker must detect. The zero value plants nothing.
-type PlantedBugs struct {
-	// DoubleVote: a voter grants a vote to any candidate of its current term,
-	// even after voting for another (breaks Election Safety).
-	DoubleVote bool
-	// CommitOldTerm: a leader commits entries of earlier terms by counting
-	// replicas (the Figure 8 bug, breaks Leader Completeness).
-	CommitOldTerm bool
-	// SkipUpToDateCheck: a voter grants votes without the §5.4.1 log
-	// comparison (breaks Leader Completeness).
-	SkipUpToDateCheck bool
-	// ReadWithoutQuorum: a leader answers ReadIndex requests at once,
-	// without the heartbeat round that confirms it still leads (a deposed
-	// leader serves stale reads; breaks linearizability).
-	ReadWithoutQuorum bool
-	// LeaseWithoutAcks: under ReadOnlyLeaseBased, a leader takes itself
-	// to hold the lease whenever it leads with CheckQuorum, whoever
-	// answered its heartbeats and whenever (a leader cut off, or paused,
-	// serves stale reads until CheckQuorum deposes it; breaks
-	// linearizability).
-	LeaseWithoutAcks bool
-	// CountLearners: a leader counts learners' acknowledgements toward a
-	// majority of voters when it commits (breaks "only voters form a
-	// quorum").
-	CountLearners bool
-	// ConcurrentConfChanges: a leader accepts a membership change while
-	// another is still unapplied (breaks "one change at a time").
-	ConcurrentConfChanges bool
+func init() {
+	plant.HookRaft(func(cfg any, bugs plant.Raft) bool {
+		c, ok := cfg.(*Config)
+		if ok {
+			c.bugs = bugs
+		}
+		return ok
+	})
 }
 
 // Errors returned by the consensus state machine.

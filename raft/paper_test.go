@@ -203,7 +203,7 @@ func TestPaperVoteOncePerTerm(t *testing.T) {
 // The planted DoubleVote bug must actually break the rule above, or the
 // simulator's proof that it catches the bug proves nothing.
 func TestPlantedDoubleVoteGrantsTwice(t *testing.T) {
-	r := newTestRaft(t, 1, []uint64{1, 2, 3}, NewMemoryStorage(), func(c *Config) { c.PlantedBugs.DoubleVote = true })
+	r := newTestRaft(t, 1, []uint64{1, 2, 3}, NewMemoryStorage(), func(c *Config) { c.bugs.DoubleVote = true })
 	_ = r.Step(Message{Type: MsgVote, From: 2, To: 1, Term: 1})
 	_ = r.Step(Message{Type: MsgVote, From: 3, To: 1, Term: 1})
 	for _, m := range takeMsgs(r) {
@@ -288,7 +288,7 @@ func TestPaperLeaderReplicatesAndCommits(t *testing.T) {
 func TestPaperLeaderOnlyCommitsCurrentTermByCounting(t *testing.T) {
 	for _, bug := range []bool{false, true} {
 		s := storageWith(1, 1) // two entries of term 1, uncommitted
-		r := newTestRaft(t, 1, []uint64{1, 2, 3}, s, func(c *Config) { c.PlantedBugs.CommitOldTerm = bug })
+		r := newTestRaft(t, 1, []uint64{1, 2, 3}, s, func(c *Config) { c.bugs.CommitOldTerm = bug })
 		r.loadState(HardState{Term: 2})
 		r.becomeCandidate() // term 3
 		r.becomeLeader()    // no-op at index 3, term 3
@@ -365,7 +365,7 @@ func TestPaperVoterChecksUpToDate(t *testing.T) {
 	}
 	for _, bug := range []bool{false, true} {
 		for i, c := range cases {
-			r := newTestRaft(t, 1, []uint64{1, 2, 3}, storageWith(1, 2), func(cfg *Config) { cfg.PlantedBugs.SkipUpToDateCheck = bug })
+			r := newTestRaft(t, 1, []uint64{1, 2, 3}, storageWith(1, 2), func(cfg *Config) { cfg.bugs.SkipUpToDateCheck = bug })
 			r.loadState(HardState{Term: 2})
 			_ = r.Step(Message{Type: MsgVote, From: 2, To: 1, Term: 3, Index: c.index, LogTerm: c.logTerm})
 			msgs := takeMsgs(r)

@@ -7,6 +7,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/raftkv/raftkv/internal/plant"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/raft/rafttest"
 )
@@ -144,7 +145,7 @@ type scheduleResult struct {
 
 // schedule runs one random schedule on a cluster of 3 or 5 members; draw(label,
 // n) chooses a number in [0, n).
-func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) scheduleResult {
+func schedule(draw func(label string, n int) int, bugs plant.Raft) scheduleResult {
 	size := []int{3, 5}[draw("size", 2)]
 	var ids []uint64
 	for i := 1; i <= size; i++ {
@@ -162,7 +163,7 @@ func schedule(draw func(label string, n int) int, bugs raft.PlantedBugs) schedul
 		Seed: uint64(draw("seed", 1<<30)),
 		Configure: func(cfg *raft.Config) {
 			cfg.DisablePreVote = noPreVote
-			cfg.PlantedBugs = bugs
+			bugs.Plant(cfg)
 			cfg.MaxSizePerMsg = maxMsg
 			cfg.SnapshotChunkSize = chunk
 		},
@@ -278,7 +279,7 @@ func down(c *rafttest.Cluster) int {
 func TestPropertySafetyUnderRandomSchedules(t *testing.T) {
 	applied := 0
 	rapid.Check(t, func(t *rapid.T) {
-		r := schedule(func(label string, n int) int { return rapid.IntRange(0, n-1).Draw(t, label) }, raft.PlantedBugs{})
+		r := schedule(func(label string, n int) int { return rapid.IntRange(0, n-1).Draw(t, label) }, plant.Raft{})
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
@@ -300,7 +301,7 @@ func TestFigure8(t *testing.T) {
 		c := rafttest.New([]uint64{1, 2, 3}, rafttest.Options{Seed: 1, Configure: func(cfg *raft.Config) {
 			cfg.DisablePreVote, cfg.DisableCheckQuorum = true, true
 			cfg.MaxSizePerMsg = 1 // one entry per append
-			cfg.PlantedBugs.CommitOldTerm = bug
+			plant.Raft{CommitOldTerm: bug}.Plant(cfg)
 		}})
 		s := newSafetyChecker(c)
 		step := func() {
@@ -380,7 +381,7 @@ func TestFigure8(t *testing.T) {
 // TestPropertyCheckersCatchPlantedBugs proves the checkers above are live:
 // with each planted protocol bug, some random schedule violates safety.
 func TestPropertyCheckersCatchPlantedBugs(t *testing.T) {
-	bugs := map[string]raft.PlantedBugs{
+	bugs := map[string]plant.Raft{
 		"double-vote":           {DoubleVote: true},
 		"skip-up-to-date-check": {SkipUpToDateCheck: true},
 	}
@@ -406,7 +407,7 @@ func TestPropertySeededSchedules(t *testing.T) {
 	applied, installed := 0, 0
 	for seed := uint64(1); seed <= 200; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0))
-		r := schedule(func(_ string, n int) int { return rng.IntN(n) }, raft.PlantedBugs{})
+		r := schedule(func(_ string, n int) int { return rng.IntN(n) }, plant.Raft{})
 		if r.err != nil {
 			t.Fatalf("seed %d: %v", seed, r.err)
 		}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/raftkv/raftkv/internal/plant"
 	"github.com/raftkv/raftkv/raft/quorum"
 	"github.com/raftkv/raftkv/raft/tracker"
 )
@@ -133,7 +134,7 @@ type raft struct {
 	appendsPending bool
 
 	rand *rand.Rand
-	bugs PlantedBugs
+	bugs plant.Raft
 
 	tick func()
 	step stepFunc
@@ -171,7 +172,7 @@ func newRaft(c *Config) (*raft, error) {
 		maxInflight:      c.MaxInflightMsgs,
 		chunkSize:        c.SnapshotChunkSize,
 		rand:             c.Rand,
-		bugs:             c.PlantedBugs,
+		bugs:             c.bugs,
 	}
 	// A member that (re)starts under leases must not help elect anyone for
 	// an election timeout: before a crash it may have acknowledged a

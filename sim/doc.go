@@ -204,6 +204,15 @@
 //	snapshot-before-apply  a snapshot of the key space from before the last
 //	                       batch applied (snapshots never lose ...)
 //
+// A run plants one of them by name: Options.Bug (MakeOptions' bug, the
+// hidden -bug flag of raftkv-sim, which the replay command repeats). The
+// defects themselves are package internal/plant's: raft.Config and
+// node.Config have no field for them, so nothing outside this module can
+// switch them on. The simulator plants the named set in each member's
+// node.Config with plant.Node.Plant (never in the replay's reference
+// node), and tests plant sets the same way, or a raft.Config's with
+// plant.Raft.Plant.
+//
 // # Trace (format 1)
 //
 // With Config.Trace set, a run writes JSON Lines. The first line is the

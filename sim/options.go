@@ -6,8 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/raftkv/raftkv/raft"
-	"github.com/raftkv/raftkv/server/node"
+	"github.com/raftkv/raftkv/internal/plant"
 )
 
 // Options is everything a run depends on besides its seed. It is derived
@@ -137,18 +136,18 @@ type WorkloadOptions struct {
 // plantable is every defect a run can plant, by name: what each plants.
 var plantable = []struct {
 	name string
-	bugs node.PlantedBugs
+	bugs plant.Node
 }{
-	{"double-vote", node.PlantedBugs{Raft: raft.PlantedBugs{DoubleVote: true}}},
-	{"commit-old-term", node.PlantedBugs{Raft: raft.PlantedBugs{CommitOldTerm: true}}},
-	{"skip-up-to-date", node.PlantedBugs{Raft: raft.PlantedBugs{SkipUpToDateCheck: true}}},
-	{"skip-sync", node.PlantedBugs{SkipSync: true}},
-	{"read-no-quorum", node.PlantedBugs{Raft: raft.PlantedBugs{ReadWithoutQuorum: true}}},
-	{"lease-without-acks", node.PlantedBugs{Raft: raft.PlantedBugs{LeaseWithoutAcks: true}}},
-	{"learner-quorum", node.PlantedBugs{Raft: raft.PlantedBugs{CountLearners: true}}},
-	{"two-conf-changes", node.PlantedBugs{Raft: raft.PlantedBugs{ConcurrentConfChanges: true}}},
-	{"snapshot-past-applied", node.PlantedBugs{SnapshotPastApplied: true}},
-	{"snapshot-before-apply", node.PlantedBugs{SnapshotBeforeApply: true}},
+	{"double-vote", plant.Node{Raft: plant.Raft{DoubleVote: true}}},
+	{"commit-old-term", plant.Node{Raft: plant.Raft{CommitOldTerm: true}}},
+	{"skip-up-to-date", plant.Node{Raft: plant.Raft{SkipUpToDateCheck: true}}},
+	{"skip-sync", plant.Node{SkipSync: true}},
+	{"read-no-quorum", plant.Node{Raft: plant.Raft{ReadWithoutQuorum: true}}},
+	{"lease-without-acks", plant.Node{Raft: plant.Raft{LeaseWithoutAcks: true}}},
+	{"learner-quorum", plant.Node{Raft: plant.Raft{CountLearners: true}}},
+	{"two-conf-changes", plant.Node{Raft: plant.Raft{ConcurrentConfChanges: true}}},
+	{"snapshot-past-applied", plant.Node{SnapshotPastApplied: true}},
+	{"snapshot-before-apply", plant.Node{SnapshotBeforeApply: true}},
 }
 
 // Bugs are the defects a run can plant (Options.Bug), each of which the
@@ -161,16 +160,16 @@ var Bugs = func() []string {
 	return names
 }()
 
-func plantedBugs(name string) (node.PlantedBugs, error) {
+func plantedBugs(name string) (plant.Node, error) {
 	if name == "" {
-		return node.PlantedBugs{}, nil
+		return plant.Node{}, nil
 	}
 	for _, p := range plantable {
 		if p.name == name {
 			return p.bugs, nil
 		}
 	}
-	return node.PlantedBugs{}, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
+	return plant.Node{}, fmt.Errorf("sim: unknown bug %q (want one of %s)", name, strings.Join(Bugs, ", "))
 }
 
 // Presets are the named option sets. "swarm" draws everything from the

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/raftkv/raftkv/internal/plant"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/linearizability"
 	"github.com/raftkv/raftkv/raft"
@@ -129,7 +130,7 @@ const (
 type Sim struct {
 	cfg   Config
 	opts  Options
-	bugs  node.PlantedBugs
+	bugs  plant.Node
 	nowNs int64
 	seq   uint64
 	q     queue
@@ -376,7 +377,7 @@ func (t transport) sendNow(msgs []raft.Message) {
 func (s *Sim) start(m *member) error {
 	m.life++
 	life := m.life
-	n, err := node.NewNode(node.Config{
+	cfg := node.Config{
 		ID: m.id, ClusterID: 0x5117, Peers: m.peers, Learners: m.learners, FS: m.fs, Dir: "/data",
 		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick,
 		TickInterval: time.Duration(s.opts.TickMs) * time.Millisecond,
@@ -395,8 +396,9 @@ func (s *Sim) start(m *member) error {
 		SnapshotChunkSize:  s.opts.SnapshotChunkSize,
 		LeaseReads:         s.opts.LeaseReads,
 		Background:         s.background(m, life),
-		PlantedBugs:        s.bugs,
-	})
+	}
+	s.bugs.Plant(&cfg)
+	n, err := node.NewNode(cfg)
 	if err != nil {
 		return fmt.Errorf("member %d: open: %w", m.id, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/raftkv/raftkv/internal/plant"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/storage"
@@ -107,25 +108,19 @@ type Config struct {
 	// simulator's trace and checkers use it).
 	OnReady func(rd raft.Ready)
 
-	// PlantedBugs deliberately breaks the member so that tests can prove
-	// the simulator's checkers catch it. Never set outside tests.
-	PlantedBugs PlantedBugs
+	// bugs are deliberate defects, planted only by tests and the simulator
+	// through package internal/plant (plant.Node.Plant).
+	bugs plant.Node
 }
 
-// PlantedBugs are deliberate defects for checker tests.
-type PlantedBugs struct {
-	Raft raft.PlantedBugs
-	// SkipSync persists without fsync: votes and acknowledged entries may
-	// vanish in a crash ("acknowledging a write before it is durable").
-	SkipSync bool
-	// SnapshotPastApplied labels a snapshot of the key space with the last
-	// index of the log rather than the applied one: the snapshot claims
-	// entries it does not hold.
-	SnapshotPastApplied bool
-	// SnapshotBeforeApply snapshots the key space as it was before the
-	// last batch of committed entries was applied, labelled with the index
-	// after it: the snapshot loses those entries.
-	SnapshotBeforeApply bool
+func init() {
+	plant.HookNode(func(cfg any, bugs plant.Node) bool {
+		c, ok := cfg.(*Config)
+		if ok {
+			c.bugs = bugs
+		}
+		return ok
+	})
 }
 
 // Result is the outcome of a proposed command, once its entry is applied
@@ -219,7 +214,7 @@ type Node struct {
 	graceNs    int64
 	syncNs     int64
 	// bugSnap is the key space before the last batch was applied
-	// (PlantedBugs.SnapshotBeforeApply).
+	// (plant.Node.SnapshotBeforeApply).
 	bugSnap []byte
 }
 
@@ -271,12 +266,12 @@ func NewNode(cfg Config) (*Node, error) {
 	rc := &raft.Config{
 		ID: cfg.ID, ElectionTick: cfg.ElectionTick, HeartbeatTick: cfg.HeartbeatTick,
 		Storage: st, Applied: snap.Metadata.Index, Rand: cfg.Rand,
-		PlantedBugs:   cfg.PlantedBugs.Raft,
 		MaxSizePerMsg: cfg.MaxSizePerMsg, DisablePreVote: cfg.DisablePreVote,
 		DisableCheckQuorum: cfg.DisableCheckQuorum,
 		SnapshotChunkSize:  cfg.SnapshotChunkSize,
 		ReadOnlyLeaseBased: cfg.LeaseReads,
 	}
+	cfg.bugs.Raft.Plant(rc)
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
 	n.confState = snap.Metadata.ConfState
 	if _, cs, _ := st.InitialState(); len(cs.Voters) == 0 {
@@ -460,7 +455,7 @@ func (n *Node) HandleReady() (bool, error) {
 			runtime.Gosched()
 		}
 	}
-	mustSync := rd.MustSync && !n.cfg.PlantedBugs.SkipSync
+	mustSync := rd.MustSync && !n.cfg.bugs.SkipSync
 	if err := n.st.Save(rd.HardState, rd.Entries, mustSync); err != nil {
 		return true, err
 	}
@@ -478,7 +473,7 @@ func (n *Node) HandleReady() (bool, error) {
 		n.snapIndex = n.applied
 		n.confState = rd.Snapshot.Metadata.ConfState
 	}
-	if n.cfg.PlantedBugs.SnapshotBeforeApply && len(rd.CommittedEntries) > 0 {
+	if n.cfg.bugs.SnapshotBeforeApply && len(rd.CommittedEntries) > 0 {
 		var buf bytes.Buffer
 		_ = n.store.Save(&buf)
 		n.bugSnap = buf.Bytes()
@@ -534,7 +529,7 @@ func (n *Node) maybeSnapshot() error {
 		err := frozen.Save(&buf)
 		return buf.Bytes(), err
 	}
-	bugs := n.cfg.PlantedBugs
+	bugs := n.cfg.bugs
 	if bugs.SnapshotPastApplied {
 		index, _ = n.st.LastIndex()
 	}
