@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/server/node"
+)
+
+// proposal is a command or a membership change to run through the log.
+type proposal struct {
+	Cmd []byte           `msgpack:"c,omitempty"`
+	CC  *raft.ConfChange `msgpack:"cc,omitempty"`
+	// cmd is the command itself, when the proposal was made here: the
+	// leader then proposes it without an encode and decode, and a
+	// follower encodes it into Cmd only to forward it.
+	cmd *kv.Command
+}
+
+// encoded fills in p.Cmd from p.cmd, for sending.
+func (p proposal) encoded() (proposal, error) {
+	if p.cmd == nil || p.Cmd != nil {
+		return p, nil
+	}
+	b, err := p.cmd.Encode()
+	p.Cmd = b
+	return p, err
+}
+
+// proposeLocal proposes on this member, which must lead. It returns the
+// applied result, *raft.NotLeaderError (nothing was proposed), or another
+// error whose outcome is unknown if the proposal was accepted.
+func (m *Member) proposeLocal(ctx context.Context, p proposal) (node.Result, error) {
+	var cmd *kv.Command
+	switch {
+	case p.CC != nil:
+	case p.cmd != nil:
+		// A copy: the node keeps the command until it applies it, and the
+		// caller may propose the same one again.
+		c := *p.cmd
+		cmd = &c
+	default:
+		var err error
+		if cmd, err = kv.DecodeCommand(p.Cmd); err != nil {
+			return node.Result{}, err
+		}
+	}
+	// One channel carries the outcome whichever way it goes: refused by
+	// the node (nothing proposed), or applied. A second channel for the
+	// refusal would wake this goroutine twice per write.
+	type outcome struct {
+		r       node.Result
+		refused error
+	}
+	out := make(chan outcome, 1)
+	done := func(r node.Result) { out <- outcome{r: r} }
+	err := m.do(ctx, func() {
+		var err error
+		if p.CC != nil {
+			err = m.node.ProposeConfChange(*p.CC, done)
+		} else {
+			err = m.node.Propose(cmd, time.Now().UnixNano(), done)
+		}
+		if err != nil {
+			out <- outcome{refused: err}
+			return
+		}
+		m.metrics.proposals.Inc()
+	})
+	if err != nil {
+		return node.Result{}, err
+	}
+	// Counted from here, where the request starts waiting, until it stops.
+	m.metrics.pending.Inc()
+	defer m.metrics.pending.Dec()
+	select {
+	case o := <-out:
+		if o.refused != nil {
+			return node.Result{}, o.refused
+		}
+		if o.r.Err != nil && !isKVError(o.r.Err) {
+			m.metrics.proposalsFailed.Inc()
+		}
+		return o.r, nil
+	case <-ctx.Done():
+		// The closure may not have run yet, or the proposal may be in the
+		// log: either way the outcome is unknown.
+		m.metrics.proposalsFailed.Inc()
+		return node.Result{}, errTimeout
+	case <-m.donec:
+		return node.Result{}, errStopped
+	}
+}
+
+var errTimeout = errors.New("server: request timed out (the outcome is unknown: it may still be applied)")
+
+func isKVError(err error) bool {
+	var ke *kv.Error
+	return errors.As(err, &ke)
+}
+
+// propose runs p through the log from any member: locally on the leader,
+// or forwarded over the peer port to the leader. The answer comes once
+// this member has applied the entry too, so a client reads its own write
+// on the member it wrote through.
+func (m *Member) propose(ctx context.Context, p proposal) (node.Result, error) {
+	for {
+		v, err := m.waitLeader(ctx)
+		if err != nil {
+			return node.Result{}, err
+		}
+		var r node.Result
+		if v.lead == m.id {
+			r, err = m.proposeLocal(ctx, p)
+		} else {
+			r, err = m.forward(ctx, v.lead, p)
+		}
+		var nle *raft.NotLeaderError
+		if errors.As(err, &nle) || errors.Is(err, errForwardNotLeader) {
+			// Leadership moved before anything was proposed: try again
+			// with the new leader (or wait for one).
+			if err := m.waitLeaderOtherThan(ctx, v.lead); err != nil {
+				return node.Result{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return node.Result{}, err
+		}
+		if r.Index > 0 {
+			if err := m.waitApplied(ctx, r.Index); err != nil {
+				// Applied by the cluster, but not yet here: answer anyway.
+				m.log.Debug("answer before local apply", "index", r.Index)
+			}
+		}
+		return r, nil
+	}
+}
+
+// readIndex waits for a linearizable read point (raft's ReadIndex): once it
+// returns, a read of the local store is linearizable.
+func (m *Member) readIndex(ctx context.Context) error {
+	for {
+		v, err := m.waitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		idxc := make(chan uint64, 1)
+		errc := make(chan error, 1)
+		if err := m.do(ctx, func() {
+			errc <- m.node.ReadIndex(func(i uint64) { idxc <- i })
+		}); err != nil {
+			return err
+		}
+		if err := <-errc; err != nil {
+			// Refused: no leader known to raft right now. Wait for a change.
+			if err := m.waitLeaderOtherThan(ctx, v.lead); err != nil {
+				return err
+			}
+			continue
+		}
+		index, err := m.awaitReadIndex(ctx, v, idxc)
+		if errors.Is(err, errReadLost) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		// Also wait for the view (membership, indexes) to show what was
+		// applied up to the read index.
+		return m.waitApplied(ctx, index)
+	}
+}
+
+// errReadLost: the leader or term changed while a read index was asked
+// for, and the answer may never come.
+var errReadLost = errors.New("server: read index lost to a leader change")
+
+// awaitReadIndex waits for the answer to a read index asked for under view
+// v. A read can be lost with a leader change: at the first view change
+// that shows another leader or term it returns errReadLost, so that the
+// caller asks again rather than waiting out the whole timeout.
+func (m *Member) awaitReadIndex(ctx context.Context, v *view, idxc <-chan uint64) (uint64, error) {
+	for {
+		_, ch := m.waitChange()
+		select {
+		case i := <-idxc:
+			return i, nil
+		case <-ch:
+			if nv := m.view.Load(); nv.lead != v.lead || nv.term != v.term {
+				return 0, errReadLost
+			}
+		case <-ctx.Done():
+			return 0, errTimeout
+		case <-m.donec:
+			return 0, errStopped
+		}
+	}
+}
+
+func (m *Member) proposeCmd(ctx context.Context, cmd *kv.Command) error {
+	r, err := m.propose(ctx, proposal{cmd: cmd})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
