@@ -1,15 +1,38 @@
-// Package server is one raftkv member.
+// Package server is one raftkv member's real-time side: the node core
+// (package server/node, the same code the simulator runs) in a loop with a
+// ticker, the peer transport (package rpc) and the HTTP API.
 //
-// Member (member.go) is the running server: one goroutine owns the node core
-// and takes ticks, peer messages (rpc) and client work from channels,
-// handling everything that has arrived before each Ready so that one fsync
-// covers a batch; the HTTP API (http.go), the peer port's small HTTP API
-// (peer.go: membership for joining members) and forwarding (forward.go:
-// followers hand writes to the leader as app frames on the transport) talk
-// to the loop through closures and wait on a published view of its state. Member
-// records live in the key space under /_raftkv (membership.go).
+// One goroutine, the loop, owns the node core. It takes ticks, peer
+// messages and client work from channels and handles everything that has
+// arrived before each Ready, so that one fsync covers a batch. Other
+// goroutines hand it closures (do) and wait on the view of the node it
+// publishes after each Ready. The files, by concern:
 //
-// Its heart is the node core, package server/node: raft, durable storage
-// and the key space driven synchronously, the same code the simulator
-// runs. Everything in this package is the real-time layer around it.
+//   - member.go: MemberConfig, Member, StartMember and the small accessors.
+//   - bootstrap.go: the member file (member.json, written through vfs),
+//     bootstrapping a new cluster, joining an existing one, restarting.
+//   - listen.go: the client and peer listeners.
+//   - loop.go: the loop (run, drain, do, background snapshots) and
+//     publishView, which wakes the waiters.
+//   - wait.go: the published view and the waits on it (a leader, a leader
+//     change, an applied index).
+//   - propose.go: proposals and linearizable reads from any member: local
+//     on the leader, forwarded otherwise.
+//   - forward.go: followers hand writes to the leader as app frames on the
+//     peer transport, and the leader answers them.
+//   - peers.go: keeping the transport's peers in step with the membership,
+//     publishing this member's attributes, learning of its own removal.
+//   - stop.go: graceful shutdown and the leadership hand-over.
+//   - backend.go: Backend, the narrow interface the HTTP API is written
+//     against (propose, read index, the store, status, members, stats),
+//     and Member's implementation of it.
+//   - http.go: the client API (the etcd v2 HTTP API) over a Backend.
+//   - peerport.go: the peer port, which carries the raft streams and a
+//     small HTTP API (membership, for joining members).
+//   - membership.go: member ids, --initial-cluster, URLs, and the member
+//     records in the key space under the hidden directory /_raftkv.
+//   - metrics.go: Prometheus metrics and the /v2/stats counters.
+//
+// docs/architecture.md lists every goroutine of a running member and
+// follows a write and a read through the packages.
 package server

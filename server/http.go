@@ -48,19 +48,42 @@ func (m *Member) serve() {
 // Handler is the member's client API: /v2/keys, /v2/members, /v2/stats,
 // /v2/machines, /version, /health and /metrics.
 func (m *Member) Handler() http.Handler {
+	return (&api{
+		b: m, metrics: m.metrics,
+		redirect: m.cfg.Redirect, requestTimeout: m.cfg.RequestTimeout,
+		cors: m.cfg.CORS, pprof: m.cfg.EnablePprof,
+	}).handler()
+}
+
+// api is the client API over a Backend. It holds no state of its own but
+// its settings and the member's HTTP metrics.
+type api struct {
+	b       Backend
+	metrics *metrics
+	// redirect, requestTimeout, cors and pprof are MemberConfig's
+	// Redirect, RequestTimeout, CORS and EnablePprof.
+	redirect       bool
+	requestTimeout time.Duration
+	cors           []string
+	pprof          bool
+}
+
+func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v2/keys", m.serveKeys)
-	mux.HandleFunc("/v2/keys/", m.serveKeys)
-	mux.HandleFunc("/v2/members", m.serveMembers)
-	mux.HandleFunc("/v2/members/", m.serveMembers)
-	mux.HandleFunc("GET /v2/stats/self", m.serveStatsSelf)
-	mux.HandleFunc("GET /v2/stats/leader", m.serveStatsLeader)
+	mux.HandleFunc("/v2/keys", a.serveKeys)
+	mux.HandleFunc("/v2/keys/", a.serveKeys)
+	mux.HandleFunc("/v2/members", a.serveMembers)
+	mux.HandleFunc("/v2/members/", a.serveMembers)
+	mux.HandleFunc("GET /v2/stats/self", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, a.b.SelfStats())
+	})
+	mux.HandleFunc("GET /v2/stats/leader", a.serveStatsLeader)
 	mux.HandleFunc("GET /v2/stats/store", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, m.node.Store().Stats())
+		writeJSON(w, http.StatusOK, a.b.Store().Stats())
 	})
 	mux.HandleFunc("GET /v2/machines", func(w http.ResponseWriter, r *http.Request) {
 		var urls []string
-		for _, mi := range m.memberList() {
+		for _, mi := range a.b.Members() {
 			urls = append(urls, mi.ClientURLs...)
 		}
 		w.Header().Set("Content-Type", "text/plain")
@@ -69,29 +92,29 @@ func (m *Member) Handler() http.Handler {
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, versionBody())
 	})
-	mux.HandleFunc("GET /health", m.serveHealth)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
-	if m.cfg.EnablePprof {
+	mux.HandleFunc("GET /health", a.serveHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	if a.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return m.cors(mux)
+	return a.withCORS(mux)
 }
 
 // cors applies --cors: allowed origins get the v2 CORS headers, and an
 // OPTIONS request is answered at once.
-func (m *Member) cors(h http.Handler) http.Handler {
-	if len(m.cfg.CORS) == 0 {
+func (a *api) withCORS(h http.Handler) http.Handler {
+	if len(a.cors) == 0 {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if slices.Contains(m.cfg.CORS, "*") || slices.Contains(m.cfg.CORS, origin) {
+		if slices.Contains(a.cors, "*") || slices.Contains(a.cors, origin) {
 			allow := origin
-			if slices.Contains(m.cfg.CORS, "*") {
+			if slices.Contains(a.cors, "*") {
 				allow = "*"
 			}
 			w.Header().Set("Access-Control-Allow-Origin", allow)
@@ -107,35 +130,35 @@ func (m *Member) cors(h http.Handler) http.Handler {
 }
 
 // writeError writes a v2 error body with its status and X-Etcd-Index.
-func (m *Member) writeError(w http.ResponseWriter, e *kv.Error) {
+func (a *api) writeError(w http.ResponseWriter, e *kv.Error) {
 	w.Header().Set("X-Etcd-Index", strconv.FormatUint(e.Index, 10))
-	w.Header().Set("X-Etcd-Cluster-Id", IDString(m.clusterID))
+	w.Header().Set("X-Etcd-Cluster-Id", IDString(a.b.Status().ClusterID))
 	writeJSON(w, e.StatusCode(), e)
 }
 
 // internalError is v2's error 300 for a failure inside the cluster: no
 // leader, a timeout (outcome unknown), a stopping member.
-func (m *Member) internalError(w http.ResponseWriter, err error) {
-	m.writeError(w, kv.NewError(kv.EcodeRaftInternal, err.Error(), 0))
+func (a *api) internalError(w http.ResponseWriter, err error) {
+	a.writeError(w, kv.NewError(kv.EcodeRaftInternal, err.Error(), 0))
 }
 
 // writeStoreError writes a *kv.Error as itself and anything else as 300.
-func (m *Member) writeStoreError(w http.ResponseWriter, err error) {
+func (a *api) writeStoreError(w http.ResponseWriter, err error) {
 	var ke *kv.Error
 	if errors.As(err, &ke) {
-		m.writeError(w, ke)
+		a.writeError(w, ke)
 		return
 	}
-	m.internalError(w, err)
+	a.internalError(w, err)
 }
 
-func (m *Member) setRaftHeaders(w http.ResponseWriter, etcdIndex uint64) {
-	v := m.view.Load()
+func (a *api) setRaftHeaders(w http.ResponseWriter, etcdIndex uint64) {
+	st := a.b.Status()
 	h := w.Header()
 	h.Set("X-Etcd-Index", strconv.FormatUint(etcdIndex, 10))
-	h.Set("X-Raft-Index", strconv.FormatUint(v.commit, 10))
-	h.Set("X-Raft-Term", strconv.FormatUint(v.term, 10))
-	h.Set("X-Etcd-Cluster-Id", IDString(m.clusterID))
+	h.Set("X-Raft-Index", strconv.FormatUint(st.Commit, 10))
+	h.Set("X-Raft-Term", strconv.FormatUint(st.Term, 10))
+	h.Set("X-Etcd-Cluster-Id", IDString(st.ClusterID))
 }
 
 // form reads the v2 parameters of a request: only the first value of a
@@ -275,8 +298,8 @@ func parseKeyRequest(r *http.Request) (*keyRequest, *kv.Error) {
 	return kr, nil
 }
 
-func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
-	m.metrics.httpRequests.WithLabelValues(r.Method).Inc()
+func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
+	a.metrics.httpRequests.WithLabelValues(r.Method).Inc()
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
 	default:
@@ -286,34 +309,34 @@ func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	kr, kerr := parseKeyRequest(r)
 	if kerr != nil {
-		m.writeError(w, kerr)
+		a.writeError(w, kerr)
 		return
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if kr.wait && !kr.quorum {
-			m.serveWatch(w, r, kr)
+			a.serveWatch(w, r, kr)
 			return
 		}
-		m.serveGet(w, r, kr)
+		a.serveGet(w, r, kr)
 		return
 	}
 	if isReserved(kr.path) {
-		m.writeError(w, kv.NewError(kv.EcodeKeyIsPreserved, kr.path, m.node.Store().Index()))
+		a.writeError(w, kv.NewError(kv.EcodeKeyIsPreserved, kr.path, a.b.Store().Index()))
 		return
 	}
 	if e := kr.cmd.Validate(); e != nil {
-		m.writeError(w, e)
+		a.writeError(w, e)
 		return
 	}
-	if m.cfg.Redirect && m.maybeRedirect(w, r) {
+	if a.redirect && a.maybeRedirect(w, r) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
 	defer cancel()
 	var res node.Result
 	var err error
 	for {
-		res, err = m.propose(ctx, proposal{cmd: &kr.cmd})
+		res, err = a.b.Propose(ctx, &kr.cmd)
 		if err == nil && errors.Is(res.Err, node.ErrProposalLost) {
 			// Certainly not applied: safe to propose again.
 			continue
@@ -321,15 +344,15 @@ func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
 		break
 	}
 	if err != nil {
-		m.internalError(w, err)
+		a.internalError(w, err)
 		return
 	}
 	if res.Err != nil {
-		m.writeStoreError(w, res.Err)
+		a.writeStoreError(w, res.Err)
 		return
 	}
 	ev := res.Event
-	m.setRaftHeaders(w, ev.Index)
+	a.setRaftHeaders(w, ev.Index)
 	status := http.StatusOK
 	if ev.Action == kv.ActionCreate || (ev.Action == kv.ActionSet && ev.PrevNode == nil) {
 		status = http.StatusCreated
@@ -343,52 +366,53 @@ func (m *Member) serveKeys(w http.ResponseWriter, r *http.Request) {
 
 // maybeRedirect answers a write on a follower with a 307 to the leader's
 // client URL (--redirect), when that URL is known.
-func (m *Member) maybeRedirect(w http.ResponseWriter, r *http.Request) bool {
-	v := m.view.Load()
-	if v.lead == raft.None || v.lead == m.id {
+func (a *api) maybeRedirect(w http.ResponseWriter, r *http.Request) bool {
+	st := a.b.Status()
+	if st.Lead == raft.None || st.Lead == st.ID {
 		return false
 	}
-	r2 := (*m.members.Load())[v.lead]
-	if r2 == nil || len(r2.ClientURLs) == 0 {
-		return false
+	for _, mi := range a.b.Members() {
+		if mi.ID == st.Lead && len(mi.ClientURLs) > 0 {
+			http.Redirect(w, r, mi.ClientURLs[0]+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return true
+		}
 	}
-	http.Redirect(w, r, r2.ClientURLs[0]+r.URL.RequestURI(), http.StatusTemporaryRedirect)
-	return true
+	return false
 }
 
 // serveGet reads a key. Reads are linearizable unless quorum=false: the
 // member first gets a read index confirmed by the leader (raft's ReadIndex:
 // no log write, one heartbeat round shared by concurrent reads), waits
 // until it has applied that far, then reads its own store.
-func (m *Member) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
+func (a *api) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
 	if !kr.quorumFalse {
-		ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
-		err := m.readIndex(ctx)
+		ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
+		err := a.b.ReadIndex(ctx)
 		cancel()
 		if err != nil {
-			m.internalError(w, err)
+			a.internalError(w, err)
 			return
 		}
 	}
-	ev, err := m.node.Store().Get(kr.path, kr.recursive, kr.sorted)
+	ev, err := a.b.Store().Get(kr.path, kr.recursive, kr.sorted)
 	if err != nil {
-		m.writeStoreError(w, err)
+		a.writeStoreError(w, err)
 		return
 	}
-	m.setRaftHeaders(w, ev.Index)
+	a.setRaftHeaders(w, ev.Index)
 	writeJSON(w, http.StatusOK, ev)
 }
 
 // serveWatch serves a long-poll (one event) or streaming watch from this
 // member's store.
-func (m *Member) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
-	wt, err := m.node.Store().Watch(kr.path, kr.recursive, kr.stream, kr.waitIndex)
+func (a *api) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
+	wt, err := a.b.Store().Watch(kr.path, kr.recursive, kr.stream, kr.waitIndex)
 	if err != nil {
-		m.writeStoreError(w, err)
+		a.writeStoreError(w, err)
 		return
 	}
 	defer wt.Remove()
-	m.setRaftHeaders(w, wt.Index())
+	a.setRaftHeaders(w, wt.Index())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
@@ -416,105 +440,63 @@ func (m *Member) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyReque
 			}
 		case <-r.Context().Done():
 			return
-		case <-m.drainc:
+		case <-a.b.Stopping():
 			return
 		}
 	}
 }
 
-func (m *Member) serveHealth(w http.ResponseWriter, r *http.Request) {
+func (a *api) serveHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	if m.view.Load().lead == raft.None || m.readIndex(ctx) != nil {
+	if a.b.Status().Lead == raft.None || a.b.ReadIndex(ctx) != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"health": "false"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"health": "true"})
 }
 
-func stateName(s raft.StateType) string {
-	switch s {
-	case raft.StateLeader:
-		return "StateLeader"
-	case raft.StateCandidate, raft.StatePreCandidate:
-		return "StateCandidate"
-	}
-	return "StateFollower"
-}
-
-func (m *Member) serveStatsSelf(w http.ResponseWriter, r *http.Request) {
-	v := m.view.Load()
-	since := m.stats.noteLeader(v.lead)
-	sent, recv := m.stats.appendCounts()
-	body := map[string]any{
-		"name":      m.cfg.Name,
-		"id":        IDString(m.id),
-		"state":     stateName(v.state),
-		"startTime": m.startTime.Format(time.RFC3339Nano),
-		"leaderInfo": map[string]string{
-			"leader":    IDString(v.lead),
-			"uptime":    time.Since(since).String(),
-			"startTime": since.Format(time.RFC3339Nano),
-		},
-		"recvAppendRequestCnt": recv,
-		"sendAppendRequestCnt": sent,
-		"raftTerm":             v.term,
-		"raftIndex":            v.commit,
-		"raftApplied":          v.applied,
-	}
-	if v.lead == raft.None {
-		body["leaderInfo"] = map[string]string{"leader": "", "uptime": "", "startTime": ""}
-	}
-	writeJSON(w, http.StatusOK, body)
-}
-
-func (m *Member) serveStatsLeader(w http.ResponseWriter, r *http.Request) {
-	v := m.view.Load()
-	if v.lead != m.id {
+func (a *api) serveStatsLeader(w http.ResponseWriter, r *http.Request) {
+	ls, ok := a.b.LeaderStats()
+	if !ok {
 		writeJSON(w, http.StatusForbidden, map[string]string{"message": "not current leader"})
 		return
 	}
-	var followers []uint64
-	for _, id := range append(slices.Clone(v.voters), v.learners...) {
-		if id != m.id {
-			followers = append(followers, id)
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"leader": IDString(m.id), "followers": m.stats.leaderStats(followers)})
+	writeJSON(w, http.StatusOK, ls)
 }
 
 // serveMembers is /v2/members: list, leader, add, remove, update.
-func (m *Member) serveMembers(w http.ResponseWriter, r *http.Request) {
-	m.metrics.httpRequests.WithLabelValues(r.Method).Inc()
-	w.Header().Set("X-Etcd-Cluster-Id", IDString(m.clusterID))
+func (a *api) serveMembers(w http.ResponseWriter, r *http.Request) {
+	a.metrics.httpRequests.WithLabelValues(r.Method).Inc()
+	w.Header().Set("X-Etcd-Cluster-Id", IDString(a.b.Status().ClusterID))
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v2/members"), "/")
 	switch {
 	case rest == "" && r.Method == http.MethodGet:
 		// Linearizable like key reads: a member added or removed through
 		// any member is listed (or not) on every member afterwards.
-		ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
-		err := m.readIndex(ctx)
+		ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
+		err := a.b.ReadIndex(ctx)
 		cancel()
 		if err != nil {
 			message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"members": m.memberList()})
+		writeJSON(w, http.StatusOK, map[string]any{"members": a.b.Members()})
 	case rest == "leader" && r.Method == http.MethodGet:
-		v := m.view.Load()
-		for _, mi := range m.memberList() {
-			if v.lead != raft.None && mi.ID == v.lead {
+		lead := a.b.Status().Lead
+		for _, mi := range a.b.Members() {
+			if lead != raft.None && mi.ID == lead {
 				writeJSON(w, http.StatusOK, mi)
 				return
 			}
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": "During election"})
 	case rest == "" && r.Method == http.MethodPost:
-		m.addMember(w, r)
+		a.addMember(w, r)
 	case rest != "" && r.Method == http.MethodDelete:
-		m.removeMember(w, r, rest)
+		a.removeMember(w, r, rest)
 	case rest != "" && r.Method == http.MethodPut:
-		m.updateMember(w, r, rest)
+		a.updateMember(w, r, rest)
 	case rest == "" && r.Method == http.MethodDelete:
 		w.Header().Set("Allow", "GET,POST")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"message": "Method Not Allowed: no member id"})
@@ -556,8 +538,8 @@ func readPeerURLs(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 }
 
 // urlInUse reports the member (other than except) already using one of urls.
-func (m *Member) urlInUse(urls []string, except uint64) (uint64, bool) {
-	for _, mi := range m.memberList() {
+func (a *api) urlInUse(urls []string, except uint64) (uint64, bool) {
+	for _, mi := range a.b.Members() {
 		if mi.ID == except {
 			continue
 		}
@@ -573,38 +555,38 @@ func (m *Member) urlInUse(urls []string, except uint64) (uint64, bool) {
 // addMember adds a member as a learner: it receives the log without
 // voting, and the leader promotes it once it has caught up (thesis §4.2.1),
 // so a slow new member never costs the cluster its quorum.
-func (m *Member) addMember(w http.ResponseWriter, r *http.Request) {
+func (a *api) addMember(w http.ResponseWriter, r *http.Request) {
 	urls, ok := readPeerURLs(w, r)
 	if !ok {
 		return
 	}
-	if other, used := m.urlInUse(urls, 0); used {
+	if other, used := a.urlInUse(urls, 0); used {
 		message(w, http.StatusConflict, "Peer URLs exists: already used by member %s", IDString(other))
 		return
 	}
-	id := MemberID(urls, m.token, time.Now().Unix())
+	id := MemberID(urls, a.b.Status().Token, time.Now().Unix())
 	ctxData, err := node.EncodeConfContext([]*kv.Command{putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})})
 	if err != nil {
 		message(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
-	if !m.confChange(w, r, raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: id, Context: ctxData}) {
+	if !a.confChange(w, r, raft.ConfChange{Type: raft.ConfChangeAddLearner, NodeID: id, Context: ctxData}) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, MemberInfo{ID: id, PeerURLs: urls, ClientURLs: []string{}})
 }
 
-func (m *Member) memberID(w http.ResponseWriter, s string) (uint64, bool) {
+func (a *api) memberID(w http.ResponseWriter, s string) (uint64, bool) {
 	id, err := ParseID(s)
 	if err != nil {
 		message(w, http.StatusNotFound, "No such member: %s", s)
 		return 0, false
 	}
-	if wasRemoved(m.node.Store(), id) {
+	if wasRemoved(a.b.Store(), id) {
 		message(w, http.StatusGone, "Member permanently removed: %s", s)
 		return 0, false
 	}
-	for _, mi := range m.memberList() {
+	for _, mi := range a.b.Members() {
 		if mi.ID == id {
 			return id, true
 		}
@@ -613,8 +595,8 @@ func (m *Member) memberID(w http.ResponseWriter, s string) (uint64, bool) {
 	return 0, false
 }
 
-func (m *Member) removeMember(w http.ResponseWriter, r *http.Request, s string) {
-	id, ok := m.memberID(w, s)
+func (a *api) removeMember(w http.ResponseWriter, r *http.Request, s string) {
+	id, ok := a.memberID(w, s)
 	if !ok {
 		return
 	}
@@ -626,14 +608,14 @@ func (m *Member) removeMember(w http.ResponseWriter, r *http.Request, s string) 
 		message(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
-	if !m.confChange(w, r, raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: id, Context: ctxData}) {
+	if !a.confChange(w, r, raft.ConfChange{Type: raft.ConfChangeRemove, NodeID: id, Context: ctxData}) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (m *Member) updateMember(w http.ResponseWriter, r *http.Request, s string) {
-	id, ok := m.memberID(w, s)
+func (a *api) updateMember(w http.ResponseWriter, r *http.Request, s string) {
+	id, ok := a.memberID(w, s)
 	if !ok {
 		return
 	}
@@ -641,13 +623,13 @@ func (m *Member) updateMember(w http.ResponseWriter, r *http.Request, s string) 
 	if !ok {
 		return
 	}
-	if other, used := m.urlInUse(urls, id); used {
+	if other, used := a.urlInUse(urls, id); used {
 		message(w, http.StatusConflict, "Peer URLs exists: already used by member %s", IDString(other))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
 	defer cancel()
-	if err := m.proposeCmd(ctx, putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})); err != nil {
+	if err := a.proposeCmd(ctx, putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})); err != nil {
 		message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
 		return
 	}
@@ -656,16 +638,21 @@ func (m *Member) updateMember(w http.ResponseWriter, r *http.Request, s string) 
 
 // confChange runs a membership change through the log and writes the
 // error answer if it fails.
-func (m *Member) confChange(w http.ResponseWriter, r *http.Request, cc raft.ConfChange) bool {
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)
+func (a *api) confChange(w http.ResponseWriter, r *http.Request, cc raft.ConfChange) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
 	defer cancel()
-	res, err := m.propose(ctx, proposal{CC: &cc})
-	if err == nil {
-		err = res.Err
-	}
-	if err != nil {
+	if err := a.b.ChangeMembership(ctx, cc); err != nil {
 		message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
 		return false
 	}
 	return true
+}
+
+// proposeCmd runs cmd through the log; the store's refusal is an error too.
+func (a *api) proposeCmd(ctx context.Context, cmd *kv.Command) error {
+	r, err := a.b.Propose(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	return r.Err
 }
