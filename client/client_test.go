@@ -175,6 +175,7 @@ func TestResponseJSONShape(t *testing.T) {
 	srv := clienttest.NewServer()
 	defer srv.Close()
 	c := newClient(t, client.Config{Endpoints: []string{srv.URL}})
+	index := srv.Index() + 1
 	resp, err := c.Set(context.Background(), "/a", "1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -182,11 +183,12 @@ func TestResponseJSONShape(t *testing.T) {
 	b, _ := json.Marshal(resp)
 	// etcd's client writes value, nodes and both indexes always, and a null
 	// prevNode: etcdctl -o json prints this.
-	want := `{"action":"set","node":{"key":"/a","value":"1","nodes":null,"createdIndex":1,"modifiedIndex":1},"prevNode":null}`
+	want := fmt.Sprintf(`{"action":"set","node":{"key":"/a","value":"1","nodes":null,"createdIndex":%d,"modifiedIndex":%d},"prevNode":null}`, index, index)
 	if string(b) != want {
 		t.Errorf("JSON =\n%s\nwant\n%s", b, want)
 	}
-	if resp.Index != 1 || resp.RaftTerm != 2 || resp.RaftIndex != 101 || resp.ClusterID == "" || resp.Endpoint != srv.URL {
+	st := srv.Member().Status()
+	if resp.Index != index || resp.RaftTerm != st.Term || resp.RaftIndex != st.Commit || resp.ClusterID == "" || resp.Endpoint != srv.URL {
 		t.Errorf("headers not decoded: %+v", resp)
 	}
 }

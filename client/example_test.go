@@ -41,8 +41,8 @@ func Example() {
 	_, err = c.Get(ctx, "/missing", nil)
 	fmt.Println(client.IsKeyNotFound(err), err)
 	// Output:
-	// /message = Hello (modified at index 1)
-	// true 100: Key not found (/missing) [1]
+	// /message = Hello (modified at index 3)
+	// true 100: Key not found (/missing) [3]
 }
 
 // A compare-and-swap: the write succeeds only if nobody changed the key
@@ -71,7 +71,7 @@ func ExampleClient_Set_compareAndSwap() {
 	// Output:
 	// first swap: <nil>
 	// second swap: true
-	// 101 Compare failed [1 != 2]
+	// 101 Compare failed [3 != 4]
 }
 
 func ExampleClient_Create() {
@@ -138,8 +138,8 @@ func ExampleClient_CreateInOrder() {
 		fmt.Println(resp.Node.Key, resp.Node.Value)
 	}
 	// Output:
-	// /queue/00000000000000000001 resize
-	// /queue/00000000000000000002 upload
+	// /queue/00000000000000000003 resize
+	// /queue/00000000000000000004 upload
 }
 
 func ExampleClient_Delete() {
@@ -181,9 +181,9 @@ func ExampleClient_Watcher() {
 		fmt.Printf("[%s] %s %q at %d\n", ev.Action, ev.Node.Key, ev.Node.Value, ev.Node.ModifiedIndex)
 	}
 	// Output:
-	// [set] /app/mode "blue" at 2
-	// [set] /app/mode "green" at 3
-	// [delete] /app/mode "" at 4
+	// [set] /app/mode "blue" at 4
+	// [set] /app/mode "green" at 5
+	// [delete] /app/mode "" at 6
 }
 
 // When the events a watcher needs have left the server's history (the last

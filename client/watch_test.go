@@ -144,10 +144,10 @@ func TestWatchContextAndResume(t *testing.T) {
 	if _, err := w.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want the context's", err)
 	}
-	// The watcher registered at index 0, so a write made while nobody was
-	// waiting is still the next event.
-	if w.NextIndex() != 1 {
-		t.Fatalf("NextIndex = %d, want 1", w.NextIndex())
+	// The watcher registered at the store's index, so a write made while
+	// nobody was waiting is still the next event.
+	if want := srv.Index() + 1; w.NextIndex() != want {
+		t.Fatalf("NextIndex = %d, want %d", w.NextIndex(), want)
 	}
 	if _, err := c.Set(context.Background(), "/k", "missed?", nil); err != nil {
 		t.Fatal(err)
@@ -236,8 +236,11 @@ func TestStreamWatchAgainstServer(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, client.Config{Endpoints: []string{srv.URL}})
 	ctx := context.Background()
-	c.Set(ctx, "/d/x", "0", nil)
-	w := c.Watcher("/d", &client.WatcherOptions{Stream: true, Recursive: true, AfterIndex: 1})
+	first, err := c.Set(ctx, "/d/x", "0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Watcher("/d", &client.WatcherOptions{Stream: true, Recursive: true, AfterIndex: first.Index})
 	defer w.Close()
 	for i := 1; i <= 3; i++ {
 		if _, err := c.Set(ctx, "/d/x", fmt.Sprint(i), nil); err != nil {

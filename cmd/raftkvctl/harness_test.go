@@ -226,6 +226,7 @@ var (
 	reCleared     = regexp.MustCompile(`cleared \[(\d+)/(\d+)\]`)
 	reInOrder     = regexp.MustCompile(`/(\d{20})\b`)
 	reWatchIndex  = regexp.MustCompile(`ETCD_WATCH_MODIFIED_INDEX=(\d+)`)
+	reParamIndex  = regexp.MustCompile(`\b(prevIndex|waitIndex)=(\d+)`)
 	reTTL         = regexp.MustCompile(`(?m)^TTL: [1-9]\d*$`)
 	reJSONTTL     = regexp.MustCompile(`"ttl":[1-9]\d*`)
 	reExpiration  = regexp.MustCompile(`"expiration":"[^"]*"`)
@@ -454,6 +455,10 @@ func (s *script) run(t *testing.T, path string) {
 			s.nreq = len(all)
 			var b strings.Builder
 			for _, r := range got {
+				r = reParamIndex.ReplaceAllStringFunc(r, func(m string) string {
+					g := reParamIndex.FindStringSubmatch(m)
+					return g[1] + "=" + s.rel(g[2])
+				})
 				b.WriteString(s.unexpand(r) + "\n")
 			}
 			return b.String()

@@ -33,6 +33,7 @@ func TestFake(t *testing.T) {
 		s := &script{
 			r:        &runner{env: map[string]string{"RAFTKVCTL_ENDPOINTS": srv.URL}},
 			vars:     []subst{{"$URL", srv.URL}},
+			base:     srv.Index(),
 			requests: srv.Requests,
 		}
 		s.run(t, path)
