@@ -57,7 +57,7 @@
 //     ("persist before you speak"). The one exception is a leader's
 //     appends (MsgApp), which may leave before its own write of the same
 //     entries (thesis §10.2.1), so that the leader's disk write overlaps
-//     the followers'; package server does this. It is safe because what
+//     the followers'; package server/node does this. It is safe because what
 //     follows from a follower's acknowledgement (a commit, the messages
 //     and applies it brings) comes out of a later Ready, handled after
 //     this one is persisted.

@@ -16,7 +16,10 @@
 //
 //  1. Persists: the snapshot (if any), then hard state and entries in one
 //     WAL batch with one fsync when raft says it must.
-//  2. Sends the messages through its Transport (never before step 1).
+//  2. Sends the messages through its Transport, only after step 1, except
+//     a leader's appends, which leave before its own write of the same
+//     entries (thesis §10.2.1; HandleReady says why that is safe, and
+//     Config.SerialLeaderWrites turns it off).
 //  3. Installs the snapshot in the key space, then applies committed
 //     entries in order, answering the proposals waiting on them.
 //  4. Advances raft.
