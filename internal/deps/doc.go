@@ -8,7 +8,8 @@
 //     the node core server/node, and the internal leaves) import no net,
 //     net/http, os/exec or Prometheus, directly or through anything else,
 //     so the simulator and its WebAssembly build carry none of them.
-//   - The pure core (raft and server/node) starts no goroutine and reads no
-//     clock: their non-test sources hold no go statement and no call of
-//     time.Now, time.Since, time.Sleep, time.After, time.Tick or a timer.
+//   - The pure core (raft and server/node) starts no goroutine, reads no
+//     clock and opens no file: their non-test sources hold no go statement,
+//     no call of time.Now, time.Since, time.Sleep, time.After, time.Tick or
+//     a timer, and no import of os.
 package deps
