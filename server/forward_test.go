@@ -23,6 +23,15 @@ func TestForwardProtocol(t *testing.T) {
 	f1, f2 := fs[0], fs[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// A follower publishes its attributes through a forward of its own;
+	// once every member has, the only forwards are the test's.
+	for _, m := range c.members {
+		select {
+		case <-m.Published():
+		case <-ctx.Done():
+			t.Fatalf("member %s did not publish its attributes", IDString(m.id))
+		}
+	}
 
 	put := &kv.Command{Method: kv.MethodPut, Path: "/fwd", Value: "one", PrevExist: kv.Bool(false)}
 	res, err := f1.forward(ctx, lead.id, proposal{cmd: put})
