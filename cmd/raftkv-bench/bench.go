@@ -46,6 +46,9 @@ type Config struct {
 	Stream          bool
 	Preload         bool
 	Seed            uint64
+	// Access is how requests authenticate: v2 auth's Basic credentials and
+	// TLS for https endpoints.
+	Access Access
 }
 
 const defaultReadKeys = 1000
@@ -113,7 +116,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c := newClient(cfg.Concurrency+16, cfg.Timeout)
+	c := newClient(cfg.Concurrency+16, cfg.Timeout, cfg.Access)
 	defer c.close()
 	eps, err := endpointsFor(ctx, &cfg, c)
 	if err != nil {

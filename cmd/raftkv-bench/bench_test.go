@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -389,7 +392,7 @@ func TestCommandFailsWhenNothingSucceeds(t *testing.T) {
 func TestWaitHealthyTimesOut(t *testing.T) {
 	f := newFake(t)
 	f.unhealthyN = 1 << 30
-	c := newClient(1, time.Second)
+	c := newClient(1, time.Second, Access{})
 	defer c.close()
 	err := waitHealthy(t.Context(), c.ops, []string{f.start()}, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "not healthy") {
@@ -442,5 +445,38 @@ func TestCPUProfileIsWritten(t *testing.T) {
 	err = run(t.Context(), []string{"--endpoints", u, "--total", "1", "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir")}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "--cpuprofile") {
 		t.Fatalf("err = %v; want one naming --cpuprofile", err)
+	}
+}
+
+// TestAccessSendsCredentials: --user puts Basic credentials on every request,
+// and a malformed --user or a lone --cert is refused with the flag named.
+func TestAccessSendsCredentials(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, ok := r.BasicAuth()
+		got <- fmt.Sprintf("%s:%s:%v", u, p, ok)
+	}))
+	defer srv.Close()
+	a, err := newAccess("alice:s3cret", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(1, time.Second, a)
+	defer c.close()
+	resp, err := c.ops.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if g := <-got; g != "alice:s3cret:true" {
+		t.Errorf("server saw credentials %q", g)
+	}
+	for _, bad := range []struct{ user, cert, want string }{
+		{"alice", "", "--user"},
+		{"", "c.pem", "--cert and --key"},
+	} {
+		if _, err := newAccess(bad.user, "", bad.cert, ""); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("newAccess(%q, cert %q) = %v, want an error naming %s", bad.user, bad.cert, err, bad.want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,8 +28,9 @@ type client struct {
 	watch     *http.Client
 }
 
-func newClient(conns int, timeout time.Duration) *client {
+func newClient(conns int, timeout time.Duration, access Access) *client {
 	t := &http.Transport{
+		TLSClientConfig: access.TLS,
 		// No proxy: benchmarks talk to the cluster directly, whatever the
 		// environment says.
 		Proxy: nil,
@@ -40,11 +44,73 @@ func newClient(conns int, timeout time.Duration) *client {
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
 	}
+	var rt http.RoundTripper = t
+	if access.User != "" {
+		rt = basicAuth{user: access.User, password: access.Password, next: t}
+	}
 	return &client{
 		transport: t,
-		ops:       &http.Client{Transport: t, Timeout: timeout},
-		watch:     &http.Client{Transport: t},
+		ops:       &http.Client{Transport: rt, Timeout: timeout},
+		watch:     &http.Client{Transport: rt},
 	}
+}
+
+// Access is how the generator authenticates to the cluster.
+type Access struct {
+	// User and Password are v2 auth's Basic credentials ("": none).
+	User, Password string
+	// TLS configures https endpoints (nil: Go's defaults).
+	TLS *tls.Config
+}
+
+// newAccess builds Access from the command line: user is "name:password";
+// the files are PEM.
+func newAccess(user, caFile, certFile, keyFile string) (Access, error) {
+	var a Access
+	if user != "" {
+		name, password, ok := strings.Cut(user, ":")
+		if !ok || name == "" {
+			return Access{}, fmt.Errorf("--user %q: want name:password", user)
+		}
+		a.User, a.Password = name, password
+	}
+	if caFile == "" && certFile == "" && keyFile == "" {
+		return a, nil
+	}
+	a.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return Access{}, fmt.Errorf("--cacert: %v", err)
+		}
+		a.TLS.RootCAs = x509.NewCertPool()
+		if !a.TLS.RootCAs.AppendCertsFromPEM(pem) {
+			return Access{}, fmt.Errorf("--cacert %s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return Access{}, errors.New("--cert and --key go together")
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return Access{}, fmt.Errorf("--cert %s / --key %s: %v", certFile, keyFile, err)
+		}
+		a.TLS.Certificates = []tls.Certificate{pair}
+	}
+	return a, nil
+}
+
+// basicAuth adds Basic credentials to every request.
+type basicAuth struct {
+	user, password string
+	next           http.RoundTripper
+}
+
+func (b basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.SetBasicAuth(b.user, b.password)
+	return b.next.RoundTrip(r)
 }
 
 func (c *client) close() { c.transport.CloseIdleConnections() }

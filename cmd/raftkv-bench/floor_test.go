@@ -28,7 +28,7 @@ func BenchmarkHTTPFloor(b *testing.B) {
 		io.WriteString(w, `{"action":"set","node":{"key":"`+r.URL.Path+`","value":"`+r.PostForm.Get("value")+`","modifiedIndex":12345,"createdIndex":12345}}`)
 	}))
 	defer srv.Close()
-	c := newClient(64, 0)
+	c := newClient(64, 0, Access{})
 	defer c.close()
 	body := []byte("value=" + strings.Repeat("a", 256))
 	var n atomic.Int64

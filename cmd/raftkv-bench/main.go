@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if opts.waitHealthy > 0 {
-		c := newClient(len(opts.base.Endpoints), time.Second)
+		c := newClient(len(opts.base.Endpoints), time.Second, opts.base.Access)
 		err := waitHealthy(ctx, c.ops, opts.base.Endpoints, opts.waitHealthy)
 		c.close()
 		if err != nil {
@@ -170,9 +170,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.matrix, "matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:1:leader,put:64,get:64 (:leader: that row to the leader only)")
 	fs.DurationVar(&opts.waitHealthy, "wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (go tool pprof format) to this file")
+	var user, caFile, certFile, keyFile string
+	fs.StringVar(&user, "user", "", "v2 auth: send Basic credentials user:password with every request")
+	fs.StringVar(&caFile, "cacert", "", "https endpoints: verify the members' certificates with this CA (PEM)")
+	fs.StringVar(&certFile, "cert", "", "https endpoints: present this client certificate (PEM; with --key)")
+	fs.StringVar(&keyFile, "key", "", "https endpoints: the client certificate's key (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
+	access, err := newAccess(user, caFile, certFile, keyFile)
+	if err != nil {
+		return options{}, err
+	}
+	c.Access = access
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
