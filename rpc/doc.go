@@ -18,6 +18,20 @@
 // Send keeps references to messages' entries and snapshot data until they
 // are written: the caller must not modify them afterwards.
 //
+// # TLS
+//
+// Config.ServerTLS makes the transport run the server side of a TLS
+// handshake on every accepted connection; Config.ClientTLS, or
+// GetClientTLS called afresh for each dial (so that the caller can reload
+// certificates and CAs), the client side on every dialled one, with the
+// peer's host as the server name unless the configuration sets one. For
+// mutual TLS the client configuration carries this member's certificate
+// and the server one requires and verifies the peer's. A caller whose
+// Listener terminates TLS itself (the server's peer port does, to tell
+// raft streams from HTTP after the handshake) sets the client side only.
+// A failed handshake on either side is a failed stream: the dialler backs
+// off and redials; the acceptor logs it and counts it in RefusedStreams.
+//
 // # Streams and lanes
 //
 // Streams are one-way: member A sends to B on streams A dialled, and B

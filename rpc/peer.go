@@ -264,8 +264,7 @@ func (l *lane) dial() (net.Conn, net.Conn, error) {
 	}()
 	_ = raw.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	conn := raw
-	if t.cfg.ClientTLS != nil {
-		cfg := t.cfg.ClientTLS
+	if cfg := t.clientTLS(); cfg != nil {
 		if cfg.ServerName == "" {
 			cfg = cfg.Clone()
 			host, _, err := net.SplitHostPort(addr)
@@ -481,4 +480,13 @@ func (l *lane) write(bw *bufio.Writer, enc *encoder, it *item) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// clientTLS is the TLS configuration for the next dial, or nil for plain
+// TCP.
+func (t *Transport) clientTLS() *tls.Config {
+	if t.cfg.GetClientTLS != nil {
+		return t.cfg.GetClientTLS()
+	}
+	return t.cfg.ClientTLS
 }

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,4 +147,45 @@ func TestMutualTLS(t *testing.T) {
 	// a counts its failed handshakes after sending its alert, so possibly
 	// after the dialer has seen it.
 	waitFor(t, func() bool { return a.Stats().RefusedStreams > 0 })
+}
+
+// TestTLSFromTheListener: a transport whose Listener hands it connections
+// that are TLS already (as the server's peer port does) takes ClientTLS or
+// GetClientTLS alone, and GetClientTLS is asked afresh for every dial.
+func TestTLSFromTheListener(t *testing.T) {
+	checkNoLeak(t)
+	ca := newCA(t, "raftkv test CA")
+	certA, certB := ca.issue(t, "a"), ca.issue(t, "b")
+	var dials atomic.Int64
+	clientOf := func(cert tls.Certificate) func() *tls.Config {
+		return func() *tls.Config {
+			dials.Add(1)
+			return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: ca.pool}
+		}
+	}
+	terminating := func(cert tls.Certificate) func(*Config) {
+		return func(c *Config) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.ListenAddr, c.Listener = "", tls.NewListener(ln, &tls.Config{
+				Certificates: []tls.Certificate{cert}, ClientCAs: ca.pool, ClientAuth: tls.RequireAndVerifyClientCert,
+			})
+			c.GetClientTLS = clientOf(cert)
+		}
+	}
+	a, b := newNode(t, 1, 7, terminating(certA)), newNode(t, 2, 7, terminating(certB))
+	connect(t, a, b)
+	a.Send([]raft.Message{heartbeat(1, 2, 1)})
+	if m := recv(t, b); m.Type != raft.MsgHeartbeat {
+		t.Fatalf("got %v", m)
+	}
+	if dials.Load() == 0 {
+		t.Error("GetClientTLS was never called")
+	}
+
+	if _, err := New(Config{ID: 3, ServerTLS: &tls.Config{}}); err == nil || !strings.Contains(err.Error(), "must dial with TLS too") {
+		t.Errorf("New with ServerTLS alone: %v", err)
+	}
 }

@@ -32,8 +32,15 @@ type Config struct {
 
 	// ServerTLS, if set, is used for accepted streams (set ClientAuth to
 	// tls.RequireAndVerifyClientCert for mutual TLS); ClientTLS, if set, for
-	// dialled ones. Set both or neither: a cluster is all TLS or all plain.
+	// dialled ones. A cluster is all TLS or all plain: ServerTLS needs
+	// ClientTLS (or GetClientTLS). ClientTLS alone suits a Listener whose
+	// connections are TLS already (the server's peer port does the
+	// handshake itself, before it tells raft streams from HTTP).
 	ServerTLS, ClientTLS *tls.Config
+	// GetClientTLS, if set, is called for every dial and its result used
+	// instead of ClientTLS, so that the caller can reload certificates
+	// and CAs between dials. It must be safe for concurrent use.
+	GetClientTLS func() *tls.Config
 
 	// QueueLen bounds each lane's send queue per peer, in messages
 	// (0: 1024). A full queue drops.
@@ -142,8 +149,8 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.ID == 0 {
 		return nil, errors.New("rpc: Config.ID must be set")
 	}
-	if (cfg.ServerTLS == nil) != (cfg.ClientTLS == nil) {
-		return nil, errors.New("rpc: set both ServerTLS and ClientTLS, or neither")
+	if cfg.ServerTLS != nil && cfg.ClientTLS == nil && cfg.GetClientTLS == nil {
+		return nil, errors.New("rpc: ServerTLS is set but ClientTLS is not: a member that takes TLS streams must dial with TLS too")
 	}
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = 1024

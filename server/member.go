@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,13 +60,29 @@ type MemberConfig struct {
 	// EventHistory is how many events the key space keeps for watches
 	// (0: 1000, as v2). Every member of a cluster must use the same.
 	EventHistory int
+	// WALSegmentSize is the size of a WAL segment (0: 64 MiB). Segments
+	// are preallocated, so members on the in-memory disk keep them small.
+	WALSegmentSize int64
 
 	// FS is the disk the data dir is on (nil: the OS file system). Tests
 	// and client/clienttest run members on the in-memory disk.
 	FS vfs.FS
 
+	// ClientTLS and PeerTLS are the two sides' TLS settings (see
+	// TLSInfo). A side serves TLS when its listen URL is https; an https
+	// URL without a certificate stops startup. Peer TLS covers every peer
+	// path: the peer listener, the raft streams and forwarded writes this
+	// member dials, and its membership look-ups.
+	ClientTLS TLSInfo
+	PeerTLS   TLSInfo
+	// TLSMinVersion is --tls-min-version (0: tls.VersionTLS12);
+	// CipherSuites is --cipher-suites (nil: Go's defaults). Both sides.
+	TLSMinVersion uint16
+	CipherSuites  []uint16
+
 	// ClientListeners and PeerListener, if set, are used instead of
-	// listening on the URLs (tests hand in listeners on free ports).
+	// listening on the URLs (tests hand in listeners on free ports). They
+	// serve TLS if ClientTLS or PeerTLS has a certificate.
 	ClientListeners []net.Listener
 	PeerListener    net.Listener
 }
@@ -124,7 +141,9 @@ type Member struct {
 	peerSrv    *http.Server
 	peerMux    *peerListener
 	httpc      *http.Client // the peer port's HTTP API (membership on join)
-	forwards   forwards
+	// clientTLS and peerTLS are the sides that serve TLS (nil: plain).
+	clientTLS, peerTLS *tlsSide
+	forwards           forwards
 	// fwdServing counts the forwarded proposals being served (leader
 	// side); once fwdStopping is set no more are taken.
 	fwdMu       sync.Mutex
@@ -167,10 +186,16 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	if err := m.openNode(peers, learners); err != nil {
 		return nil, err
 	}
-	m.tr, err = rpc.New(rpc.Config{
+	rc := rpc.Config{
 		ID: m.id, ClusterID: m.clusterID, Listener: m.peerMux.rpcListener(),
 		Logger: m.log.With("component", "rpc"), OnApp: m.onApp,
-	})
+	}
+	if m.peerTLS != nil {
+		// The peer listener does the accepting side's handshake; rpc
+		// dials with this member's peer certificate.
+		rc.GetClientTLS = m.peerTLS.clientConfig
+	}
+	m.tr, err = rpc.New(rc)
 	if err != nil {
 		m.node.Close()
 		return nil, err
@@ -201,6 +226,9 @@ func (cfg *MemberConfig) setDefaults() error {
 	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.OS()
+	}
+	if cfg.TLSMinVersion == 0 {
+		cfg.TLSMinVersion = tls.VersionTLS12
 	}
 	return nil
 }
@@ -239,6 +267,7 @@ func (m *Member) openNode(voters, learners []uint64) error {
 		ElectionTick: int(cfg.ElectionTimeout / cfg.HeartbeatInterval), HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
 		Rand:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
 		SnapshotCount: cfg.SnapshotCount,
+		SegmentSize:   cfg.WALSegmentSize,
 		Preallocate:   true,
 		ObserveSync:   m.metrics.observeSync,
 		LeaseReads:    cfg.LeaseReads,

@@ -27,6 +27,11 @@ type metrics struct {
 	fsync           prometheus.Histogram
 	peerRTT         *prometheus.HistogramVec
 	httpRequests    *prometheus.CounterVec
+	// peerHandshakeFailures and clientHandshakeFailures count the TLS
+	// handshakes the peer and client listeners refused, by listener
+	// address and reason (tls.go's handshakeReason).
+	peerHandshakeFailures   *prometheus.CounterVec
+	clientHandshakeFailures *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -56,9 +61,15 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"To"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raftkv_http_received_total",
 			Help: "Client HTTP requests by method."}, []string{"method"}),
+		peerHandshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raftkv_network_peer_handshake_failures_total",
+			Help: "TLS handshakes the peer listener refused (another CA, no certificate, plaintext, ...), by listener and reason."},
+			[]string{"listener", "reason"}),
+		clientHandshakeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "raftkv_network_client_handshake_failures_total",
+			Help: "TLS handshakes the client listeners refused, by listener and reason."},
+			[]string{"listener", "reason"}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposals, m.proposalsFailed, m.pending,
-		m.committed, m.applied, m.fsync, m.peerRTT, m.httpRequests,
+		m.committed, m.applied, m.fsync, m.peerRTT, m.httpRequests, m.peerHandshakeFailures, m.clientHandshakeFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -16,7 +17,11 @@ import (
 // rpc stream magic ("RKVP") is a raft stream and goes to the transport;
 // anything else is HTTP, served by the member: a joining member asks
 // for the membership there. (Followers forward proposals to the leader
-// over the transport: see forward.go.)
+// over the transport: see forward.go.) With peer TLS the handshake comes
+// first, on the connection's own goroutine with a deadline; a refused
+// handshake (another CA, no certificate, plaintext) is logged with the
+// remote address and counted, and the magic is then read from the
+// decrypted stream.
 const (
 	peerPathMembers = "/raftkv/members"
 	rpcMagic        = "RKVP"
@@ -27,10 +32,17 @@ type peerListener struct {
 	ln        net.Listener
 	rpc, http *chanListener
 	once      sync.Once
+	// tls, if set, is the peer side's TLS: every connection must complete
+	// a handshake with tlsCfg first.
+	tls    *tlsSide
+	tlsCfg *tls.Config
 }
 
-func newPeerListener(ln net.Listener) *peerListener {
-	p := &peerListener{ln: ln, rpc: newChanListener(ln.Addr()), http: newChanListener(ln.Addr())}
+func newPeerListener(ln net.Listener, side *tlsSide) *peerListener {
+	p := &peerListener{ln: ln, rpc: newChanListener(ln.Addr()), http: newChanListener(ln.Addr()), tls: side}
+	if side != nil {
+		p.tlsCfg = side.serverConfig()
+	}
 	go p.accept()
 	return p
 }
@@ -51,6 +63,15 @@ func (p *peerListener) accept() {
 
 // route reads the first bytes of a connection to decide where it goes.
 func (p *peerListener) route(c net.Conn) {
+	if p.tls != nil {
+		tc, err := serverHandshake(c, p.tlsCfg, peerHandshakeTimeout)
+		if err != nil {
+			p.tls.refused(p.ln.Addr().String(), c.RemoteAddr(), err)
+			c.Close()
+			return
+		}
+		c = tc
+	}
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	br := bufio.NewReader(c)
 	head, err := br.Peek(len(rpcMagic))

@@ -4,6 +4,11 @@
 // ./local.raftkv (kept between runs; --fresh starts over). It waits for a
 // leader, prints the endpoints and lines to try, and stops every member
 // gracefully on Ctrl-C (SIGINT) or SIGTERM.
+//
+// With --tls it first makes a CA and certificates in <data-dir>/tls (with
+// Go's crypto/x509; kept between runs): the members serve https and
+// require a client certificate, and talk to each other over mutual TLS.
+// The lines it prints carry the curl and raftkvctl certificate flags.
 package main
 
 import (
@@ -29,6 +34,7 @@ func main() {
 	heartbeat := flag.Int("heartbeat-interval", 100, "ms")
 	election := flag.Int("election-timeout", 1000, "ms")
 	logs := flag.Bool("logs", false, "print the members' logs here instead of to files in --data-dir")
+	useTLS := flag.Bool("tls", false, "https with client certificates, and mutual TLS between members, on a CA and certificates made in --data-dir/tls")
 	flag.Parse()
 
 	if *bin == "" {
@@ -46,7 +52,7 @@ func main() {
 	peerPorts := []int{2380, 22380, 32380, 42380, 52380}[:*members]
 	opts := testcluster.Options{
 		Bin: *bin, Dir: *dir, Members: *members, ClientPorts: clientPorts, PeerPorts: peerPorts,
-		Token: "raftkv-local", HeartbeatMs: *heartbeat, ElectionMs: *election,
+		Token: "raftkv-local", HeartbeatMs: *heartbeat, ElectionMs: *election, TLS: *useTLS,
 	}
 	if *logs {
 		opts.Logs = os.Stderr
@@ -62,20 +68,7 @@ func main() {
 		c.Close()
 		fail(fmt.Sprintf("the cluster found no leader: %v (logs in %s)", err, *dir))
 	}
-	endpoints := strings.Join(c.ClientURLs(), ",")
-	fmt.Printf(`raftkv: %d-member cluster running; leader is %s
-  client URLs: %s
-  data and logs: %s
-
-Try:
-  curl -L -X PUT http://127.0.0.1:2379/v2/keys/message -d value="Hello"
-  curl -L http://127.0.0.1:2379/v2/keys/message
-  curl -L http://127.0.0.1:22379/v2/members
-  bin/raftkvctl --endpoints %s set /message Hello
-  bin/raftkvctl --endpoints %s get /message
-
-Ctrl-C stops all members.
-`, *members, c.Members[leader].Name, endpoints, *dir, endpoints, endpoints)
+	fmt.Print(banner(c, leader, *dir))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -101,6 +94,36 @@ Ctrl-C stops all members.
 	}
 	c.Close()
 	os.Exit(code)
+}
+
+// banner is what raftkv-local prints once the cluster has a leader: the
+// endpoints and lines to try (with the certificate flags for a TLS
+// cluster).
+func banner(c *testcluster.Cluster, leader int, dir string) string {
+	endpoints := strings.Join(c.ClientURLs(), ",")
+	first, second := c.Members[0].ClientURL, c.Members[min(1, len(c.Members)-1)].ClientURL
+	curl, ctl, tlsNote := "curl -L", "bin/raftkvctl --endpoints "+endpoints, ""
+	if f := c.TLS; f != nil {
+		curl = fmt.Sprintf("curl -L --cacert %s --cert %s --key %s", f.CAFile, f.ClientCert, f.ClientKey)
+		ctl = fmt.Sprintf("bin/raftkvctl --endpoints %s --cacert %s --cert %s --key %s", endpoints, f.CAFile, f.ClientCert, f.ClientKey)
+		tlsNote = fmt.Sprintf(`  TLS: https with client certificates, mutual TLS between members
+  certificates (CA, server, client CN root, members): %s
+`, f.Dir)
+	}
+	return fmt.Sprintf(`raftkv: %d-member cluster running; leader is %s
+  client URLs: %s
+  data and logs: %s
+%s
+Try:
+  %s -X PUT %s/v2/keys/message -d value="Hello"
+  %s %s/v2/keys/message
+  %s %s/v2/members
+  %s set /message Hello
+  %s get /message
+
+Ctrl-C stops all members.
+`, len(c.Members), c.Members[leader].Name, endpoints, dir, tlsNote,
+		curl, first, curl, first, curl, second, ctl, ctl)
 }
 
 // waitLeader waits for a leader, giving up early if a member exits (a

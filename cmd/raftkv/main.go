@@ -43,6 +43,14 @@ type options struct {
 	redirect, leaseReads, pprof, version       bool
 	cors, logLevel, logFormat                  string
 	initialClusterSet                          bool
+
+	// TLS: the client side, the peer side, and both.
+	certFile, keyFile, trustedCA, caFile, clientCRL      string
+	clientCertAuth, autoTLS                              bool
+	peerCertFile, peerKeyFile, peerTrustedCA, peerCAFile string
+	peerCRL, peerAllowedCN                               string
+	peerClientCertAuth, peerAutoTLS                      bool
+	tlsMinVersion, cipherSuites                          string
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
@@ -68,6 +76,24 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+
+	fs.StringVar(&o.certFile, "cert-file", "", "the client listener's certificate (PEM); needed for https client URLs")
+	fs.StringVar(&o.keyFile, "key-file", "", "the key of --cert-file (PEM, unencrypted)")
+	fs.BoolVar(&o.clientCertAuth, "client-cert-auth", false, "require a client certificate signed by --trusted-ca-file (with v2 auth, its CN is the user)")
+	fs.StringVar(&o.trustedCA, "trusted-ca-file", "", "CA certificates (PEM) that sign the clients' certificates")
+	fs.StringVar(&o.clientCRL, "client-crl-file", "", "certificate revocation list (PEM or DER): clients presenting a revoked certificate are refused")
+	fs.BoolVar(&o.autoTLS, "auto-tls", false, "serve https clients with a self-signed certificate made in the data dir (development only: nobody is authenticated)")
+	fs.StringVar(&o.caFile, "ca-file", "", "deprecated: --trusted-ca-file plus --client-cert-auth")
+	fs.StringVar(&o.peerCertFile, "peer-cert-file", "", "this member's peer certificate (PEM): the peer listener's, and the client certificate when dialling peers; needed for https peer URLs")
+	fs.StringVar(&o.peerKeyFile, "peer-key-file", "", "the key of --peer-cert-file (PEM, unencrypted)")
+	fs.BoolVar(&o.peerClientCertAuth, "peer-client-cert-auth", false, "require peers to present a certificate signed by --peer-trusted-ca-file")
+	fs.StringVar(&o.peerTrustedCA, "peer-trusted-ca-file", "", "CA certificates (PEM) that sign the members' peer certificates")
+	fs.StringVar(&o.peerCRL, "peer-crl-file", "", "certificate revocation list (PEM or DER) for peer certificates")
+	fs.BoolVar(&o.peerAutoTLS, "peer-auto-tls", false, "encrypt peer traffic with self-signed certificates made in the data dir (development only: peers are not authenticated)")
+	fs.StringVar(&o.peerAllowedCN, "peer-cert-allowed-cn", "", "refuse peers whose certificate has another common name")
+	fs.StringVar(&o.peerCAFile, "peer-ca-file", "", "deprecated: --peer-trusted-ca-file plus --peer-client-cert-auth")
+	fs.StringVar(&o.tlsMinVersion, "tls-min-version", "TLS1.2", "oldest TLS version accepted and offered: TLS1.2 or TLS1.3")
+	fs.StringVar(&o.cipherSuites, "cipher-suites", "", "comma-separated TLS 1.2 cipher suites (Go's names, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256; default: Go's)")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: raftkv [flags]\n\nStarts one raftkv member. Every flag can also be set as RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR).\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -253,5 +279,48 @@ func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) 
 			cfg.CORS = append(cfg.CORS, strings.TrimSpace(c))
 		}
 	}
+	if err := tlsConfig(o, &cfg, logger); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// tlsConfig fills in the TLS settings of both sides, folding the
+// deprecated --ca-file and --peer-ca-file in as etcd does.
+func tlsConfig(o *options, cfg *server.MemberConfig, logger *slog.Logger) error {
+	cfg.ClientTLS = server.TLSInfo{
+		CertFile: o.certFile, KeyFile: o.keyFile, TrustedCAFile: o.trustedCA,
+		ClientCertAuth: o.clientCertAuth, CRLFile: o.clientCRL, AutoTLS: o.autoTLS,
+	}
+	cfg.PeerTLS = server.TLSInfo{
+		CertFile: o.peerCertFile, KeyFile: o.peerKeyFile, TrustedCAFile: o.peerTrustedCA,
+		ClientCertAuth: o.peerClientCertAuth, CRLFile: o.peerCRL, AutoTLS: o.peerAutoTLS,
+		AllowedCN: o.peerAllowedCN,
+	}
+	deprecated := []struct {
+		old, trusted, auth string
+		caFile             string
+		info               *server.TLSInfo
+	}{
+		{"--ca-file", "--trusted-ca-file", "--client-cert-auth", o.caFile, &cfg.ClientTLS},
+		{"--peer-ca-file", "--peer-trusted-ca-file", "--peer-client-cert-auth", o.peerCAFile, &cfg.PeerTLS},
+	}
+	for _, d := range deprecated {
+		if d.caFile == "" {
+			continue
+		}
+		if d.info.TrustedCAFile != "" && d.info.TrustedCAFile != d.caFile {
+			return fmt.Errorf("%s %s and %s %s disagree; give only %s", d.old, d.caFile, d.trusted, d.info.TrustedCAFile, d.trusted)
+		}
+		logger.Warn(fmt.Sprintf("%s is deprecated: it means %s %s %s; use those", d.old, d.trusted, d.caFile, d.auth))
+		d.info.TrustedCAFile, d.info.ClientCertAuth = d.caFile, true
+	}
+	var err error
+	if cfg.TLSMinVersion, err = server.ParseTLSVersion(o.tlsMinVersion); err != nil {
+		return err
+	}
+	if cfg.CipherSuites, err = server.ParseCipherSuites(o.cipherSuites); err != nil {
+		return err
+	}
+	return nil
 }

@@ -6,12 +6,15 @@
 // with its own data dir, client port and peer port; Kill (SIGKILL), Stop
 // (SIGTERM, graceful), Pause and Resume (SIGSTOP/SIGCONT) and Restart act
 // on one member; WaitLeader waits until the members agree on a leader.
-// Build compiles the binary once per test process.
+// Build compiles the binary once per test process. With Options.TLS the
+// members serve https with client-certificate auth and talk to each other
+// over mutual TLS, on certificates made in the cluster's directory.
 package testcluster
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/certs"
 )
 
 // Options configures a cluster.
@@ -51,6 +56,85 @@ type Options struct {
 	// Logs, if set, receives every member's stderr, each line prefixed
 	// with the member's name; otherwise logs go to Dir/<name>.log.
 	Logs io.Writer
+	// TLS runs the cluster with https client URLs and client-certificate
+	// auth, and peer mutual TLS, on certificates of a CA made in Dir/tls
+	// (see TLSFiles; files already there are reused). Args may switch
+	// parts off again (--client-cert-auth=false: the last flag wins).
+	TLS bool
+}
+
+// TLSFiles are the certificate files of a TLS cluster, all signed by one
+// CA and valid for 127.0.0.1 and localhost with the clientAuth and
+// serverAuth usages.
+type TLSFiles struct {
+	Dir string
+	// CAFile is the CA certificate; CAKeyFile its key (to issue more).
+	CAFile, CAKeyFile string
+	// ServerCert and ServerKey are every member's client-listener
+	// certificate.
+	ServerCert, ServerKey string
+	// ClientCert and ClientKey are a client certificate with CN "root".
+	ClientCert, ClientKey string
+}
+
+// PeerCert and PeerKey are member name's peer certificate (CN name).
+func (f *TLSFiles) PeerCert(name string) string { return filepath.Join(f.Dir, name+".crt") }
+
+// PeerKey is the key of PeerCert(name).
+func (f *TLSFiles) PeerKey(name string) string { return filepath.Join(f.Dir, name+".key") }
+
+// CA loads the cluster's CA (to issue more certificates).
+func (f *TLSFiles) CA() (*certs.CA, error) { return certs.LoadCA(f.CAFile, f.CAKeyFile) }
+
+// ClientConfig is a TLS client configuration trusting the CA and
+// presenting the client certificate: what curl --cacert --cert --key is.
+func (f *TLSFiles) ClientConfig() (*tls.Config, error) {
+	ca, err := f.CA()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(f.ClientCert, f.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{cert}}, nil
+}
+
+// makeTLSFiles makes (or finds) the CA and certificates in dir for the
+// named members.
+func makeTLSFiles(dir string, names []string) (*TLSFiles, error) {
+	f := &TLSFiles{
+		Dir:    dir,
+		CAFile: filepath.Join(dir, "ca.crt"), CAKeyFile: filepath.Join(dir, "ca.key"),
+		ServerCert: filepath.Join(dir, "server.crt"), ServerKey: filepath.Join(dir, "server.key"),
+		ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key"),
+	}
+	ca, err := f.CA()
+	if err != nil {
+		if ca, err = certs.NewCA("raftkv local CA"); err != nil {
+			return nil, err
+		}
+		if err := ca.Write(f.CAFile, f.CAKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	pairs := []struct{ cn, cert, key string }{{"server", f.ServerCert, f.ServerKey}, {"root", f.ClientCert, f.ClientKey}}
+	for _, n := range names {
+		pairs = append(pairs, struct{ cn, cert, key string }{n, f.PeerCert(n), f.PeerKey(n)})
+	}
+	for _, p := range pairs {
+		if old, err := certs.LoadPair(p.cert, p.key); err == nil && old.Cert.CheckSignatureFrom(ca.Cert) == nil && time.Now().Before(old.Cert.NotAfter) {
+			continue
+		}
+		pair, err := ca.Issue(certs.Options{CommonName: p.cn})
+		if err != nil {
+			return nil, err
+		}
+		if err := pair.Write(p.cert, p.key); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // Member is one raftkv process of the cluster.
@@ -69,6 +153,9 @@ type Member struct {
 type Cluster struct {
 	opts    Options
 	Members []*Member
+	// TLS holds the certificate files of a TLS cluster (nil otherwise).
+	TLS       *TLSFiles
+	clientTLS *tls.Config
 }
 
 // FreePorts returns n TCP ports that were free a moment ago on 127.0.0.1.
@@ -117,27 +204,49 @@ func Start(opts Options) (*Cluster, error) {
 		opts.ClientPorts, opts.PeerPorts = ports[:opts.Members], ports[opts.Members:]
 	}
 	c := &Cluster{opts: opts}
-	var initial []string
+	scheme := "http"
+	var names []string
 	for i := range opts.Members {
-		name := fmt.Sprintf("m%d", i+1)
+		names = append(names, fmt.Sprintf("m%d", i+1))
+	}
+	if opts.TLS {
+		scheme = "https"
+		var err error
+		if c.TLS, err = makeTLSFiles(filepath.Join(opts.Dir, "tls"), names); err != nil {
+			return nil, fmt.Errorf("making the TLS certificates: %v", err)
+		}
+		if c.clientTLS, err = c.TLS.ClientConfig(); err != nil {
+			return nil, err
+		}
+	}
+	var initial []string
+	for i, name := range names {
 		m := &Member{
 			Name:      name,
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", opts.ClientPorts[i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", opts.PeerPorts[i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, opts.ClientPorts[i]),
+			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, opts.PeerPorts[i]),
 			DataDir:   filepath.Join(opts.Dir, name+".raftkv"),
 		}
 		c.Members = append(c.Members, m)
 		initial = append(initial, name+"="+m.PeerURL)
 	}
 	for _, m := range c.Members {
-		m.args = append([]string{
+		m.args = []string{
 			"--name", m.Name, "--data-dir", m.DataDir,
 			"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
 			"--listen-peer-urls", m.PeerURL, "--initial-advertise-peer-urls", m.PeerURL,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", opts.Token,
 			"--heartbeat-interval", fmt.Sprint(opts.HeartbeatMs), "--election-timeout", fmt.Sprint(opts.ElectionMs),
-		}, opts.Args...)
+		}
+		if f := c.TLS; f != nil {
+			m.args = append(m.args,
+				"--cert-file", f.ServerCert, "--key-file", f.ServerKey,
+				"--client-cert-auth", "--trusted-ca-file", f.CAFile,
+				"--peer-cert-file", f.PeerCert(m.Name), "--peer-key-file", f.PeerKey(m.Name),
+				"--peer-client-cert-auth", "--peer-trusted-ca-file", f.CAFile)
+		}
+		m.args = append(m.args, opts.Args...)
 		if err := c.start(m); err != nil {
 			c.Close()
 			return nil, err
@@ -249,6 +358,23 @@ func (c *Cluster) ClientURLs() []string {
 	return out
 }
 
+// ClientTLS is the TLS configuration of a client of a TLS cluster (the
+// CA and the client certificate), nil for a plain one.
+func (c *Cluster) ClientTLS() *tls.Config {
+	if c.clientTLS == nil {
+		return nil
+	}
+	return c.clientTLS.Clone()
+}
+
+// HTTPClient is an HTTP client for the cluster's client URLs: with the
+// CA and client certificate for a TLS cluster.
+func (c *Cluster) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{
+		TLSClientConfig: c.ClientTLS(), MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second,
+	}}
+}
+
 // Close kills every member.
 func (c *Cluster) Close() {
 	for i, m := range c.Members {
@@ -269,7 +395,8 @@ func (c *Cluster) Log(i int) string {
 // skip) names the same leader in /v2/members/leader, and returns the index
 // of that leader in Members.
 func (c *Cluster) WaitLeader(ctx context.Context, skip ...int) (int, error) {
-	hc := &http.Client{Timeout: time.Second}
+	hc := c.HTTPClient(time.Second)
+	defer hc.CloseIdleConnections()
 	var last error
 	for {
 		leader, err := c.agreedLeader(ctx, hc, skip)
@@ -395,8 +522,14 @@ func Build(t testing.TB) string {
 // failed) at cleanup.
 func New(t testing.TB, n int, args ...string) *Cluster {
 	t.Helper()
-	dir := t.TempDir()
-	c, err := Start(Options{Bin: Build(t), Dir: dir, Members: n, Args: args})
+	return NewWith(t, Options{Members: n, Args: args})
+}
+
+// NewWith is New with more options: Bin and Dir are filled in.
+func NewWith(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	opts.Bin, opts.Dir = Build(t), t.TempDir()
+	c, err := Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

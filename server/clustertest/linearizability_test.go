@@ -17,6 +17,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/raftkv/raftkv/internal/testcluster"
 	"github.com/raftkv/raftkv/linearizability"
 )
 
@@ -150,6 +151,13 @@ func (c *linClient) step(base string) bool {
 // resumed, and checks the recorded history with Porcupine.
 func TestLinearizableUnderFaults(t *testing.T) {
 	c, _ := newCluster(t, 3)
+	linearizableUnderFaults(t, c)
+}
+
+// linearizableUnderFaults runs the workload and the faults of
+// TestLinearizableUnderFaults against c (plain or TLS: the clients are
+// c.HTTPClient).
+func linearizableUnderFaults(t *testing.T, c *testcluster.Cluster) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("workload seed %d", seed)
 
@@ -161,7 +169,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	const clients = 6
 	for i := range clients {
 		cl := &linClient{
-			id: i, rec: h.NewRecorder(), hc: newHTTPClient(2 * time.Second),
+			id: i, rec: h.NewRecorder(), hc: c.HTTPClient(2 * time.Second),
 			rng:  rand.New(rand.NewPCG(seed, uint64(i))),
 			urls: c.ClientURLs(), keys: []string{"/a", "/b", "/c", "/d"}, last: map[string]string{},
 			tally: tally,
