@@ -12,6 +12,11 @@
 //   - bootstrap.go: the member file (member.json, written through vfs),
 //     bootstrapping a new cluster, joining an existing one, restarting.
 //   - listen.go: the client and peer listeners.
+//   - tls.go: TLS for both sides (TLSInfo, --tls-min-version,
+//     --cipher-suites): checking the certificate flags at startup, the
+//     certificate, CA and CRL files re-read when they change (rotation
+//     without a restart), --auto-tls, the client listeners' handshakes,
+//     and the logging and counting of refused handshakes.
 //   - loop.go: the loop (run, drain, do, background snapshots) and
 //     publishView, which wakes the waiters.
 //   - wait.go: the published view and the waits on it (a leader, a leader
@@ -27,8 +32,12 @@
 //     against (propose, read index, the store, status, members, stats),
 //     and Member's implementation of it.
 //   - http.go: the client API (the etcd v2 HTTP API) over a Backend.
+//   - auth.go: v2 auth's records in the key space, the authorizer (who is
+//     asking, may they), and its cache of verified passwords.
+//   - auth_api.go: the /v2/auth API (enable, users, roles).
 //   - peerport.go: the peer port, which carries the raft streams and a
-//     small HTTP API (membership, for joining members).
+//     small HTTP API (membership, for joining members); with peer TLS it
+//     does the handshake before telling the two apart.
 //   - membership.go: member ids, --initial-cluster, URLs, and the member
 //     records in the key space under the hidden directory /_raftkv.
 //   - metrics.go: Prometheus metrics and the /v2/stats counters.

@@ -45,11 +45,11 @@ func (m *Member) serve() {
 	go func() { _ = m.peerSrv.Serve(m.peerMux.httpListener()) }()
 }
 
-// Handler is the member's client API: /v2/keys, /v2/members, /v2/stats,
-// /v2/machines, /version, /health and /metrics.
+// Handler is the member's client API: /v2/keys, /v2/members, /v2/auth,
+// /v2/stats, /v2/machines, /version, /health and /metrics.
 func (m *Member) Handler() http.Handler {
 	return (&api{
-		b: m, metrics: m.metrics,
+		b: m, metrics: m.metrics, auth: newAuthorizer(m.Store()),
 		redirect: m.cfg.Redirect, requestTimeout: m.cfg.RequestTimeout,
 		cors: m.cfg.CORS, pprof: m.cfg.EnablePprof,
 	}).handler()
@@ -60,6 +60,8 @@ func (m *Member) Handler() http.Handler {
 type api struct {
 	b       Backend
 	metrics *metrics
+	// auth is v2 auth (auth.go); nil allows everything.
+	auth *authorizer
 	// redirect, requestTimeout, cors and pprof are MemberConfig's
 	// Redirect, RequestTimeout, CORS and EnablePprof.
 	redirect       bool
@@ -74,6 +76,7 @@ func (a *api) handler() http.Handler {
 	mux.HandleFunc("/v2/keys/", a.serveKeys)
 	mux.HandleFunc("/v2/members", a.serveMembers)
 	mux.HandleFunc("/v2/members/", a.serveMembers)
+	a.registerAuth(mux)
 	mux.HandleFunc("GET /v2/stats/self", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, a.b.SelfStats())
 	})
@@ -312,6 +315,15 @@ func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, kerr)
 		return
 	}
+	if isAuthRecord(kr.path) {
+		a.writeError(w, kv.NewError(kv.EcodeKeyIsPreserved, kr.path, a.b.Store().Index()))
+		return
+	}
+	// Watches included: permission is checked when they start.
+	if !a.auth.allowKey(r, kr.path, kr.recursive) {
+		a.writeKeyNoAuth(w)
+		return
+	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		if kr.wait && !kr.quorum {
 			a.serveWatch(w, r, kr)
@@ -468,6 +480,10 @@ func (a *api) serveStatsLeader(w http.ResponseWriter, r *http.Request) {
 // serveMembers is /v2/members: list, leader, add, remove, update.
 func (a *api) serveMembers(w http.ResponseWriter, r *http.Request) {
 	a.metrics.httpRequests.WithLabelValues(r.Method).Inc()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !a.auth.allowRoot(r) {
+		writeNoAuth(w)
+		return
+	}
 	w.Header().Set("X-Etcd-Cluster-Id", IDString(a.b.Status().ClusterID))
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v2/members"), "/")
 	switch {
