@@ -210,10 +210,13 @@ func (c *Client) AutoSync(ctx context.Context, interval time.Duration) error {
 // request is one logical API call, sent to one endpoint after another.
 type request struct {
 	method string
-	path   string     // URL path below the endpoint, e.g. "/v2/keys/foo"
-	query  url.Values // sent in the URL
-	form   url.Values // for PUT and POST: the form-encoded body
-	json   []byte     // or a JSON body
+	path   string // URL path below the endpoint, e.g. "/v2/keys/foo"
+	// rawPath, when set, is the path already escaped and takes path's
+	// place: for names that may hold a "/" that is not a separator.
+	rawPath string
+	query   url.Values // sent in the URL
+	form    url.Values // for PUT and POST: the form-encoded body
+	json    []byte     // or a JSON body
 	// watch: the response body may take forever; the header timeout covers
 	// only the headers, and the caller reads and closes the body.
 	watch bool
@@ -228,7 +231,16 @@ func (r *request) build(ctx context.Context, ep string, cfg *Config) (*http.Requ
 	if err != nil {
 		return nil, err
 	}
-	u.Path += r.path
+	if r.rawPath != "" {
+		p, err := url.PathUnescape(r.rawPath)
+		if err != nil {
+			return nil, err
+		}
+		u.RawPath = u.EscapedPath() + r.rawPath
+		u.Path += p
+	} else {
+		u.Path += r.path
+	}
 	u.RawQuery = r.query.Encode()
 	var body io.Reader
 	var ctype string
@@ -380,10 +392,14 @@ func unwrapURLError(err error) error {
 }
 
 // unsent reports whether err happened before any byte of the request could
-// reach a member: no connection, no name, no TLS session.
+// reach a member: no connection, no name, no TLS session. A TLS alert from
+// the member counts too: with TLS 1.3 a client finishes its handshake
+// before the member has checked the client's certificate, so a refused
+// certificate (or none, against --client-cert-auth) comes back as an alert
+// in place of the answer, and the member never read the request.
 func unsent(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "remote error") {
 		return true
 	}
 	var dns *net.DNSError

@@ -36,6 +36,20 @@
 //     returns error 401 (IsEventIndexCleared): Get the key and start a new
 //     watcher with AfterIndex set to the Get's Response.Index.
 //
+// # TLS and v2 auth
+//
+// Config.TLS configures https endpoints (TLSConfigFromFiles builds it from
+// the PEM files of a client certificate, its key and the members' CA).
+// A TLS failure before the member read the request (its certificate does
+// not verify, or it refused the client's during the handshake) counts as
+// a connection that was never made: the next endpoint is tried, even for a
+// write, and no write is reported as of unknown outcome because of it.
+// Config.Username and Password are sent as HTTP Basic credentials with
+// every request. The auth API (EnableAuth, AddUser, GrantRoleKV, ...)
+// answers errors as *StatusError carrying the server's message; errors.Is
+// matches ErrNotFound, ErrConflict and ErrUnauthorized (which also matches
+// the keys API's error 110).
+//
 // # Endpoint discovery
 //
 // Sync replaces the endpoints with the client URLs the members publish in

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -70,6 +71,12 @@ var (
 	ErrRaftInternal      = &Error{Code: ErrorCodeRaftInternal, Message: "Raft Internal Error"}
 	ErrEventIndexCleared = &Error{Code: ErrorCodeEventIndexCleared, Message: "The event in requested index is outdated and cleared"}
 )
+
+// IsUnauthorized reports whether err is a refusal for lack of credentials
+// or permission: v2 error 110 from the keys API, or a 401 from another
+// endpoint (the auth API, members). errors.Is(err, ErrUnauthorized) is the
+// same test.
+func IsUnauthorized(err error) bool { return errors.Is(err, ErrUnauthorized) }
 
 // IsKeyNotFound reports whether err is a v2 error 100 (Key not found).
 func IsKeyNotFound(err error) bool { return errors.Is(err, ErrKeyNotFound) }
@@ -180,6 +187,28 @@ func (e *ClusterError) Unwrap() []error {
 type StatusError struct {
 	StatusCode int    // the HTTP status
 	Message    string // the message field, or the body's first line
+}
+
+// Sentinels for answers outside the keys API, which carry no v2 error
+// code: errors.Is matches any *StatusError with the same StatusCode.
+var (
+	// ErrNotFound: no such user or role (auth API) or member.
+	ErrNotFound = &StatusError{StatusCode: http.StatusNotFound, Message: "not found"}
+	// ErrConflict: the user, role or member exists already, a role or a
+	// permission was granted twice, or auth is already on.
+	ErrConflict = &StatusError{StatusCode: http.StatusConflict, Message: "conflict"}
+)
+
+// Is matches ErrNotFound and ErrConflict (any *StatusError with the same
+// status), and ErrUnauthorized for a 401.
+func (e *StatusError) Is(target error) bool {
+	switch t := target.(type) {
+	case *StatusError:
+		return t.StatusCode == e.StatusCode
+	case *Error:
+		return t.Code == ErrorCodeUnauthorized && e.StatusCode == http.StatusUnauthorized
+	}
+	return false
 }
 
 func (e *StatusError) Error() string {

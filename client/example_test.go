@@ -240,3 +240,51 @@ func ExampleClient_Members() {
 	// Output:
 	// 8e9e05c52164694d default [http://localhost:2380]
 }
+
+// Setting up v2 auth: a root user, auth on, a role that may read and
+// write /app/*, and a user with that role. Run it with credentials
+// (Config.Username and Password), and over https with Config.TLS (see
+// TLSConfigFromFiles) on a real network.
+func ExampleClient_EnableAuth() {
+	srv := newExampleServer()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	root, err := client.New(client.Config{Endpoints: []string{srv.URL}, Username: "root", Password: "rootpw"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	must := func(err error) {
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	must(root.AddUser(ctx, "root", "rootpw")) // enabling auth needs a root user
+	must(root.EnableAuth(ctx))
+	must(root.AddRole(ctx, "app"))
+	role, err := root.GrantRoleKV(ctx, "app", []string{"/app/*"}, client.ReadWritePermission)
+	must(err)
+	fmt.Printf("role %s reads %v, writes %v\n", role.Name, role.Permissions.KV.Read, role.Permissions.KV.Write)
+	must(root.AddUser(ctx, "alice", "s3cret"))
+	user, err := root.GrantUser(ctx, "alice", []string{"app"})
+	must(err)
+	fmt.Printf("user %s has roles %v\n", user.Name, user.Roles)
+
+	alice, err := client.New(client.Config{Endpoints: []string{srv.URL}, Username: "alice", Password: "s3cret"})
+	must(err)
+	_, err = alice.Set(ctx, "/app/config", "v1", nil)
+	fmt.Println("alice writes /app/config:", err)
+	_, err = alice.Set(ctx, "/other", "v1", nil)
+	fmt.Println("alice writes /other:", client.IsUnauthorized(err), err)
+	_, err = alice.ListUsers(ctx)
+	fmt.Println("alice lists the users:", client.IsUnauthorized(err), err)
+	err = root.AddRole(ctx, "app")
+	fmt.Println("root adds app again:", errors.Is(err, client.ErrConflict), err)
+	// Output:
+	// role app reads [/app/*], writes [/app/*]
+	// user alice has roles [app]
+	// alice writes /app/config: <nil>
+	// alice writes /other: true 110: The request requires user authentication (Insufficient credentials) [0]
+	// alice lists the users: true Insufficient credentials
+	// root adds app again: true auth: Role app already exists.
+}

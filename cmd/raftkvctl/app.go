@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -197,41 +195,20 @@ func (a *app) envOr(v string, names ...string) string {
 	return v
 }
 
-// tlsConfig builds the TLS settings from --cert, --key and --cacert.
+// tlsConfig builds the TLS settings from --cert, --key and --cacert, or
+// the environment.
 func (a *app) tlsConfig() (*tls.Config, error) {
-	cert := a.envOr(a.cert, "RAFTKVCTL_CERT", "ETCDCTL_CERT_FILE")
-	key := a.envOr(a.key, "RAFTKVCTL_KEY", "ETCDCTL_KEY_FILE")
-	ca := a.envOr(a.cacert, "RAFTKVCTL_CACERT", "ETCDCTL_CA_FILE")
-	if cert == "" && key == "" && ca == "" {
-		return nil, nil
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	cert := a.envOr(a.cert, "RAFTKVCTL_CERT", "RAFTKVCTL_CERT_FILE", "ETCDCTL_CERT_FILE")
+	key := a.envOr(a.key, "RAFTKVCTL_KEY", "RAFTKVCTL_KEY_FILE", "ETCDCTL_KEY_FILE")
+	ca := a.envOr(a.cacert, "RAFTKVCTL_CACERT", "RAFTKVCTL_CA_FILE", "ETCDCTL_CA_FILE")
 	if (cert == "") != (key == "") {
 		return nil, errors.New("--cert and --key go together")
 	}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("loading --cert %s and --key %s: %v", cert, key, err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, fmt.Errorf("reading --cacert: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert %s holds no PEM certificate", ca)
-		}
-		cfg.RootCAs = pool
-	}
-	return cfg, nil
+	return client.TLSConfigFromFiles(cert, key, ca)
 }
 
 // credentials splits --username user[:password], asking for a missing
-// password on the terminal (or reading a line from stdin).
+// password (see readSecret).
 func (a *app) credentials() (string, string, error) {
 	u := a.envOr(a.username, "RAFTKVCTL_USERNAME", "ETCDCTL_USERNAME")
 	if u == "" {
@@ -240,17 +217,49 @@ func (a *app) credentials() (string, string, error) {
 	if user, pw, ok := strings.Cut(u, ":"); ok {
 		return user, pw, nil
 	}
-	fmt.Fprint(a.err, "Password: ")
+	pw, err := a.readSecret("Password: ")
+	if err != nil {
+		return "", "", fmt.Errorf("reading the password of %s: %w", u, err)
+	}
+	return u, pw, nil
+}
+
+// readSecret asks for a password on stderr. When stdin is a terminal it
+// reads the answer there without echo; otherwise it reads one line of
+// stdin (as etcdctl does: its prompt library reads up to the newline
+// whatever stdin is), a byte at a time, so that a second question (-u
+// root, then user add's "New password: ") gets the next line. A stdin that
+// ends before any byte is an error; an empty line is an empty password.
+func (a *app) readSecret(prompt string) (string, error) {
+	fmt.Fprint(a.err, prompt)
 	if f, ok := a.in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(a.err)
-		return u, string(b), err
+		return string(b), err
 	}
-	line, err := bufio.NewReader(a.in).ReadString('\n')
-	if err != nil && line == "" {
-		return "", "", errors.New("no password given")
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		n, err := a.in.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+			continue
+		}
+		if err == io.EOF && len(line) > 0 {
+			break
+		}
+		if err != nil {
+			fmt.Fprintln(a.err) // end the prompt's line
+			if err == io.EOF {
+				err = errors.New("stdin ended")
+			}
+			return "", err
+		}
 	}
-	return u, strings.TrimRight(line, "\r\n"), nil
+	return strings.TrimSuffix(string(line), "\r"), nil
 }
 
 // newClient makes the client. With sync (unless --no-sync) it first

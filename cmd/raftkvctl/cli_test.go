@@ -2,24 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/raftkv/raftkv/internal/certs"
 )
 
 // runCtl runs raftkvctl in this process and returns its output.
@@ -137,34 +129,39 @@ func TestDebugPrintsCurl(t *testing.T) {
 // certificate: --cacert verifies it, --cert and --key identify the client.
 func TestTLSFlags(t *testing.T) {
 	dir := t.TempDir()
-	ca, caKey := newCert(t, nil, nil, "test CA", true)
-	srvCert, srvKey := newCert(t, ca, caKey, "127.0.0.1", false)
-	cliCert, cliKey := newCert(t, ca, caKey, "client", false)
-	write := func(name string, blocks ...*pem.Block) string {
-		var b []byte
-		for _, bl := range blocks {
-			b = append(b, pem.EncodeToMemory(bl)...)
-		}
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+	ca, err := certs.NewCA("test CA")
+	if err != nil {
+		t.Fatal(err)
 	}
-	caFile := write("ca.pem", certBlock(ca))
-	certFile := write("client.pem", certBlock(cliCert))
-	keyFile := write("client-key.pem", keyBlock(t, cliKey))
+	srvPair, err := ca.Issue(certs.Options{CommonName: "member"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliPair, err := ca.Issue(certs.Options{CommonName: "client"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	if err := ca.WriteCert(caFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := cliPair.Write(certFile, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	srvCert, err := srvPair.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Etcd-Index", "3")
 		fmt.Fprintf(w, `{"action":"get","node":{"key":"/k","value":%q,"modifiedIndex":3,"createdIndex":3}}`+"\n", r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
 	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{srvCert.Raw}, PrivateKey: srvKey}},
+		Certificates: []tls.Certificate{srvCert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
+		ClientCAs:    ca.Pool(),
 	}
 	srv.StartTLS()
 	defer srv.Close()
@@ -180,54 +177,28 @@ func TestTLSFlags(t *testing.T) {
 	if res.code != 0 || res.stdout != "client\n" {
 		t.Errorf("from the environment: %+v", res)
 	}
+	// etcdctl's flag names, and raftkvctl's *_FILE variables.
+	res = runCtl(t, nil, "", env, "--no-sync", "--ca-file", caFile, "--cert-file", certFile, "--key-file", keyFile, "get", "/k")
+	if res.code != 0 || res.stdout != "client\n" {
+		t.Errorf("with etcdctl's flags: %+v", res)
+	}
+	env3 := map[string]string{"RAFTKVCTL_ENDPOINTS": srv.URL, "RAFTKVCTL_CA_FILE": caFile, "RAFTKVCTL_CERT_FILE": certFile, "RAFTKVCTL_KEY_FILE": keyFile}
+	res = runCtl(t, nil, "", env3, "--no-sync", "get", "/k")
+	if res.code != 0 || res.stdout != "client\n" {
+		t.Errorf("from RAFTKVCTL_*_FILE: %+v", res)
+	}
+	// Without a client certificate the server refuses the handshake.
+	res = runCtl(t, nil, "", env, "--no-sync", "--cacert", caFile, "get", "/k")
+	if res.code != exitBadConnection || !strings.Contains(res.stderr, "tls: certificate required") {
+		t.Errorf("without --cert: %+v", res)
+	}
 	// Without the CA the server is not trusted: nothing was sent.
 	res = runCtl(t, nil, "", env, "--no-sync", "get", "/k")
 	if res.code != exitBadConnection || !strings.Contains(res.stderr, "certificate signed by unknown authority") {
 		t.Errorf("without --cacert: %+v", res)
 	}
 	res = runCtl(t, nil, "", env, "--no-sync", "--cacert", certFile+".missing", "get", "/k")
-	if res.code != exitBadAuth || !strings.HasPrefix(res.stderr, "Error:  reading --cacert: ") {
+	if res.code != exitBadAuth || !strings.HasPrefix(res.stderr, "Error:  client: bad TLS files: CA file: open ") {
 		t.Errorf("a missing --cacert: %+v", res)
 	}
-}
-
-func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:         isCA,
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	if isCA {
-		tmpl.BasicConstraintsValid = true
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func certBlock(c *x509.Certificate) *pem.Block { return &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw} }
-
-func keyBlock(t *testing.T, k *ecdsa.PrivateKey) *pem.Block {
-	b, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &pem.Block{Type: "EC PRIVATE KEY", Bytes: b}
 }

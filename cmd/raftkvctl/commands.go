@@ -36,6 +36,7 @@ func commands() []*command {
 		rmCommand(), rmdirCommand(), updateCommand(), updatedirCommand(), setdirCommand(),
 		watchCommand(), execWatchCommand(),
 		memberCommand(), clusterHealthCommand(), endpointCommand(),
+		userCommand(), roleCommand(), authCommand(),
 	}
 }
 
@@ -69,13 +70,22 @@ EXAMPLES:
    raftkvctl watch --forever --recursive /config
    raftkvctl member list
    raftkvctl cluster-health
+   raftkvctl --endpoints https://10.0.0.1:2379 --cacert ca.crt --cert me.crt --key me.key get /message
+   raftkvctl -u root user add alice
 
 ENVIRONMENT:
    RAFTKVCTL_ENDPOINTS   the endpoints, when --endpoints is not given (also
                          read: ETCDCTL_ENDPOINTS, ETCDCTL_PEERS)
    RAFTKVCTL_CERT, RAFTKVCTL_KEY, RAFTKVCTL_CACERT, RAFTKVCTL_USERNAME
-                         the TLS and auth flags (also ETCDCTL_CERT_FILE,
-                         ETCDCTL_KEY_FILE, ETCDCTL_CA_FILE, ETCDCTL_USERNAME)
+                         the TLS and auth flags (also read: RAFTKVCTL_CERT_FILE,
+                         RAFTKVCTL_KEY_FILE, RAFTKVCTL_CA_FILE, and etcdctl's
+                         ETCDCTL_CERT_FILE, ETCDCTL_KEY_FILE, ETCDCTL_CA_FILE,
+                         ETCDCTL_USERNAME)
+
+PASSWORDS:
+   -u user without ":password", user add without one and user passwd ask on
+   the terminal, without echo; when stdin is not a terminal they read a line
+   of stdin each, in that order.
 
 EXIT CODES:
    0  success

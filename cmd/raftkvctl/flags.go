@@ -52,6 +52,12 @@ func (f *flagSet) stringVar(p *string, names, arg, usage string) {
 	f.add((*stringValue)(p), names, arg, usage, *p)
 }
 
+// listVar is a list of names: the flag may be repeated, and each value
+// may hold several, comma-separated ("--roles a,b --roles c").
+func (f *flagSet) listVar(p *[]string, names, arg, usage string) {
+	f.add((*listValue)(p), names, arg, usage, "")
+}
+
 // ttlVar is a TTL in whole seconds: the clearest error for a bad one.
 func (f *flagSet) ttlVar(p *uint64, names, usage string) {
 	f.add(&uintValue{p: p, what: "a whole number of seconds"}, names, "seconds", usage, "")
@@ -163,6 +169,18 @@ type stringValue string
 
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
 func (s *stringValue) String() string     { return string(*s) }
+
+type listValue []string
+
+func (l *listValue) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+func (l *listValue) String() string { return strings.Join(*l, ",") }
 
 type uintValue struct {
 	p    *uint64
