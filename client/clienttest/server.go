@@ -18,6 +18,7 @@
 package clienttest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -25,6 +26,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -91,9 +94,12 @@ func start(history int) (*Server, error) {
 		HeartbeatInterval:        10 * time.Millisecond,
 		ElectionTimeout:          50 * time.Millisecond,
 		EventHistory:             history,
-		Logger:                   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		ClientListeners:          []net.Listener{},
-		PeerListener:             peerLn,
+		// Small WAL segments: a preallocated 64 MiB segment is held twice
+		// by the in-memory disk (written and synced contents).
+		WALSegmentSize:  1 << 20,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ClientListeners: []net.Listener{},
+		PeerListener:    peerLn,
 	})
 	if err != nil {
 		ln.Close()
@@ -116,12 +122,12 @@ func start(history int) (*Server, error) {
 	return nil, err
 }
 
-// Close stops the server and its member.
+// Close stops the member, which ends open watches, then the server.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = s.srv.Shutdown(ctx)
 	_ = s.member.Stop(ctx)
+	_ = s.srv.Shutdown(ctx)
 }
 
 // Member is the running member (its Store, Status, ...).
@@ -169,17 +175,13 @@ func (s *Server) Requests() []string {
 // serve records the request and hands it to the member's handler.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	line := r.Method + " " + r.URL.Path
-	// The member parses the form again and gets the same values: ParseForm
-	// keeps what it read.
-	if err := r.ParseForm(); err == nil {
-		if enc := r.Form.Encode(); enc != "" {
-			line += " " + enc
-		}
+	if params, ok := peekForm(r); ok && params.Encode() != "" {
+		line += " " + params.Encode()
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, line)
 	s.mu.Unlock()
-	if r.Method == http.MethodGet && r.Form.Get("wait") == "true" {
+	if isWatch(r) {
 		// The member registers a watch before it writes the header: the
 		// first write or flush says the watch is waiting.
 		ww := &watchWriter{ResponseWriter: w, s: s}
@@ -187,6 +189,40 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w = ww
 	}
 	s.api.ServeHTTP(w, r)
+}
+
+// peekForm reads a request's parameters (query and form) for the log
+// without consuming them: the member parses the request itself, and must
+// see a malformed form as malformed (error 210), which it would not if the
+// form had been parsed here first.
+func peekForm(r *http.Request) (url.Values, bool) {
+	var body []byte
+	if r.Body != nil {
+		var err error
+		if body, err = io.ReadAll(r.Body); err != nil {
+			return nil, false
+		}
+		r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	peek := r.Clone(r.Context())
+	peek.Body = io.NopCloser(bytes.NewReader(body))
+	if err := peek.ParseForm(); err != nil {
+		return nil, false
+	}
+	return peek.Form, true
+}
+
+// isWatch reports whether the member will serve r as a watch: a GET or
+// HEAD with wait true and quorum not true, parsed as the member parses them.
+func isWatch(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	q := r.URL.Query()
+	wait, _ := strconv.ParseBool(q.Get("wait"))
+	quorum, _ := strconv.ParseBool(q.Get("quorum"))
+	return wait && !quorum
 }
 
 // watchWriter counts a watch as waiting from its first header until its
