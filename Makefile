@@ -15,9 +15,10 @@ build:
 
 # A local 3-member cluster on loopback (clients on 2379, 22379, 32379); data
 # in ./local.raftkv, kept between runs. Ctrl-C stops it. The binaries land
-# in bin/ (raftkv, raftkvctl, raftkv-bench, ...).
+# in bin/ (raftkv, raftkvctl, raftkv-bench, ...). ARGS go to raftkv-local:
+# make run ARGS=--tls starts it with client TLS and peer mTLS.
 run: build-bin
-	./bin/raftkv-local
+	./bin/raftkv-local $(ARGS)
 
 build-bin:
 	$(GO) build -o bin/ ./cmd/...
