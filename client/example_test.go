@@ -11,8 +11,8 @@ import (
 	"github.com/raftkv/raftkv/client/clienttest"
 )
 
-// The examples run against clienttest, an in-memory v2 server; point
-// Endpoints at real members ("http://127.0.0.1:2379", ...) instead.
+// The examples run against clienttest, a one-member raftkv in the test's
+// process; point Endpoints at real members ("http://127.0.0.1:2379", ...) instead.
 func newExampleServer() *clienttest.Server { return clienttest.NewServer() }
 
 func Example() {

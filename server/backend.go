@@ -75,7 +75,7 @@ type SelfStats struct {
 
 // LeaderStats is /v2/stats/leader: the leader's view of each follower.
 type LeaderStats struct {
-	Followers map[string]followerStats `json:"followers"`
+	Followers map[string]FollowerStats `json:"followers"`
 	Leader    string                   `json:"leader"`
 }
 

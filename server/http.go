@@ -107,7 +107,7 @@ func (a *api) handler() http.Handler {
 	return a.withCORS(mux)
 }
 
-// cors applies --cors: allowed origins get the v2 CORS headers, and an
+// withCORS applies --cors: allowed origins get the v2 CORS headers, and an
 // OPTIONS request is answered at once.
 func (a *api) withCORS(h http.Handler) http.Handler {
 	if len(a.cors) == 0 {

@@ -119,7 +119,7 @@ type memberStats struct {
 	sendApp   uint64
 	recvApp   uint64
 	hbSent    map[uint64]time.Time
-	followers map[uint64]*followerStats
+	followers map[uint64]*FollowerStats
 	// leaderSince is when the current leader (as this member sees it) was
 	// first seen.
 	leader      uint64
@@ -127,7 +127,9 @@ type memberStats struct {
 	rtt         *prometheus.HistogramVec
 }
 
-type followerStats struct {
+// FollowerStats is the leader's view of one follower in /v2/stats/leader:
+// heartbeat round trips in ms, and counts of answered and lost heartbeats.
+type FollowerStats struct {
 	Latency struct {
 		Current  float64 `json:"current"`
 		Average  float64 `json:"average"`
@@ -144,13 +146,13 @@ type followerStats struct {
 }
 
 func newMemberStats() *memberStats {
-	return &memberStats{hbSent: map[uint64]time.Time{}, followers: map[uint64]*followerStats{}}
+	return &memberStats{hbSent: map[uint64]time.Time{}, followers: map[uint64]*FollowerStats{}}
 }
 
-func (s *memberStats) follower(id uint64) *followerStats {
+func (s *memberStats) follower(id uint64) *FollowerStats {
 	f := s.followers[id]
 	if f == nil {
-		f = &followerStats{}
+		f = &FollowerStats{}
 		s.followers[id] = f
 	}
 	return f
@@ -211,10 +213,10 @@ func (s *memberStats) received(m raft.Message) {
 }
 
 // leaderStats copies the follower statistics for the given followers.
-func (s *memberStats) leaderStats(followers []uint64) map[string]followerStats {
+func (s *memberStats) leaderStats(followers []uint64) map[string]FollowerStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]followerStats{}
+	out := map[string]FollowerStats{}
 	for _, id := range followers {
 		out[IDString(id)] = *s.follower(id)
 	}

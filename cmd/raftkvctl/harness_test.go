@@ -44,7 +44,7 @@ import (
 //	                      wait until it printed N lines, interrupt it
 //	                      (Ctrl-C), and show its output.
 //	fill key=K n=N        write K N times (through the client)
-//	requests              (fake server only) the HTTP requests since the
+//	requests              (clienttest only) the HTTP requests since the
 //	                      last "requests", as method, path and parameters.
 //
 // Command lines may start with VAR=value words (the environment) and use
@@ -57,7 +57,7 @@ import (
 //
 // and review the diff.
 
-// runner runs raftkvctl: in this process (fake-server and help tests) or as
+// runner runs raftkvctl: in this process (clienttest and help tests) or as
 // the built binary (real-cluster tests).
 type runner struct {
 	bin string            // the raftkvctl binary; "" runs in this process
@@ -195,7 +195,7 @@ type script struct {
 	normalise func(string) string
 	// options are output rewrites a directive asks for by name.
 	options  map[string]func(string) string
-	requests func() []string // the fake server's request log
+	requests func() []string // clienttest's request log
 	nreq     int
 	bg       map[string]*proc
 }

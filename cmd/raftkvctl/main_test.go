@@ -24,7 +24,7 @@ func TestHelp(t *testing.T) {
 	s.run(t, "testdata/help.txt")
 }
 
-// TestFake runs transcripts against clienttest's in-memory server, in this
+// TestFake runs transcripts against clienttest's one-member raftkv, in this
 // process: the HTTP each command sends, and its output in every format.
 func TestFake(t *testing.T) {
 	datadriven.Walk(t, "testdata/fake", func(t *testing.T, path string) {
