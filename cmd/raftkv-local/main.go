@@ -1,9 +1,23 @@
 // Command raftkv-local runs a local raftkv cluster on loopback: what
 // `make run` starts. By default three members with client ports 2379,
-// 22379 and 32379 and peer ports 2380, 22380 and 32380, data in
-// ./local.raftkv (kept between runs; --fresh starts over). It waits for a
-// leader, prints the endpoints and lines to try, and stops every member
-// gracefully on Ctrl-C (SIGINT) or SIGTERM.
+// 22379 and 32379 and peer ports 2380, 22380 and 32380 (five with
+// --members 5: 42379 and 52379 too), data in ./local.raftkv (kept between
+// runs; --fresh starts over). It waits for a leader, prints the endpoints
+// and lines to try, and stops every member gracefully on Ctrl-C (SIGINT)
+// or SIGTERM.
+//
+// A member that exits or is killed is reported (pid, exit status, the end
+// of its log, how to bring it back) and the others keep serving; the
+// leader it watches is announced when it changes. From another terminal,
+//
+//	raftkv-local status        each member's pid, process state, raft role and client URL
+//	raftkv-local kill m2       SIGKILL member m2
+//	raftkv-local stop m2       stop m2 gracefully (SIGTERM)
+//	raftkv-local restart m2    start m2 again on its data dir and wait until it is healthy
+//
+// talk to the running raftkv-local through a unix socket in its data dir
+// (<data-dir>/control.sock); when raftkv-local runs in a terminal, the
+// same commands can be typed there (s, k 2, r 2).
 //
 // With --tls it first makes a CA and certificates in <data-dir>/tls (with
 // Go's crypto/x509; kept between runs): the members serve https and
@@ -15,138 +29,93 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
-	"github.com/raftkv/raftkv/internal/testcluster"
+	"golang.org/x/term"
 )
 
+const defaultDir = "local.raftkv"
+
 func main() {
+	if len(os.Args) > 1 {
+		if _, ok := commands[os.Args[1]]; ok {
+			os.Exit(command(os.Args[1], os.Args[2:], self(), os.Stdout, os.Stderr))
+		}
+	}
 	bin := flag.String("bin", "", "the raftkv binary (default: raftkv next to this program, then $PATH)")
-	dir := flag.String("data-dir", "local.raftkv", "directory for the members' data dirs and logs")
+	dir := flag.String("data-dir", defaultDir, "directory for the members' data dirs and logs, and the control socket")
 	fresh := flag.Bool("fresh", false, "remove --data-dir first and bootstrap a new cluster")
-	members := flag.Int("members", 3, "number of members (1, 3 or 5)")
+	var members int
+	flag.IntVar(&members, "members", 3, "number of members, 1 to 5 (3 or 5 survive losing members)")
+	flag.IntVar(&members, "n", 3, "shorthand for --members")
 	heartbeat := flag.Int("heartbeat-interval", 100, "ms")
 	election := flag.Int("election-timeout", 1000, "ms")
 	logs := flag.Bool("logs", false, "print the members' logs here instead of to files in --data-dir")
 	useTLS := flag.Bool("tls", false, "https with client certificates, and mutual TLS between members, on a CA and certificates made in --data-dir/tls")
+	flag.Usage = usage
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fail(fmt.Sprintf("unknown command %q (commands: status, kill, stop, restart; see --help)", flag.Arg(0)))
+	}
 
 	if *bin == "" {
 		*bin = findRaftkv()
 	}
-	if *members < 1 || *members > 5 {
+	if members < 1 || members > 5 {
 		fail("--members must be 1 to 5")
 	}
-	if *fresh {
-		if err := os.RemoveAll(*dir); err != nil {
-			fail(err.Error())
-		}
-	}
-	clientPorts := []int{2379, 22379, 32379, 42379, 52379}[:*members]
-	peerPorts := []int{2380, 22380, 32380, 42380, 52380}[:*members]
-	opts := testcluster.Options{
-		Bin: *bin, Dir: *dir, Members: *members, ClientPorts: clientPorts, PeerPorts: peerPorts,
-		Token: "raftkv-local", HeartbeatMs: *heartbeat, ElectionMs: *election, TLS: *useTLS,
+	cfg := config{
+		Bin: *bin, Dir: *dir, Fresh: *fresh, Members: members,
+		ClientPorts: []int{2379, 22379, 32379, 42379, 52379}[:members],
+		PeerPorts:   []int{2380, 22380, 32380, 42380, 52380}[:members],
+		HeartbeatMs: *heartbeat, ElectionMs: *election, TLS: *useTLS, Self: self(),
 	}
 	if *logs {
-		opts.Logs = os.Stderr
+		cfg.Logs = os.Stderr
 	}
-	c, err := testcluster.Start(opts)
-	if err != nil {
+	// Typed commands only from a terminal: under make in CI, stdin is not
+	// one and nothing reads it.
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		cfg.Keys = os.Stdin
+		// Run in the background (raftkv-local &), a read from the terminal
+		// would stop the whole process; ignored, it fails instead (and the
+		// reader tries again later).
+		signal.Ignore(syscall.SIGTTIN)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
 		fail(err.Error())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	leader, err := waitLeader(ctx, c)
-	cancel()
-	if err != nil {
-		c.Close()
-		fail(fmt.Sprintf("the cluster found no leader: %v (logs in %s)", err, *dir))
-	}
-	fmt.Print(banner(c, leader, *dir))
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	exited := make(chan int, len(c.Members))
-	for i := range c.Members {
-		go func() {
-			<-c.Exited(i)
-			exited <- i
-		}()
-	}
-	select {
-	case <-sigs:
-	case i := <-exited:
-		fmt.Fprintf(os.Stderr, "raftkv-local: member %s exited (see %s); stopping the others\n", c.Members[i].Name, filepath.Join(*dir, c.Members[i].Name+".log"))
-	}
-	fmt.Println("\nstopping...")
-	code := 0
-	for i := range c.Members {
-		if err := c.Stop(i, 15*time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "raftkv-local:", err)
-			code = 1
-		}
-	}
-	c.Close()
-	os.Exit(code)
 }
 
-// banner is what raftkv-local prints once the cluster has a leader: the
-// endpoints and lines to try (with the certificate flags for a TLS
-// cluster).
-func banner(c *testcluster.Cluster, leader int, dir string) string {
-	endpoints := strings.Join(c.ClientURLs(), ",")
-	first, second := c.Members[0].ClientURL, c.Members[min(1, len(c.Members)-1)].ClientURL
-	curl, ctl, tlsNote := "curl -L", "bin/raftkvctl --endpoints "+endpoints, ""
-	if f := c.TLS; f != nil {
-		curl = fmt.Sprintf("curl -L --cacert %s --cert %s --key %s", f.CAFile, f.ClientCert, f.ClientKey)
-		ctl = fmt.Sprintf("bin/raftkvctl --endpoints %s --cacert %s --cert %s --key %s", endpoints, f.CAFile, f.ClientCert, f.ClientKey)
-		tlsNote = fmt.Sprintf(`  TLS: https with client certificates, mutual TLS between members
-  certificates (CA, server, client CN root, members): %s
-`, f.Dir)
-	}
-	return fmt.Sprintf(`raftkv: %d-member cluster running; leader is %s
-  client URLs: %s
-  data and logs: %s
-%s
-Try:
-  %s -X PUT %s/v2/keys/message -d value="Hello"
-  %s %s/v2/keys/message
-  %s %s/v2/members
-  %s set /message Hello
-  %s get /message
+func usage() {
+	w := flag.CommandLine.Output()
+	fmt.Fprintf(w, `Usage:
+  raftkv-local [flags]                 run a local cluster until Ctrl-C
+  raftkv-local status [--data-dir D]   each member of the running cluster: pid, process, raft role, client URL
+  raftkv-local kill [--data-dir D] m2  SIGKILL a member (the others keep serving)
+  raftkv-local stop [--data-dir D] m2  stop a member gracefully (SIGTERM)
+  raftkv-local restart [--data-dir D] m2
+                                       start a member again on its data dir and wait until it is healthy
 
-Ctrl-C stops all members.
-`, len(c.Members), c.Members[leader].Name, endpoints, dir, tlsNote,
-		curl, first, curl, first, curl, second, ctl, ctl)
+Flags of the cluster:
+`)
+	flag.PrintDefaults()
 }
 
-// waitLeader waits for a leader, giving up early if a member exits (a
-// port in use, say).
-func waitLeader(ctx context.Context, c *testcluster.Cluster) (int, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for i := range c.Members {
-		go func() {
-			select {
-			case <-c.Exited(i):
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+// self is how to call this program again in the hints it prints
+// ("bin/raftkv-local" under make run).
+func self() string {
+	if p := filepath.Clean(os.Args[0]); filepath.Base(p) != p {
+		return p
 	}
-	leader, err := c.WaitLeader(ctx)
-	for i := range c.Members {
-		if !c.Running(i) {
-			return -1, fmt.Errorf("member %s exited:\n%s", c.Members[i].Name, c.Log(i))
-		}
-	}
-	return leader, err
+	return os.Args[0]
 }
 
 func findRaftkv() string {
@@ -166,4 +135,21 @@ func findRaftkv() string {
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "raftkv-local:", msg)
 	os.Exit(1)
+}
+
+// config is what run needs: the flags, resolved.
+type config struct {
+	Bin, Dir string
+	Fresh    bool
+	Members  int
+	// ClientPorts and PeerPorts fix the ports; nil picks free ones (tests).
+	ClientPorts, PeerPorts  []int
+	HeartbeatMs, ElectionMs int
+	// Logs, if set, takes the members' logs instead of files in Dir.
+	Logs io.Writer
+	TLS  bool
+	// Self is how the hints name this program ("bin/raftkv-local").
+	Self string
+	// Keys, if set, is a terminal to read typed commands from.
+	Keys io.Reader
 }

@@ -6,9 +6,10 @@
 // with its own data dir, client port and peer port; Kill (SIGKILL), Stop
 // (SIGTERM, graceful), Pause and Resume (SIGSTOP/SIGCONT) and Restart act
 // on one member; WaitLeader waits until the members agree on a leader.
-// Build compiles the binary once per test process. With Options.TLS the
-// members serve https with client-certificate auth and talk to each other
-// over mutual TLS, on certificates made in the cluster's directory.
+// Build compiles the binary once per test process. A Cluster's methods
+// may be called from several goroutines. With Options.TLS the members
+// serve https with client-certificate auth and talk to each other over
+// mutual TLS, on certificates made in the cluster's directory.
 package testcluster
 
 import (
@@ -61,6 +62,10 @@ type Options struct {
 	// (see TLSFiles; files already there are reused). Args may switch
 	// parts off again (--client-cert-auth=false: the last flag wins).
 	TLS bool
+	// OwnProcessGroup starts each member in a process group of its own,
+	// so that a terminal's Ctrl-C reaches only the parent (raftkv-local),
+	// which then stops the members itself, instead of every member at once.
+	OwnProcessGroup bool
 }
 
 // TLSFiles are the certificate files of a TLS cluster, all signed by one
@@ -144,15 +149,21 @@ type Member struct {
 	PeerURL   string
 	DataDir   string
 	args      []string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	logFile   *os.File
+	// cmd, exited and logFile belong to the current process; they change
+	// on Restart and are guarded by Cluster.mu.
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	logFile *os.File
 }
 
-// Cluster is a set of raftkv processes on loopback.
+// Cluster is a set of raftkv processes on loopback. Its methods may be
+// called from several goroutines (raftkv-local restarts members from its
+// control socket while it watches them).
 type Cluster struct {
 	opts    Options
 	Members []*Member
+	// mu guards each member's current process (cmd, exited, logFile).
+	mu sync.Mutex
 	// TLS holds the certificate files of a TLS cluster (nil otherwise).
 	TLS       *TLSFiles
 	clientTLS *tls.Config
@@ -247,7 +258,10 @@ func Start(opts Options) (*Cluster, error) {
 				"--peer-client-cert-auth", "--peer-trusted-ca-file", f.CAFile)
 		}
 		m.args = append(m.args, opts.Args...)
-		if err := c.start(m); err != nil {
+		c.mu.Lock()
+		err := c.start(m)
+		c.mu.Unlock()
+		if err != nil {
 			c.Close()
 			return nil, err
 		}
@@ -255,6 +269,7 @@ func Start(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// start starts m's process; the caller holds c.mu.
 func (c *Cluster) start(m *Member) error {
 	cmd := exec.Command(c.opts.Bin, m.args...)
 	cmd.Env = os.Environ()
@@ -262,14 +277,20 @@ func (c *Cluster) start(m *Member) error {
 	if c.opts.Logs != nil {
 		logw = &prefixWriter{prefix: m.Name + " | ", w: c.opts.Logs}
 	} else {
-		f, err := os.OpenFile(filepath.Join(c.opts.Dir, m.Name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		f, err := os.OpenFile(c.logPath(m), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
+		}
+		if m.logFile != nil {
+			m.logFile.Close() // the previous process's: it has exited
 		}
 		m.logFile = f
 		logw = f
 	}
 	cmd.Stdout, cmd.Stderr = logw, logw
+	if c.opts.OwnProcessGroup {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %v", m.Name, err)
 	}
@@ -282,71 +303,114 @@ func (c *Cluster) start(m *Member) error {
 	return nil
 }
 
-// Running reports whether member i's process is alive.
-func (c *Cluster) Running(i int) bool {
-	m := c.Members[i]
-	if m.cmd == nil {
+// proc returns member i's current process and its exit channel (nil, nil
+// if it never started).
+func (c *Cluster) proc(i int) (*exec.Cmd, chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Members[i].cmd, c.Members[i].exited
+}
+
+// running reports whether cmd (with exit channel exited) is alive.
+func running(cmd *exec.Cmd, exited chan struct{}) bool {
+	if cmd == nil {
 		return false
 	}
 	select {
-	case <-m.exited:
+	case <-exited:
 		return false
 	default:
 		return true
 	}
 }
 
+// Running reports whether member i's process is alive.
+func (c *Cluster) Running(i int) bool { return running(c.proc(i)) }
+
 // Exited is closed when member i's current process exits.
-func (c *Cluster) Exited(i int) <-chan struct{} { return c.Members[i].exited }
+func (c *Cluster) Exited(i int) <-chan struct{} {
+	_, exited := c.proc(i)
+	return exited
+}
 
 // ExitCode is the exit code of member i's last process (-1 if killed by
 // a signal or still running).
 func (c *Cluster) ExitCode(i int) int {
-	if c.Running(i) || c.Members[i].cmd == nil || c.Members[i].cmd.ProcessState == nil {
+	cmd, exited := c.proc(i)
+	if running(cmd, exited) || cmd == nil || cmd.ProcessState == nil {
 		return -1
 	}
-	return c.Members[i].cmd.ProcessState.ExitCode()
+	return cmd.ProcessState.ExitCode()
+}
+
+// ExitStatus describes how member i's last process ended ("exit status
+// 1", "signal: killed"); "" while it runs or if it never started.
+func (c *Cluster) ExitStatus(i int) string {
+	cmd, exited := c.proc(i)
+	if running(cmd, exited) || cmd == nil || cmd.ProcessState == nil {
+		return ""
+	}
+	return cmd.ProcessState.String()
+}
+
+// PID is the process id of member i's current (or last) process, 0 if it
+// never started.
+func (c *Cluster) PID(i int) int {
+	cmd, _ := c.proc(i)
+	if cmd == nil || cmd.Process == nil {
+		return 0
+	}
+	return cmd.Process.Pid
 }
 
 // Kill kills member i with SIGKILL and waits for it to exit.
 func (c *Cluster) Kill(i int) {
-	m := c.Members[i]
-	if !c.Running(i) {
+	cmd, exited := c.proc(i)
+	if !running(cmd, exited) {
 		return
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGCONT) // a paused process dies too
-	_ = m.cmd.Process.Kill()
-	<-m.exited
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused process dies too
+	_ = cmd.Process.Kill()
+	<-exited
 }
 
 // Stop stops member i gracefully (SIGTERM) and waits up to timeout.
 func (c *Cluster) Stop(i int, timeout time.Duration) error {
-	m := c.Members[i]
-	if !c.Running(i) {
+	cmd, exited := c.proc(i)
+	if !running(cmd, exited) {
 		return nil
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-m.exited:
+	case <-exited:
 		return nil
 	case <-time.After(timeout):
 		c.Kill(i)
-		return fmt.Errorf("%s did not stop within %v after SIGTERM", m.Name, timeout)
+		return fmt.Errorf("%s did not stop within %v after SIGTERM", c.Members[i].Name, timeout)
 	}
 }
 
 // Pause stops member i with SIGSTOP; Resume continues it.
-func (c *Cluster) Pause(i int) { _ = c.Members[i].cmd.Process.Signal(syscall.SIGSTOP) }
+func (c *Cluster) Pause(i int) {
+	cmd, _ := c.proc(i)
+	_ = cmd.Process.Signal(syscall.SIGSTOP)
+}
 
 // Resume continues a paused member.
-func (c *Cluster) Resume(i int) { _ = c.Members[i].cmd.Process.Signal(syscall.SIGCONT) }
+func (c *Cluster) Resume(i int) {
+	cmd, _ := c.proc(i)
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+}
 
 // Restart starts member i again from its data dir (after Kill or Stop).
 func (c *Cluster) Restart(i int) error {
-	if c.Running(i) {
-		return fmt.Errorf("%s is still running", c.Members[i].Name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.Members[i]
+	if running(m.cmd, m.exited) {
+		return fmt.Errorf("%s is still running", m.Name)
 	}
-	return c.start(c.Members[i])
+	return c.start(m)
 }
 
 // ClientURLs lists the members' client URLs.
@@ -379,16 +443,36 @@ func (c *Cluster) HTTPClient(timeout time.Duration) *http.Client {
 func (c *Cluster) Close() {
 	for i, m := range c.Members {
 		c.Kill(i)
+		c.mu.Lock()
 		if m.logFile != nil {
 			m.logFile.Close()
+			m.logFile = nil
 		}
+		c.mu.Unlock()
 	}
+}
+
+func (c *Cluster) logPath(m *Member) string { return filepath.Join(c.opts.Dir, m.Name+".log") }
+
+// LogPath is the file member i logs to, "" when Options.Logs takes the
+// logs.
+func (c *Cluster) LogPath(i int) string {
+	if c.opts.Logs != nil {
+		return ""
+	}
+	return c.logPath(c.Members[i])
 }
 
 // Log returns member i's log so far (when logs go to files).
 func (c *Cluster) Log(i int) string {
-	b, _ := os.ReadFile(filepath.Join(c.opts.Dir, c.Members[i].Name+".log"))
+	b, _ := os.ReadFile(c.logPath(c.Members[i]))
 	return string(b)
+}
+
+// LogTail returns the last n lines of member i's log (when logs go to
+// files).
+func (c *Cluster) LogTail(i, n int) string {
+	return tail(strings.TrimRight(c.Log(i), "\n"), n)
 }
 
 // WaitLeader waits until every running member (except those listed in
