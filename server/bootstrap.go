@@ -40,9 +40,15 @@ func (m *Member) loadOrBootstrap() (voters, learners []uint64, err error) {
 	b, err := vfs.ReadFile(m.cfg.FS, path)
 	switch {
 	case err == nil:
+		if m.cfg.Discovery != "" || m.cfg.DiscoverySRV != "" {
+			m.log.Warn("discovery token ignored: the data dir already holds a member, which restarts as it was", "data-dir", m.cfg.DataDir)
+		}
 		return m.restart(path, b)
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, nil, fmt.Errorf("server: reading %s: %v", path, err)
+	}
+	if err := m.discover(); err != nil {
+		return nil, nil, err
 	}
 	return m.bootstrap(path)
 }
@@ -62,7 +68,10 @@ func (m *Member) restart(path string, b []byte) (voters, learners []uint64, err 
 	if mf.Name != cfg.Name {
 		return nil, nil, fmt.Errorf("%w: %s was created by member %q, but --name is %q; give the right --name or --data-dir", ErrOtherMember, cfg.DataDir, mf.Name, cfg.Name)
 	}
-	if cfg.InitialClusterSet && cfg.InitialClusterState != "existing" {
+	// --force-new-cluster makes a cluster of this data dir whatever the
+	// flags say: a `raftkvctl backup` copy has a cluster id of its own,
+	// and is started with the old member's flags.
+	if cfg.InitialClusterSet && cfg.InitialClusterState != "existing" && !cfg.ForceNewCluster {
 		// The flags' token, not the data dir's (m.token): the check is
 		// whether the flags describe the data dir's cluster.
 		if want := bootClusterID(cfg.InitialCluster, cfg.InitialClusterToken); want != m.clusterID {
@@ -113,6 +122,11 @@ func (m *Member) bootstrap(path string) (voters, learners []uint64, err error) {
 	}
 	if err := cfg.FS.MkdirAll(cfg.DataDir); err != nil {
 		return nil, nil, fmt.Errorf("server: creating --data-dir %s: %v", cfg.DataDir, err)
+	}
+	// Before the member file: of two members bootstrapping one new data
+	// dir at once, only the lock's holder writes it.
+	if err := m.lockDataDir(true); err != nil {
+		return nil, nil, err
 	}
 	if err := writeMemberFile(cfg.FS, path, mf); err != nil {
 		return nil, nil, err

@@ -40,7 +40,24 @@
 //     does the handshake before telling the two apart.
 //   - membership.go: member ids, --initial-cluster, URLs, and the member
 //     records in the key space under the hidden directory /_raftkv.
+//   - discovery.go: --discovery, etcd 2's discovery protocol against any
+//     v2 key space (register, wait for the directory to fill, boot with
+//     the first size registrations); discovery_srv.go: --discovery-srv,
+//     the initial cluster from DNS SRV records.
+//   - proxy.go: --proxy, a member-less reverse proxy to the members'
+//     client URLs with endpoint failover (also what a member started
+//     through a full discovery directory becomes).
 //   - metrics.go: Prometheus metrics and the /v2/stats counters.
+//   - snapshot.go: GET /v2/raftkv/snapshot, a consistent snapshot of the
+//     cluster (a read index, then the key space frozen on the loop)
+//     streamed in storage/backup's file format.
+//   - restore.go: RestoreSnapshot, a new cluster's data dir made from a
+//     snapshot file (raftkvctl snapshot restore), written whole or not at
+//     all.
+//   - backup.go: BackupDataDir, etcdctl v2's offline backup of a stopped
+//     member's data dir under new ids.
+//   - forcenew.go: --force-new-cluster, the log of a survivor rewritten
+//     before start so that it is the one member of its cluster.
 //
 // docs/architecture.md lists every goroutine of a running member and
 // follows a write and a read through the packages.

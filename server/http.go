@@ -33,13 +33,28 @@ func versionBody() map[string]string {
 	return map[string]string{"etcdserver": etcdAPIVersion, "etcdcluster": "2.3.0", "raftkv": Version}
 }
 
-// serve starts the client and peer HTTP servers.
+// serve starts the peer HTTP server, and the client HTTP servers once the
+// member has published its client URLs (Published), as etcd starts serving
+// clients only after its publish: a client that reaches a member can then
+// find it in /v2/members, so cluster-health right after a member answers
+// never calls one unpublished. Until then the client listeners accept
+// (connections wait in the backlog) but nothing is read. A member that
+// cannot publish (no quorum reachable) serves no clients.
 func (m *Member) serve() {
 	h := m.Handler()
 	for _, ln := range m.cfg.ClientListeners {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		m.clientSrvs = append(m.clientSrvs, srv)
-		go func() { _ = srv.Serve(ln) }()
+		go func() {
+			select {
+			case <-m.publishedc:
+				m.log.Info("serving clients", "addr", ln.Addr().String())
+				_ = srv.Serve(ln)
+			case <-m.drainc:
+				// Stopped before publishing: Shutdown had nothing to close.
+				ln.Close()
+			}
+		}()
 	}
 	m.peerSrv = &http.Server{Handler: m.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = m.peerSrv.Serve(m.peerMux.httpListener()) }()
@@ -96,6 +111,7 @@ func (a *api) handler() http.Handler {
 		writeJSON(w, http.StatusOK, versionBody())
 	})
 	mux.HandleFunc("GET /health", a.serveHealth)
+	mux.HandleFunc("GET "+pathSnapshot, a.serveSnapshot)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	if a.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -140,9 +156,11 @@ func (a *api) writeError(w http.ResponseWriter, e *kv.Error) {
 }
 
 // internalError is v2's error 300 for a failure inside the cluster: no
-// leader, a timeout (outcome unknown), a stopping member.
+// leader, a timeout (outcome unknown), a stopping member. It carries this
+// member's current store index (etcd 2 wrote 0 here), so a client that
+// retries or starts a watch knows where the key space stood.
 func (a *api) internalError(w http.ResponseWriter, err error) {
-	a.writeError(w, kv.NewError(kv.EcodeRaftInternal, err.Error(), 0))
+	a.writeError(w, kv.NewError(kv.EcodeRaftInternal, err.Error(), a.b.Store().Index()))
 }
 
 // writeStoreError writes a *kv.Error as itself and anything else as 300.

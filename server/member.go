@@ -36,6 +36,29 @@ type MemberConfig struct {
 	InitialClusterSet   bool
 	InitialClusterState string // --initial-cluster-state: new or existing
 	InitialClusterToken string // --initial-cluster-token
+	// ForceNewCluster is --force-new-cluster: on a restart, rewrite the
+	// membership to this member alone before starting (forcenew.go), to
+	// recover the survivor of a cluster that lost its majority for good.
+	// An explicit InitialCluster is then not checked against the data
+	// dir's cluster.
+	ForceNewCluster bool
+
+	// Discovery is --discovery: a directory URL of a v2 key space where
+	// the members of a new cluster find each other (discovery.go). With
+	// an empty data dir it replaces InitialCluster, and becomes the
+	// token; with a data dir it is ignored.
+	Discovery string
+	// DiscoverySRV is --discovery-srv: a DNS domain whose SRV records
+	// list the peer URLs of a new cluster; DiscoverySRVName is
+	// --discovery-srv-name, a suffix of the service name
+	// (discovery_srv.go).
+	DiscoverySRV, DiscoverySRVName string
+	// LookupSRV resolves SRV records for DiscoverySRV (nil:
+	// net.LookupSRV). Tests hand in their own.
+	LookupSRV func(service, proto, name string) (string, []*net.SRV, error)
+	// DiscoveryProxy is --discovery-proxy: an HTTP proxy to reach the
+	// discovery service through (empty: HTTPS_PROXY and friends).
+	DiscoveryProxy string
 
 	HeartbeatInterval time.Duration // --heartbeat-interval (also the tick)
 	ElectionTimeout   time.Duration // --election-timeout
@@ -151,6 +174,10 @@ type Member struct {
 	fwdServing  sync.WaitGroup
 
 	startTime time.Time
+	// lock is the data dir's lock (lock.go), held from before the first
+	// write to the data dir until Stop has closed the storage; nil on the
+	// in-memory disk.
+	lock *dirLock
 	// handedOver records that Stop handed leadership to another member.
 	handedOver atomic.Bool
 	stopOnce   sync.Once
@@ -167,9 +194,16 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 		return nil, err
 	}
 	m = newMember(cfg)
+	// An existing data dir is locked first, so a second raftkv on it is
+	// told who holds it (rather than that its ports are taken); a new one
+	// is locked by bootstrap once it makes the directory.
+	if err := m.lockDataDir(false); err != nil {
+		return nil, err
+	}
 	// Listen before touching the data dir: a port in use must not leave a
 	// half-bootstrapped directory behind.
 	if err := m.listen(); err != nil {
+		_ = m.unlockDataDir()
 		return nil, err
 	}
 	// m is passed in: by the time this runs, "return nil, err" has set the
@@ -177,11 +211,17 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	defer func(m *Member) {
 		if err != nil {
 			m.closeListeners()
+			_ = m.unlockDataDir()
 		}
 	}(m)
 	peers, learners, err := m.loadOrBootstrap()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ForceNewCluster {
+		if err := m.forceNewCluster(peers, learners); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.openNode(peers, learners); err != nil {
 		return nil, err
@@ -290,6 +330,7 @@ func (m *Member) start() {
 		st := m.node.Store()
 		return st.Stats().Watchers, st.Index()
 	})
+	m.metrics.watchPeers(func() []rpc.PeerStats { return m.tr.Stats().Peers })
 	m.syncPeers()
 	m.publishView()
 	go m.run()

@@ -151,6 +151,11 @@ func ParseInitialCluster(s string) ([]InitialMember, error) {
 // checkURL accepts http or https URLs with a host and a port and nothing
 // else; listen URLs must name an IP address, not a host name.
 func checkURL(s string, listen bool) error {
+	if !strings.Contains(s, "://") {
+		// "127.0.0.1:2379" is the classic slip; url.Parse would call it
+		// a bad path or take "localhost" for a scheme.
+		return fmt.Errorf("URL %q has no scheme; add http:// (or https://), as in http://%s", s, s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %v", s, err)

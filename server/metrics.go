@@ -9,11 +9,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/rpc"
 )
 
 // metrics are the member's Prometheus metrics (served on /metrics). The
 // families mirror etcd's (etcd_server_has_leader becomes
-// raftkv_server_has_leader, and so on) so dashboards translate directly.
+// raftkv_server_has_leader, and so on), and those etcd's dashboards and
+// alerts use are served under etcd's names too (metrics_etcd.go).
 type metrics struct {
 	reg             *prometheus.Registry
 	hasLeader       prometheus.Gauge
@@ -71,7 +73,13 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposals, m.proposalsFailed, m.pending,
 		m.committed, m.applied, m.fsync, m.peerRTT, m.httpRequests, m.peerHandshakeFailures, m.clientHandshakeFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(newEtcdNames(m.etcdNamed()))
 	return m
+}
+
+// watchPeers adds the per-peer traffic counters read from the transport.
+func (m *metrics) watchPeers(peers func() []rpc.PeerStats) {
+	m.reg.MustRegister(newPeerTraffic(peers))
 }
 
 // watchStore adds the gauges read from the key space (watchers, keys'

@@ -182,7 +182,11 @@ func (m *Member) peerURLs(id uint64) []string {
 // records say about it, sorted by id.
 func (m *Member) memberList() []MemberInfo {
 	v := m.view.Load()
-	records := *m.members.Load()
+	// From the store, not m.members (which watchMembers refreshes a
+	// moment after an apply): a list read after a ReadIndex then holds
+	// every record applied by then, such as a member's just-published
+	// client URLs.
+	records := readMembers(m.node.Store())
 	var out []MemberInfo
 	add := func(id uint64, learner bool) {
 		mi := MemberInfo{ID: id, PeerURLs: []string{}, ClientURLs: []string{}, Learner: learner}

@@ -147,14 +147,30 @@ func (m *Member) housekeeping() {
 	defer t.Stop()
 	published := false
 	leaderless := 0 // ticks of t without a leader
+	var triedTerm uint64
 	for {
-		select {
-		case <-m.stopc:
-			return
-		case <-t.C:
+		// Until published, a leader's arrival is acted on at once, not at
+		// the next tick: the client listeners wait for the publish (serve).
+		// One attempt per term without waiting; then the ticker paces.
+		v, changed := m.waitChange()
+		tick := false
+		if published || v.lead == raft.None || v.term == triedTerm {
+			if published {
+				changed = nil
+			}
+			select {
+			case <-m.stopc:
+				return
+			case <-t.C:
+				tick = true
+			case <-changed:
+			}
 		}
-		v := m.view.Load()
+		v = m.view.Load()
 		if v.lead == raft.None {
+			if !tick {
+				continue
+			}
 			leaderless++
 			// A member cut off for several election timeouts asks its peers
 			// whether it was removed (it cannot learn that from the log).
@@ -172,6 +188,7 @@ func (m *Member) housekeeping() {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RequestTimeout)
 		wasPublished := published
 		if !published {
+			triedTerm = v.term
 			published = m.publishAttributes(ctx, records)
 		}
 		if v.lead == m.id {

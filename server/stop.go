@@ -34,8 +34,10 @@ func (m *Member) stop(ctx context.Context) error {
 	trErr := m.tr.Close()
 	syncErr := m.node.Storage().Sync()
 	closeErr := m.node.Close()
+	// Last: the data dir is free once nothing more will be written to it.
+	unlockErr := m.unlockDataDir()
 	m.log.Info("member stopped", "name", m.cfg.Name)
-	return errors.Join(m.Err(), trErr, syncErr, closeErr)
+	return errors.Join(m.Err(), trErr, syncErr, closeErr, unlockErr)
 }
 
 // transferOnShutdown hands leadership over before a leader exits, so the

@@ -4,7 +4,9 @@
 // Flags use etcd's names (see ../shared/reference/server-config.md and the
 // README); each can also be set in the environment as RAFTKV_ plus the flag
 // name upper-cased with dashes as underscores (--data-dir is
-// RAFTKV_DATA_DIR). The command line wins over the environment.
+// RAFTKV_DATA_DIR), or under etcd's name ETCD_DATA_DIR, so etcd's systemd
+// units and container environments work unchanged. The command line wins
+// over the environment, and RAFTKV_ wins over ETCD_.
 //
 // With no flags, raftkv starts a one-member cluster on 127.0.0.1:2379
 // (clients) and 127.0.0.1:2380 (peers) with ./default.raftkv as data dir.
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,7 +32,12 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Environ(), os.Stderr))
+	os.Exit(runIO(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is runIO with --help and --version going to os.Stdout.
+func run(args, env []string, stderr io.Writer) int {
+	return runIO(args, env, os.Stdout, stderr)
 }
 
 type options struct {
@@ -43,6 +51,7 @@ type options struct {
 	redirect, leaseReads, pprof, version       bool
 	cors, logLevel, logFormat                  string
 	initialClusterSet                          bool
+	forceNewCluster                            bool
 
 	// TLS: the client side, the peer side, and both.
 	certFile, keyFile, trustedCA, caFile, clientCRL      string
@@ -51,6 +60,11 @@ type options struct {
 	peerCRL, peerAllowedCN                               string
 	peerClientCertAuth, peerAutoTLS                      bool
 	tlsMinVersion, cipherSuites                          string
+
+	// Discovery and the proxy (discovery.go in this directory).
+	discovery, discoveryFallback, discoverySRV, discoverySRVName string
+	discoveryProxy, proxy                                        string
+	proxyFailureWaitMs, proxyRefreshMs, proxyDialMs              uint
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
@@ -63,8 +77,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.listenPeer, "listen-peer-urls", "http://127.0.0.1:2380", "URL to accept peers on (IP address)")
 	fs.StringVar(&o.advertisePeer, "initial-advertise-peer-urls", "http://127.0.0.1:2380", "comma-separated peer URLs this member announces")
 	fs.StringVar(&o.initialCluster, "initial-cluster", "", "bootstrap members as name=peerURL,... (default ${name}=${initial-advertise-peer-urls})")
-	fs.StringVar(&o.initialState, "initial-cluster-state", "new", "new: bootstrap a new cluster; existing: join one (after `member add`)")
+	fs.StringVar(&o.initialState, "initial-cluster-state", "new", "new: bootstrap a new cluster; existing: join one (after raftkvctl member add)")
 	fs.StringVar(&o.initialToken, "initial-cluster-token", "raftkv-cluster", "salt for the member and cluster ids, so clusters sharing URLs never cross-talk")
+	fs.BoolVar(&o.forceNewCluster, "force-new-cluster", false, "restart from the data dir as the only member of the cluster: every other member is removed (recovers a survivor after the majority is lost for good; see the README)")
 	fs.UintVar(&o.heartbeatMs, "heartbeat-interval", 100, "leader heartbeat period in ms (also raft's tick)")
 	fs.UintVar(&o.electionMs, "election-timeout", 1000, "election timeout in ms (at least 5x the heartbeat)")
 	fs.Uint64Var(&o.snapshotCount, "snapshot-count", 100000, "applied entries between snapshots (and log compactions)")
@@ -94,10 +109,30 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.peerCAFile, "peer-ca-file", "", "deprecated: --peer-trusted-ca-file plus --peer-client-cert-auth")
 	fs.StringVar(&o.tlsMinVersion, "tls-min-version", "TLS1.2", "oldest TLS version accepted and offered: TLS1.2 or TLS1.3")
 	fs.StringVar(&o.cipherSuites, "cipher-suites", "", "comma-separated TLS 1.2 cipher suites (Go's names, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256; default: Go's)")
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: raftkv [flags]\n\nStarts one raftkv member. Every flag can also be set as RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR).\n\nFlags:\n")
-		fs.PrintDefaults()
-		fmt.Fprintf(out, `
+	discoveryFlags(fs, o)
+	fs.Usage = func() { printUsage(fs, fs.Output()) }
+	return fs
+}
+
+// printUsage writes the help: every flag with its value type (string,
+// uint, duration, bool, ...; never a word of its description, which
+// flag.PrintDefaults takes from `backquotes`), its description and its
+// default.
+func printUsage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, "Usage: raftkv [flags]\n\nStarts one raftkv member. Every flag can also be set as RAFTKV_<FLAG> (e.g. RAFTKV_DATA_DIR)\nor as etcd's ETCD_<FLAG>; the command line wins, then RAFTKV_, then ETCD_.\n\nFlags:\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		typ := flagType(f)
+		fmt.Fprintf(out, "  --%s %s\n    \t%s", f.Name, typ, strings.ReplaceAll(f.Usage, "\n", "\n    \t"))
+		switch def := f.DefValue; {
+		case def == "" || def == "false" || def == "0" || def == "0s":
+		case typ == "string":
+			fmt.Fprintf(out, " (default %q)", def)
+		default:
+			fmt.Fprintf(out, " (default %s)", def)
+		}
+		fmt.Fprintln(out)
+	})
+	fmt.Fprintf(out, `
 Examples:
   raftkv                                   # one-member cluster on 127.0.0.1:2379
   raftkv --name n1 --data-dir n1.raftkv \
@@ -105,46 +140,96 @@ Examples:
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster n1=http://127.0.0.1:2380,n2=http://127.0.0.1:22380,n3=http://127.0.0.1:32380
 `)
+}
+
+// flagType names the type of f's value as --help shows it: the flag
+// package's name for it (bool for a boolean flag), from the value alone.
+func flagType(f *flag.Flag) string {
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return "bool"
 	}
-	return fs
+	bare := *f
+	bare.Usage = "" // no backquoted word can stand in for the type
+	name, _ := flag.UnquoteUsage(&bare)
+	return name
 }
 
 // applyEnv sets every flag not given on the command line from its
-// RAFTKV_ variable, and warns about RAFTKV_ variables that name no flag.
-func applyEnv(fs *flag.FlagSet, env []string, warn func(string)) error {
+// RAFTKV_ variable or, failing that, from etcd's ETCD_ variable of the
+// same name (ETCD_DATA_DIR for --data-dir), so that etcd's systemd units
+// and container environments work. It warns about variables of either
+// prefix that name no flag and about ones something else shadows, and
+// says once (info) which ETCD_ variables it took.
+func applyEnv(fs *flag.FlagSet, env []string, warn, info func(string)) error {
+	vars := map[string]string{} // the last value of each, as a shell's
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	known := map[string]bool{}
+	var took, shadowed []string // ETCD_ variables used, and overridden by RAFTKV_
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		key := "RAFTKV_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		known[key] = true
-		for _, kv := range env {
-			k, v, _ := strings.Cut(kv, "=")
-			if k != key {
-				continue
+		suffix := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		rk, ek := "RAFTKV_"+suffix, "ETCD_"+suffix
+		known[rk], known[ek] = true, true
+		rv, rok := vars[rk]
+		ev, eok := vars[ek]
+		key, v := rk, rv
+		switch {
+		case set[f.Name]:
+			for _, k := range []string{rk, ek} {
+				if _, ok := vars[k]; ok {
+					warn(fmt.Sprintf("%s is shadowed by --%s on the command line", k, f.Name))
+				}
 			}
-			if set[f.Name] {
-				warn(fmt.Sprintf("%s is shadowed by --%s on the command line", key, f.Name))
-				continue
+			return
+		case rok && eok:
+			if ev != rv {
+				shadowed = append(shadowed, ek+" by "+rk)
 			}
-			if e := fs.Set(f.Name, v); e != nil && err == nil {
-				err = fmt.Errorf("%s=%q: %v", key, v, e)
-			}
+		case eok:
+			key, v = ek, ev
+			took = append(took, ek)
+		case !rok:
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil && err == nil {
+			err = fmt.Errorf("%s=%q: %v", key, v, e)
 		}
 	})
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "RAFTKV_") && !known[k] {
-			warn(fmt.Sprintf("unknown environment variable %s (no such flag)", k))
+	if len(took) > 0 {
+		info(fmt.Sprintf("using etcd's environment variables %s as raftkv's (a RAFTKV_ variable of the same name would win)", strings.Join(took, ", ")))
+	}
+	if len(shadowed) > 0 {
+		warn(fmt.Sprintf("RAFTKV_ variables win over ETCD_ ones: %s is shadowed", strings.Join(shadowed, ", ")))
+	}
+	var unknown []string
+	for k := range vars {
+		if (strings.HasPrefix(k, "RAFTKV_") || strings.HasPrefix(k, "ETCD_")) && !known[k] {
+			unknown = append(unknown, k)
 		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		warn(fmt.Sprintf("unknown environment variable %s (raftkv has no such flag; ignored)", k))
 	}
 	return err
 }
 
-func run(args, env []string, stderr io.Writer) int {
+// runIO runs the server; --help and --version write to stdout, everything
+// else (errors, the log) to stderr.
+func runIO(args, env []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := newFlagSet(&o, stderr)
+	if wantsHelp(args) {
+		// Asked for, the help is output, not a diagnostic: stdout, exit 0
+		// (a bad flag still prints it to stderr with exit 2).
+		printUsage(fs, stdout)
+		return 0
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -155,13 +240,13 @@ func run(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "raftkv: unexpected argument %q (flags start with --)\n", fs.Arg(0))
 		return 2
 	}
-	var warnings []string
-	if err := applyEnv(fs, env, func(s string) { warnings = append(warnings, s) }); err != nil {
+	var warnings, infos []string
+	if err := applyEnv(fs, env, func(s string) { warnings = append(warnings, s) }, func(s string) { infos = append(infos, s) }); err != nil {
 		fmt.Fprintf(stderr, "raftkv: %v\n", err)
 		return 2
 	}
 	if o.version {
-		fmt.Fprintf(stderr, "raftkv %s (etcd v2 API %s)\n", server.Version, "2.3")
+		fmt.Fprintf(stdout, "raftkv %s (etcd v2 API %s)\n", server.Version, "2.3")
 		return 0
 	}
 	fs.Visit(func(f *flag.Flag) { o.initialClusterSet = o.initialClusterSet || f.Name == "initial-cluster" })
@@ -169,6 +254,9 @@ func run(args, env []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "raftkv: %v\n", err)
 		return 2
+	}
+	for _, s := range infos {
+		logger.Info(s)
 	}
 	for _, w := range warnings {
 		logger.Warn(w)
@@ -178,8 +266,16 @@ func run(args, env []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "raftkv: %v\n", err)
 		return 2
 	}
+	if o.proxy != "off" {
+		return runProxy(&o, cfg, nil, logger, stderr)
+	}
 	m, err := server.StartMember(cfg)
 	if err != nil {
+		var full *server.DiscoveryFullError
+		if errors.As(err, &full) && o.discoveryFallback == "proxy" {
+			logger.Warn("discovery: the cluster is full; starting as a proxy to its members (--discovery-fallback=proxy)", "members", server.FormatInitialCluster(full.Members))
+			return runProxy(&o, cfg, full.Members, logger, stderr)
+		}
 		fmt.Fprintf(stderr, "raftkv: %v\n", err)
 		return 1
 	}
@@ -210,6 +306,20 @@ func run(args, env []string, stderr io.Writer) int {
 	}
 }
 
+// wantsHelp reports whether args ask for the help (-h, -help, --h or
+// --help before the first non-flag argument or "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch {
+		case a == "--" || !strings.HasPrefix(a, "-"):
+			return false
+		case a == "-h" || a == "-help" || a == "--h" || a == "--help":
+			return true
+		}
+	}
+	return false
+}
+
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -229,7 +339,7 @@ func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) 
 	cfg := server.MemberConfig{
 		Name: o.name, DataDir: o.dataDir,
 		InitialClusterState: o.initialState, InitialClusterToken: o.initialToken,
-		InitialClusterSet: o.initialClusterSet,
+		InitialClusterSet: o.initialClusterSet, ForceNewCluster: o.forceNewCluster,
 		HeartbeatInterval: time.Duration(o.heartbeatMs) * time.Millisecond,
 		ElectionTimeout:   time.Duration(o.electionMs) * time.Millisecond,
 		SnapshotCount:     o.snapshotCount, RequestTimeout: o.requestTimeout,
@@ -280,6 +390,9 @@ func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) 
 		}
 	}
 	if err := tlsConfig(o, &cfg, logger); err != nil {
+		return cfg, err
+	}
+	if err := discoveryConfig(o, &cfg); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

@@ -21,7 +21,7 @@ func TestTLSFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The environment works for the new flags as for the others.
-	if err := applyEnv(fs, []string{"RAFTKV_PEER_CA_FILE=peer-ca.crt"}, func(string) {}); err != nil {
+	if err := applyEnv(fs, []string{"RAFTKV_PEER_CA_FILE=peer-ca.crt"}, func(string) {}, func(string) {}); err != nil {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer

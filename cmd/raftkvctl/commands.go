@@ -37,6 +37,8 @@ func commands() []*command {
 		watchCommand(), execWatchCommand(),
 		memberCommand(), clusterHealthCommand(), endpointCommand(),
 		userCommand(), roleCommand(), authCommand(),
+		discoveryCommand(),
+		snapshotCommand(), backupCommand(),
 	}
 }
 
