@@ -115,6 +115,7 @@ func BackupDataDir(dataDir, backupDir string) (*BackupResult, error) {
 		nf.Voters, nf.Learners = idStrings(vs), idStrings(ls)
 	}
 	nf.Peers = map[string][]string{IDString(newID): mf.Peers[mf.ID]}
+	nf.FromBackup = true
 
 	err = buildDataDir(backupDir, func(tmp string) error {
 		dst, err := storage.Open(vfs.OS(), filepath.Join(tmp, "member"), storage.Options{ClusterID: newCluster, MemberID: newID})

@@ -30,6 +30,10 @@ type memberFile struct {
 	// membership: the log only holds the changes made since bootstrap.
 	Voters   []string `json:"voters,omitempty"`
 	Learners []string `json:"learners,omitempty"`
+	// FromBackup marks a copy made by `raftkvctl backup`: its member id is
+	// new and no other member knows it, so it can only start with
+	// --force-new-cluster, which clears the mark.
+	FromBackup bool `json:"fromBackup,omitempty"`
 }
 
 // loadOrBootstrap reads the member file of an existing data dir, or
@@ -67,6 +71,12 @@ func (m *Member) restart(path string, b []byte) (voters, learners []uint64, err 
 	}
 	if mf.Name != cfg.Name {
 		return nil, nil, fmt.Errorf("%w: %s was created by member %q, but --name is %q; give the right --name or --data-dir", ErrOtherMember, cfg.DataDir, mf.Name, cfg.Name)
+	}
+	if mf.FromBackup {
+		if !cfg.ForceNewCluster {
+			return nil, nil, fmt.Errorf("server: %s is a copy made by `raftkvctl backup`, whose member no other member knows; start it with --force-new-cluster to make it a one-member cluster", cfg.DataDir)
+		}
+		m.backupCopy = &mf
 	}
 	// --force-new-cluster makes a cluster of this data dir whatever the
 	// flags say: a `raftkvctl backup` copy has a cluster id of its own,

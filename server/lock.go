@@ -26,6 +26,13 @@ const LockFileName = "raftkv.lock"
 // (or another member in this one) holds the data dir's lock.
 var ErrDataDirInUse = errors.New("server: the data dir is in use")
 
+// inUseError is ErrDataDirInUse with its message: who holds the lock and
+// what to do, without the sentinel's words in front.
+type inUseError struct{ msg string }
+
+func (e *inUseError) Error() string        { return e.msg }
+func (e *inUseError) Is(target error) bool { return target == ErrDataDirInUse }
+
 // lockHolder is what the lock file says about its owner.
 type lockHolder struct {
 	PID int `json:"pid"`
@@ -111,7 +118,7 @@ func lockDir(dir string, holder lockHolder) (*dirLock, error) {
 		if json.Unmarshal(b, &h) == nil && h.PID != 0 {
 			who = h.String()
 		}
-		return nil, fmt.Errorf("%w: data dir %s is in use by %s, which holds %s; stop it or choose another --data-dir", ErrDataDirInUse, dir, who, path)
+		return nil, &inUseError{fmt.Sprintf("data dir %s is in use by %s, which holds %s; stop it or choose another --data-dir", dir, who, path)}
 	}
 	// A failed write only makes a refused start's message vaguer: the
 	// lock, not the file's content, excludes the others.

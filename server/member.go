@@ -178,6 +178,9 @@ type Member struct {
 	// write to the data dir until Stop has closed the storage; nil on the
 	// in-memory disk.
 	lock *dirLock
+	// backupCopy is the member file of a `raftkvctl backup` copy being
+	// started with --force-new-cluster (bootstrap.go), nil otherwise.
+	backupCopy *memberFile
 	// handedOver records that Stop handed leadership to another member.
 	handedOver atomic.Bool
 	stopOnce   sync.Once
@@ -221,6 +224,13 @@ func StartMember(cfg MemberConfig) (m *Member, err error) {
 	if cfg.ForceNewCluster {
 		if err := m.forceNewCluster(peers, learners); err != nil {
 			return nil, err
+		}
+		if mf := m.backupCopy; mf != nil {
+			// Now a cluster of its own: it restarts without the flag.
+			mf.FromBackup = false
+			if err := writeMemberFile(m.cfg.FS, filepath.Join(m.cfg.DataDir, "member.json"), mf); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := m.openNode(peers, learners); err != nil {

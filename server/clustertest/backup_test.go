@@ -435,6 +435,13 @@ func TestForceNewClusterFromOneSurvivor(t *testing.T) {
 	for _, m := range c.Members {
 		ic = append(ic, m.Name+"="+m.PeerURL)
 	}
+	// Without --force-new-cluster the copy would wait forever for peers
+	// that do not know its new id: it refuses to start and says so.
+	refused := startProc(t, "backup-without-flag", survivorArgs(&bm, "--initial-cluster", strings.Join(ic, ","),
+		"--initial-cluster-token", "testcluster-"+filepath.Base(clusterDir(c)))...)
+	if code := refused.wait(t, 10*time.Second); code == 0 || !strings.Contains(refused.out.String(), "start it with --force-new-cluster") {
+		t.Errorf("the backup copy started without --force-new-cluster: exit %d\n%s", code, refused.out.String())
+	}
 	startProc(t, "backup", survivorArgs(&bm, "--force-new-cluster", "--initial-cluster", strings.Join(ic, ","),
 		"--initial-cluster-token", "testcluster-"+filepath.Base(clusterDir(c)))...)
 	checkAlone(t, hc, bm.ClientURL, want)
