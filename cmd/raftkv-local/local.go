@@ -40,6 +40,9 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return fmt.Errorf("another raftkv-local (pid %d) is running the cluster in %s: stop it first, or talk to it with %s",
 			pid, cfg.Dir, cmdLine(cfg, "status"))
 	}
+	if err := checkLeftovers(cfg.Dir); err != nil {
+		return err
+	}
 	if cfg.Fresh {
 		if err := os.RemoveAll(cfg.Dir); err != nil {
 			return err
