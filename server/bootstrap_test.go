@@ -79,3 +79,19 @@ func TestMemberFileFailedSync(t *testing.T) {
 	}
 	stopMember(t, m)
 }
+
+// TestInitialClusterStateTypo: a misspelt --initial-cluster-state is refused
+// on a restart too, where the flag is otherwise ignored.
+func TestInitialClusterStateTypo(t *testing.T) {
+	mem := vfs.NewMem(rand.New(rand.NewPCG(9, 9)))
+	m, err := memberOnDisk(t, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopMember(t, m)
+	cfg := MemberConfig{Name: "solo", DataDir: "/data", FS: mem, InitialClusterState: "exsting",
+		ClientListeners: []net.Listener{}, PeerListener: listen(t), Logger: testLogger(t)}
+	if _, err := StartMember(cfg); err == nil || !strings.Contains(err.Error(), `not "exsting"`) {
+		t.Fatalf("restart with --initial-cluster-state exsting = %v, want it refused", err)
+	}
+}

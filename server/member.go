@@ -274,6 +274,13 @@ func (cfg *MemberConfig) setDefaults() error {
 	if cfg.InitialClusterToken == "" {
 		cfg.InitialClusterToken = "raftkv-cluster"
 	}
+	switch cfg.InitialClusterState {
+	case "", "new", "existing":
+	default:
+		// Checked here, not only when bootstrapping: a typo must not pass
+		// silently on a restart, where the flag is otherwise ignored.
+		return fmt.Errorf("server: --initial-cluster-state must be new or existing, not %q", cfg.InitialClusterState)
+	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.OS()
 	}
