@@ -194,7 +194,7 @@ func TestTLSFlags(t *testing.T) {
 	}
 	// Without the CA the server is not trusted: nothing was sent.
 	res = runCtl(t, nil, "", env, "--no-sync", "get", "/k")
-	if res.code != exitBadConnection || !strings.Contains(res.stderr, "certificate signed by unknown authority") {
+	if res.code != exitBadConnection || !strings.Contains(res.stderr, "certificate signed by unknown authority") || !strings.Contains(res.stderr, "give that CA with --cacert") {
 		t.Errorf("without --cacert: %+v", res)
 	}
 	res = runCtl(t, nil, "", env, "--no-sync", "--cacert", certFile+".missing", "get", "/k")

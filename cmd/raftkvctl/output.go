@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,7 +89,28 @@ func (a *app) fail(code int, err error) int {
 	if errors.As(err, &ce) {
 		fmt.Fprint(a.err, ce.Detail())
 	}
+	if untrustedCA(err) {
+		fmt.Fprintln(a.err, "Hint: the member's certificate is signed by a CA this client does not trust; give that CA with --cacert (or --ca-file)")
+	}
 	return code
+}
+
+// untrustedCA reports whether err, or any member's error in it, is a
+// certificate from an unknown authority.
+func untrustedCA(err error) bool {
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &ua) {
+		return true
+	}
+	var ce *client.ClusterError
+	if errors.As(err, &ce) {
+		for _, e := range ce.Errors {
+			if errors.As(e.Err, &ua) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // keysError ends a key command that got err: exit 2 when no member could be
