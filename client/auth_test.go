@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -285,5 +287,35 @@ func TestAuthSendsCredentials(t *testing.T) {
 	c = newClient(t, client.Config{Endpoints: []string{s.URL}, Username: "root", Password: "wrong"})
 	if _, err := c.ListRoles(context.Background()); !client.IsUnauthorized(err) {
 		t.Errorf("with a wrong password: err = %v, want a 401", err)
+	}
+}
+
+// TestStatusForRestrictedUser: a user who may not read / gets 401 for the
+// HEAD of the key space; the member still answered, so Status reports it
+// from /v2/stats/self rather than failing (raftkvctl endpoint status
+// called every member unreachable).
+func TestStatusForRestrictedUser(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/keys/":
+			w.Header().Set("X-Etcd-Index", "0")
+			w.WriteHeader(http.StatusUnauthorized)
+		case "/v2/stats/self":
+			fmt.Fprint(w, `{"name":"m1","id":"a1","state":"StateLeader","leaderInfo":{"leader":"a1"},"raftTerm":4,"raftIndex":17}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c, err := client.New(client.Config{Endpoints: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatalf("Status = %v", err)
+	}
+	if st.Name != "m1" || !st.IsLeader || st.RaftTerm != 4 || st.RaftIndex != 17 || st.EtcdIndex != 0 {
+		t.Errorf("Status = %+v", st)
 	}
 }

@@ -22,6 +22,12 @@ type SelfStats struct {
 	SendAppendRequestCnt uint64  `json:"sendAppendRequestCnt"`
 	SendPkgRate          float64 `json:"sendPkgRate,omitempty"`
 	SendBandwidthRate    float64 `json:"sendBandwidthRate,omitempty"`
+
+	// RaftTerm, RaftIndex (the commit index) and RaftApplied are raftkv's
+	// additions; an etcd member leaves them 0.
+	RaftTerm    uint64 `json:"raftTerm,omitempty"`
+	RaftIndex   uint64 `json:"raftIndex,omitempty"`
+	RaftApplied uint64 `json:"raftApplied,omitempty"`
 }
 
 // LeaderInfo is the leader a member follows, and since when.
@@ -164,7 +170,11 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rep.status/100 != 2 {
+	// A user that may not read / (v2 auth) gets 401 for the HEAD: the
+	// member answered, so its status comes from /v2/stats/self alone (no
+	// store index: EtcdIndex stays 0).
+	restricted := rep.status == http.StatusUnauthorized
+	if rep.status/100 != 2 && !restricted {
 		return nil, &StatusError{StatusCode: rep.status, Message: fmt.Sprintf("%s: HEAD /v2/keys/: %s", rep.endpoint, http.StatusText(rep.status))}
 	}
 	st := &Status{
@@ -184,6 +194,9 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	st.Name, st.ID, st.State, st.Leader = self.Name, self.ID, self.State, self.LeaderInfo.Leader
+	if restricted {
+		st.RaftTerm, st.RaftIndex, st.EtcdIndex = self.RaftTerm, self.RaftIndex, 0
+	}
 	st.IsLeader = self.IsLeader()
 	return st, nil
 }
