@@ -48,6 +48,9 @@
 //     client URLs with endpoint failover (also what a member started
 //     through a full discovery directory becomes).
 //   - metrics.go: Prometheus metrics and the /v2/stats counters.
+//   - dashboard.go: /dashboard/ (the page of server/dashboard) and its
+//     event stream: one snapshot a second of the members' and the
+//     leader's stats, built once for every open page.
 //   - snapshot.go: GET /v2/raftkv/snapshot, a consistent snapshot of the
 //     cluster (a read index, then the key space frozen on the loop)
 //     streamed in storage/backup's file format.

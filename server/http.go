@@ -113,6 +113,7 @@ func (a *api) handler() http.Handler {
 	mux.HandleFunc("GET /health", a.serveHealth)
 	mux.HandleFunc("GET "+pathSnapshot, a.serveSnapshot)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	a.registerDashboard(mux)
 	if a.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

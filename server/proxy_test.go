@@ -196,22 +196,35 @@ func TestProxyNoMembers(t *testing.T) {
 	}
 }
 
-// TestProxyFollowsMembership: after a member is removed (through the
-// proxy), the proxy's next reading of the member list drops its client
-// URL.
+// TestProxyFollowsMembership: after a member is removed, the proxy's next
+// reading of the member list drops its client URL. The removal is sent to
+// the leader, not through the proxy: the proxy may pass it to the member
+// being removed, which stops as it applies its removal and answers 500
+// ("member is stopping") although the removal took effect.
 func TestProxyFollowsMembership(t *testing.T) {
 	c := startInproc(t, 3)
 	lead := c.waitLeader()
 	p, base := startProxy(t, c, false)
 	gone := c.follower(lead)
-	resp, body := do(t, http.MethodDelete, base+"/v2/members/"+IDString(gone.ID()), nil)
+	resp, body := do(t, http.MethodDelete, c.url(lead)+"/v2/members/"+IDString(gone.ID()), nil)
 	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("DELETE /v2/members/%s through the proxy: %s %s", IDString(gone.ID()), resp.Status, body)
+		t.Fatalf("DELETE /v2/members/%s on the leader: %s %s", IDString(gone.ID()), resp.Status, body)
 	}
-	p.refresh()
-	eps := p.Endpoints()
-	if len(eps) != 2 || slices.Contains(eps, c.url(gone)) {
-		t.Errorf("endpoints after the removal: %v, want the 2 remaining members", eps)
+	// The removed member may answer the first reading with the list it
+	// still has (it never learns of its own removal if the leader stops
+	// talking to it first); a later reading, from another member, has it
+	// right. The proxy reads again every refresh interval; here, at once.
+	deadline := time.Now().Add(10 * time.Second)
+	var eps []string
+	for {
+		p.refresh()
+		eps = p.Endpoints()
+		if len(eps) == 2 && !slices.Contains(eps, c.url(gone)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoints 10s after the removal: %v, want the 2 remaining members", eps)
+		}
 	}
 	putVia(t, base, "/after-removal", "1")
 }

@@ -535,6 +535,7 @@ func banner(l *local, leader int) string {
 	}
 	return fmt.Sprintf(`raftkv: %d-member cluster running; leader is %s
   client URLs: %s
+  dashboard: %s/dashboard/ (every member serves it)
   pids: %s
   data and logs: %s
 %s
@@ -548,7 +549,7 @@ Try:
 Lose a member and bring it back (from another terminal; the others keep serving):
 %s%s
 Ctrl-C stops all members.
-`, len(c.Members), name, endpoints, strings.Join(pids, " "), l.cfg.Dir, tlsNote,
+`, len(c.Members), name, endpoints, first, strings.Join(pids, " "), l.cfg.Dir, tlsNote,
 		curl, first, curl, first, curl, second, ctl, ctl, lifecycle, keys)
 }
 
