@@ -66,11 +66,20 @@ func writeNoAuth(w http.ResponseWriter) {
 	message(w, http.StatusUnauthorized, "Insufficient credentials")
 }
 
-// writeKeyNoAuth is /v2/keys' 401: v2 error 110.
-func (a *api) writeKeyNoAuth(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Basic realm="raftkv"`)
+// writeKeyNoAuth is /v2/keys' 401: v2 error 110. The dashboard's key
+// browser asks for credentials with its own form, so its requests (marked
+// X-Requested-With: raftkv-dashboard) get no WWW-Authenticate, which would
+// make the browser open its own dialog; the page can then send its requests
+// with the browser's credentials (a client certificate).
+func (a *api) writeKeyNoAuth(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-Requested-With") != dashboardRequester {
+		w.Header().Set("WWW-Authenticate", `Basic realm="raftkv"`)
+	}
 	a.writeError(w, kv.NewError(kv.EcodeUnauthorized, "Insufficient credentials", 0))
 }
+
+// dashboardRequester marks the dashboard's own requests.
+const dashboardRequester = "raftkv-dashboard"
 
 func (a *api) writeAuthError(w http.ResponseWriter, err error) {
 	var ae *authError

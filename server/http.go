@@ -340,7 +340,7 @@ func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	// Watches included: permission is checked when they start.
 	if !a.auth.allowKey(r, kr.path, kr.recursive) {
-		a.writeKeyNoAuth(w)
+		a.writeKeyNoAuth(w, r)
 		return
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {

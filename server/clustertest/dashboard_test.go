@@ -260,6 +260,17 @@ func TestDashboard(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	// The layout at both sizes the issue names: nothing wider than the
+	// window, both charts drawn side by side with the cluster view and
+	// inside the window.
+	for _, size := range [][2]int64{{1920, 1080}, {1280, 720}} {
+		browserStep(t, ctx, fmt.Sprintf("set the viewport to %dx%d", size[0], size[1]), chromedp.EmulateViewport(size[0], size[1]))
+		waitPage[bool](t, ctx, 5*time.Second, fmt.Sprintf("the layout at %dx%d", size[0], size[1]),
+			`document.documentElement.scrollWidth <= innerWidth &&
+			 [...document.querySelectorAll('#followers .follower svg')].length === 2 &&
+			 [...document.querySelectorAll('#followers .follower svg')].every(e => { const r = e.getBoundingClientRect(); return r.width > 200 && r.right <= innerWidth; }) &&
+			 document.getElementById('members').getBoundingClientRect().right <= document.querySelector('#followers .follower').getBoundingClientRect().left`)
+	}
 	if dir := os.Getenv("RAFTKV_DASHBOARD_SCREENSHOT"); dir != "" {
 		screenshot(t, ctx, hc, c.Members[lead].ClientURL, dir)
 	}

@@ -28,9 +28,11 @@ const keyURL = (key) => '/v2/keys' + key.split('/').map(encodeURIComponent).join
 async function v2(method, key, params = {}, signal) {
   const form = new URLSearchParams(params);
   let url = keyURL(key);
-  // credentials 'omit': a 401 (with WWW-Authenticate) then comes back to
-  // the page, which asks with its own form, instead of the browser's dialog.
-  const opts = { method, headers: {}, signal, credentials: 'omit' };
+  // X-Requested-With marks the page's requests: their 401 carries no
+  // WWW-Authenticate, so it comes back to the page, which asks with its own
+  // form, instead of opening the browser's dialog; and the browser may send
+  // its client certificate (a cluster with --client-cert-auth).
+  const opts = { method, headers: { 'X-Requested-With': 'raftkv-dashboard' }, signal, credentials: 'same-origin' };
   const used = creds;
   if (used) opts.headers.Authorization = used;
   if (method === 'PUT' || method === 'POST') {
@@ -103,7 +105,9 @@ async function watch(key) {
   set({ watch: { key, events: [], status: 'starting…', live: false } });
   let from = 0;
   try {
-    const head = await fetch(keyURL(key), { headers: creds ? { Authorization: creds } : {}, signal: ctl.signal, credentials: 'omit' });
+    const headers = { 'X-Requested-With': 'raftkv-dashboard' };
+    if (creds) headers.Authorization = creds;
+    const head = await fetch(keyURL(key), { headers, signal: ctl.signal, credentials: 'same-origin' });
     from = +head.headers.get('X-Etcd-Index') + 1;
   } catch {
     // the first watch then starts at the current index
