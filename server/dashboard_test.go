@@ -44,11 +44,25 @@ func TestDashboardOnAFollower(t *testing.T) {
 	f := c.follower(lead)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
+	// Members serve clients (their stats too) once they have published.
+	for _, m := range c.members {
+		select {
+		case <-m.Published():
+		case <-ctx.Done():
+			t.Fatalf("member %s did not publish its attributes", IDString(m.id))
+		}
+	}
 	snap := f.dashSnapshotter()
 	var v *dashView
 	for ctx.Err() == nil {
 		v = snap(ctx).(*dashView)
-		if v.LeaderStats != nil && v.Leader == IDString(lead.id) {
+		// This follower may apply the others' published records a moment
+		// after they did: wait until it lists every member by name.
+		named := len(v.Members) == 3
+		for _, m := range v.Members {
+			named = named && m.Name != "" && m.Reachable
+		}
+		if v.LeaderStats != nil && v.Leader == IDString(lead.id) && named {
 			break
 		}
 	}
