@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,40 +17,15 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/raftkv/raftkv/internal/browsertest"
 	"github.com/raftkv/raftkv/sim"
 )
-
-// browserPath finds Chromium: $RAFTKV_CHROMIUM, else Debian's chromium.
-func browserPath() string {
-	if p := os.Getenv("RAFTKV_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// needTool skips the test when a tool is missing, except under CI=true,
-// where a missing tool fails it: CI must run every test.
-func needTool(t *testing.T, path, what, install string) {
-	t.Helper()
-	if path != "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found and CI=true: the test must run (%s)", what, install)
-	}
-	t.Skipf("%s not found: skipping (%s; under CI=true this fails)", what, install)
-}
 
 // newBrowser starts headless Chromium for the test.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := browserPath()
-	needTool(t, path, "Chromium", "apt-get install chromium, or set RAFTKV_CHROMIUM")
+	path := browsertest.Chromium()
+	browsertest.Need(t, path, "Chromium", "apt-get install chromium, or set RAFTKV_CHROMIUM")
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,

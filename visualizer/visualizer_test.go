@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/raftkv/raftkv/internal/browsertest"
 	"github.com/raftkv/raftkv/sim"
 )
 
@@ -135,8 +136,8 @@ func TestServeLoopbackOnly(t *testing.T) {
 // TestJavaScript runs the JavaScript unit tests (jstest/, node's test
 // runner), with a simulator trace for the naive-model comparison.
 func TestJavaScript(t *testing.T) {
-	node, _ := exec.LookPath("node")
-	needTool(t, node, "node", "apt-get install nodejs")
+	node := browsertest.Node()
+	browsertest.Need(t, node, "node", "apt-get install nodejs")
 	o, err := sim.MakeOptions("default", 2, true, "")
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,20 +16,9 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-)
 
-// browserPath finds Chromium: $RAFTKV_CHROMIUM, else Debian's chromium.
-func browserPath() string {
-	if p := os.Getenv("RAFTKV_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
+	"github.com/raftkv/raftkv/internal/browsertest"
+)
 
 // pageErrors collects what the page logs as an error and its uncaught
 // exceptions.
@@ -56,13 +44,8 @@ func (p *pageErrors) list() []string {
 // every test.
 func newBrowser(t *testing.T, width, height int64) (context.Context, *pageErrors) {
 	t.Helper()
-	path := browserPath()
-	if path == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Chromium not found and CI=true: the test must run (apt-get install chromium, or set RAFTKV_CHROMIUM)")
-		}
-		t.Skip("Chromium not found: skipping (apt-get install chromium, or set RAFTKV_CHROMIUM; under CI=true this fails)")
-	}
+	path := browsertest.Chromium()
+	browsertest.Need(t, path, "Chromium", "apt-get install chromium, or set RAFTKV_CHROMIUM")
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,

@@ -6,13 +6,14 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/raftkv/raftkv/internal/browsertest"
 )
 
 // TestFeedSharesOneLoop: ten subscribers cost one snapshot a tick, the loop
@@ -122,13 +123,8 @@ func TestFilesHaveThePage(t *testing.T) {
 // renderers (jstest/, node's test runner). Without node the test is
 // skipped, except under CI=true, where it fails: CI must run every test.
 func TestJavaScript(t *testing.T) {
-	node, _ := exec.LookPath("node")
-	if node == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node not found and CI=true: the test must run (apt-get install nodejs)")
-		}
-		t.Skip("node not found: skipping (apt-get install nodejs; under CI=true this fails)")
-	}
+	node := browsertest.Node()
+	browsertest.Need(t, node, "node", "apt-get install nodejs")
 	out, err := exec.Command(node, "--test", "--test-reporter=spec", "jstest/").CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
