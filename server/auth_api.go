@@ -81,6 +81,17 @@ func (a *api) writeKeyNoAuth(w http.ResponseWriter, r *http.Request) {
 // dashboardRequester marks the dashboard's own requests.
 const dashboardRequester = "raftkv-dashboard"
 
+// answerChange answers a change of the auth records that has no body to
+// return: its error, or 200 with an empty JSON body, as etcd.
+func (a *api) answerChange(w http.ResponseWriter, err error) {
+	if err != nil {
+		a.writeAuthError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+}
+
 func (a *api) writeAuthError(w http.ResponseWriter, err error) {
 	var ae *authError
 	if errors.As(err, &ae) {
@@ -205,12 +216,7 @@ func (a *api) serveAuthEnable(w http.ResponseWriter, r *http.Request) {
 				return setEnabled(st, true), nil
 			})
 		}
-		if err != nil {
-			a.writeAuthError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
+		a.answerChange(w, err)
 	case http.MethodDelete:
 		err := a.authUpdate(ctx, func(st *authState) (*kv.Command, error) {
 			if !st.enabled {
@@ -218,12 +224,7 @@ func (a *api) serveAuthEnable(w http.ResponseWriter, r *http.Request) {
 			}
 			return setEnabled(st, false), nil
 		})
-		if err != nil {
-			a.writeAuthError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
+		a.answerChange(w, err)
 	}
 }
 
@@ -337,12 +338,7 @@ func (a *api) serveAuthUsers(w http.ResponseWriter, r *http.Request) {
 			}
 			return &kv.Command{Method: kv.MethodDelete, Path: authUserKey(name), PrevIndex: u.modified}, nil
 		})
-		if err != nil {
-			a.writeAuthError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
+		a.answerChange(w, err)
 	}
 }
 
@@ -516,12 +512,7 @@ func (a *api) serveAuthRoles(w http.ResponseWriter, r *http.Request) {
 			}
 			return &kv.Command{Method: kv.MethodDelete, Path: authRoleKey(name), PrevIndex: old.modified}, nil
 		})
-		if err != nil {
-			a.writeAuthError(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
+		a.answerChange(w, err)
 	}
 }
 

@@ -112,9 +112,12 @@ func (m *Member) registerDashboard(mux *http.ServeMux) {
 // dashSnapshotter returns the feed's snapshot function. Its state (the
 // previous counters, for rates) is touched only by the feed's one loop.
 func (m *Member) dashSnapshotter() func(ctx context.Context) any {
+	// httpTransport dials with the side's current configuration, so a
+	// rotated CA or certificate is used without a restart, as every
+	// other TLS path of the member does.
 	tr := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}
 	if m.clientTLS != nil {
-		tr.TLSClientConfig = m.clientTLS.clientConfig()
+		tr = m.clientTLS.httpTransport()
 	}
 	hc := &http.Client{Transport: tr}
 	var (

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -243,6 +244,17 @@ func snippet(b []byte) string {
 	return s
 }
 
+// doRetry is do, retried as retry retries.
+func (d *discovery) doRetry(ctx context.Context, what, method, sub string, q, form url.Values, wait bool) (*dAnswer, error) {
+	var a *dAnswer
+	err := d.retry(ctx, what, func() error {
+		var err error
+		a, err = d.do(ctx, method, sub, q, form, wait)
+		return err
+	})
+	return a, err
+}
+
 // retry runs f until it succeeds or fails with something other than an
 // *errRetry, pausing between attempts with exponential backoff.
 func (d *discovery) retry(ctx context.Context, what string, f func() error) error {
@@ -311,12 +323,7 @@ func (d *discovery) cluster(ctx context.Context) ([]InitialMember, error) {
 // createdIndex, at most size of them) and the index they were read at.
 // A full directory without this member is a *DiscoveryFullError.
 func (d *discovery) checkCluster(ctx context.Context) (nodes []*dNode, size int, index uint64, err error) {
-	var sa, la *dAnswer
-	err = d.retry(ctx, "reading the size", func() error {
-		var err error
-		sa, err = d.do(ctx, http.MethodGet, "_config/size", nil, nil, false)
-		return err
-	})
+	sa, err := d.doRetry(ctx, "reading the size", http.MethodGet, "_config/size", nil, nil, false)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -332,11 +339,7 @@ func (d *discovery) checkCluster(ctx context.Context) (nodes []*dNode, size int,
 		return nil, 0, 0, fmt.Errorf("%w: %s/_config/size is %q, not a positive whole number of members; set it again (curl -X PUT %s/_config/size -d value=3) or use a new token",
 			ErrDiscoveryBadSize, d.durl, sa.Node.Value, d.durl)
 	}
-	err = d.retry(ctx, "listing the registrations", func() error {
-		var err error
-		la, err = d.do(ctx, http.MethodGet, "", nil, nil, false)
-		return err
-	})
+	la, err := d.doRetry(ctx, "listing the registrations", http.MethodGet, "", nil, nil, false)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -351,7 +354,7 @@ func (d *discovery) checkCluster(ctx context.Context) (nodes []*dNode, size int,
 			nodes = append(nodes, n)
 		}
 	}
-	slices.SortFunc(nodes, func(a, b *dNode) int { return cmpUint(a.CreatedIndex, b.CreatedIndex) })
+	slices.SortFunc(nodes, func(a, b *dNode) int { return cmp.Compare(a.CreatedIndex, b.CreatedIndex) })
 	if len(nodes) >= size {
 		nodes = nodes[:size]
 		for _, n := range nodes {
@@ -366,16 +369,6 @@ func (d *discovery) checkCluster(ctx context.Context) (nodes []*dNode, size int,
 		return nil, 0, 0, &DiscoveryFullError{URL: d.durl, Size: size, Members: members}
 	}
 	return nodes, size, la.index, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // register writes this member's key with prevExist=false, then waits for
@@ -396,12 +389,8 @@ func (d *discovery) register(ctx context.Context) error {
 	if a.ErrorCode == v2NodeExist && attempts > 1 {
 		// An earlier attempt that got no answer may have registered us:
 		// the key holding our own value is our registration.
-		var g *dAnswer
-		if err := d.retry(ctx, "reading the registration", func() error {
-			var err error
-			g, err = d.do(ctx, http.MethodGet, key, nil, nil, false)
-			return err
-		}); err != nil {
+		g, err := d.doRetry(ctx, "reading the registration", http.MethodGet, key, nil, nil, false)
+		if err != nil {
 			return err
 		}
 		if g.ErrorCode == 0 && g.Node.Value == d.value {
@@ -433,13 +422,8 @@ func (d *discovery) waitNodes(ctx context.Context, nodes []*dNode, size int, ind
 	}
 	for len(all) < size {
 		d.log.Info("waiting for the other members to register", "registered", len(all), "size", size)
-		var a *dAnswer
 		q := url.Values{"wait": {"true"}, "recursive": {"true"}, "waitIndex": {strconv.FormatUint(index+1, 10)}}
-		err := d.retry(ctx, "waiting for registrations", func() error {
-			var err error
-			a, err = d.do(ctx, http.MethodGet, "", q, nil, true)
-			return err
-		})
+		a, err := d.doRetry(ctx, "waiting for registrations", http.MethodGet, "", q, nil, true)
 		if err != nil {
 			return nil, err
 		}
@@ -528,11 +512,7 @@ func (m *Member) discover() error {
 		return err
 	}
 	d.id = MemberID(cfg.InitialAdvertisePeerURLs, cfg.Discovery, 0)
-	var self []string
-	for _, u := range cfg.InitialAdvertisePeerURLs {
-		self = append(self, cfg.Name+"="+u)
-	}
-	d.value = strings.Join(self, ",")
+	d.value = FormatInitialCluster([]InitialMember{{Name: cfg.Name, PeerURLs: cfg.InitialAdvertisePeerURLs}})
 	ims, err := d.join(context.Background())
 	if err != nil {
 		return err

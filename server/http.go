@@ -61,8 +61,13 @@ func (m *Member) serve() {
 }
 
 // Handler is the member's client API: /v2/keys, /v2/members, /v2/auth,
-// /v2/stats, /v2/machines, /version, /health and /metrics.
-func (m *Member) Handler() http.Handler {
+// /v2/stats, /v2/machines, /version, /health and /metrics. It is built
+// once: its auth records' watch and the dashboard's feed are the member's,
+// however many servers serve it.
+func (m *Member) Handler() http.Handler { return m.handler() }
+
+// newHandler builds the client API (Member.handler, once).
+func (m *Member) newHandler() http.Handler {
 	return (&api{
 		b: m, metrics: m.metrics, auth: newAuthorizer(m.Store()),
 		redirect: m.cfg.Redirect, requestTimeout: m.cfg.RequestTimeout,
@@ -664,7 +669,7 @@ func (a *api) updateMember(w http.ResponseWriter, r *http.Request, s string) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
 	defer cancel()
-	if err := a.proposeCmd(ctx, putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})); err != nil {
+	if err := proposeCmd(ctx, a.b, putJSON(raftAttrKey(id), raftAttributes{PeerURLs: urls})); err != nil {
 		message(w, http.StatusInternalServerError, "Internal Server Error: %v", err)
 		return
 	}
@@ -681,13 +686,4 @@ func (a *api) confChange(w http.ResponseWriter, r *http.Request, cc raft.ConfCha
 		return false
 	}
 	return true
-}
-
-// proposeCmd runs cmd through the log; the store's refusal is an error too.
-func (a *api) proposeCmd(ctx context.Context, cmd *kv.Command) error {
-	r, err := a.b.Propose(ctx, cmd)
-	if err != nil {
-		return err
-	}
-	return r.Err
 }

@@ -181,6 +181,8 @@ type Member struct {
 	// backupCopy is the member file of a `raftkvctl backup` copy being
 	// started with --force-new-cluster (bootstrap.go), nil otherwise.
 	backupCopy *memberFile
+	// handler is the client API, built at its first use (Handler).
+	handler func() http.Handler
 	// handedOver records that Stop handed leadership to another member.
 	handedOver atomic.Bool
 	stopOnce   sync.Once
@@ -308,6 +310,7 @@ func newMember(cfg MemberConfig) *Member {
 		startTime:  time.Now(),
 	}
 	m.stats.rtt = m.metrics.peerRTT
+	m.handler = sync.OnceValue(m.newHandler)
 	empty := map[uint64]*MemberInfo{}
 	m.members.Store(&empty)
 	m.view.Store(&view{})

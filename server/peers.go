@@ -209,7 +209,7 @@ func (m *Member) publishAttributes(ctx context.Context, records map[uint64]*Memb
 	if r := records[m.id]; r != nil && r.Name == want.Name && slices.Equal(r.ClientURLs, want.ClientURLs) {
 		return true
 	}
-	if m.proposeCmd(ctx, putJSON(attrKey(m.id), want)) != nil {
+	if proposeCmd(ctx, m, putJSON(attrKey(m.id), want)) != nil {
 		return false
 	}
 	m.log.Info("published member attributes", "name", want.Name, "client-urls", want.ClientURLs)
@@ -223,7 +223,7 @@ func (m *Member) recordBootPeers(ctx context.Context, v *view, records map[uint6
 		if r := records[id]; (r == nil || len(r.PeerURLs) == 0) && len(m.bootPeers[id]) > 0 {
 			cmd := putJSON(raftAttrKey(id), raftAttributes{PeerURLs: m.bootPeers[id]})
 			cmd.PrevExist = kv.Bool(false)
-			_ = m.proposeCmd(ctx, cmd)
+			_ = proposeCmd(ctx, m, cmd)
 		}
 	}
 }

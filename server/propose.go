@@ -201,8 +201,10 @@ func (m *Member) awaitReadIndex(ctx context.Context, v *view, idxc <-chan uint64
 	}
 }
 
-func (m *Member) proposeCmd(ctx context.Context, cmd *kv.Command) error {
-	r, err := m.propose(ctx, proposal{cmd: cmd})
+// proposeCmd runs cmd through the log from b; the store's refusal is an
+// error too.
+func proposeCmd(ctx context.Context, b Backend, cmd *kv.Command) error {
+	r, err := b.Propose(ctx, cmd)
 	if err != nil {
 		return err
 	}

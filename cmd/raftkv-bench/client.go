@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	v2client "github.com/raftkv/raftkv/client"
 )
 
 // client holds the HTTP plumbing every workload shares: one Transport whose
@@ -74,30 +74,14 @@ func newAccess(user, caFile, certFile, keyFile string) (Access, error) {
 		}
 		a.User, a.Password = name, password
 	}
-	if caFile == "" && certFile == "" && keyFile == "" {
-		return a, nil
-	}
-	a.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return Access{}, fmt.Errorf("--cacert: %v", err)
-		}
-		a.TLS.RootCAs = x509.NewCertPool()
-		if !a.TLS.RootCAs.AppendCertsFromPEM(pem) {
-			return Access{}, fmt.Errorf("--cacert %s: no PEM certificate in it", caFile)
-		}
-	}
 	if (certFile == "") != (keyFile == "") {
 		return Access{}, errors.New("--cert and --key go together")
 	}
-	if certFile != "" {
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return Access{}, fmt.Errorf("--cert %s / --key %s: %v", certFile, keyFile, err)
-		}
-		a.TLS.Certificates = []tls.Certificate{pair}
+	tlsCfg, err := v2client.TLSConfigFromFiles(certFile, keyFile, caFile)
+	if err != nil {
+		return Access{}, err
 	}
+	a.TLS = tlsCfg
 	return a, nil
 }
 

@@ -21,8 +21,7 @@ func (a *app) authFail(err error) int {
 	if isConnectionError(err) {
 		return a.fail(exitBadConnection, err)
 	}
-	fmt.Fprintln(a.err, err)
-	return exitBadArgs
+	return a.memberError(err.Error())
 }
 
 // authCall runs fn with a synced client, after checking that args is one

@@ -97,20 +97,9 @@ func (a *app) fail(code int, err error) int {
 
 // untrustedCA reports whether err, or any member's error in it, is a
 // certificate from an unknown authority.
+// (ClusterError and EndpointError unwrap to each member's error.)
 func untrustedCA(err error) bool {
-	var ua x509.UnknownAuthorityError
-	if errors.As(err, &ua) {
-		return true
-	}
-	var ce *client.ClusterError
-	if errors.As(err, &ce) {
-		for _, e := range ce.Errors {
-			if errors.As(e.Err, &ua) {
-				return true
-			}
-		}
-	}
-	return false
+	return errors.As(err, new(x509.UnknownAuthorityError))
 }
 
 // keysError ends a key command that got err: exit 2 when no member could be

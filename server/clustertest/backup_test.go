@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,50 +17,12 @@ import (
 	"github.com/raftkv/raftkv/internal/testcluster"
 )
 
-// buildBackupCtl compiles ./cmd/raftkvctl into the test's temporary
-// directory, which the test removes (a link from the build cache: about
-// a second).
-func buildBackupCtl(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(t.TempDir(), "raftkvctl")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/raftkvctl")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/raftkvctl: %v\n%s", err, out)
-	}
-	return bin
-}
-
-var (
-	ctlsMu sync.Mutex
-	ctls   = map[*testing.T]string{}
-)
-
-// ctlFor is the raftkvctl binary of test t, built at its first use.
-func ctlFor(t *testing.T) string {
-	t.Helper()
-	ctlsMu.Lock()
-	defer ctlsMu.Unlock()
-	if bin, ok := ctls[t]; ok {
-		return bin
-	}
-	bin := buildBackupCtl(t)
-	ctls[t] = bin
-	t.Cleanup(func() {
-		ctlsMu.Lock()
-		delete(ctls, t)
-		ctlsMu.Unlock()
-	})
-	return bin
-}
-
 // runCtl runs raftkvctl with args and returns its exit code and output.
 func runCtl(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, ctlFor(t), args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, buildCtl(t), args...).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
 	}
@@ -84,20 +45,8 @@ type tree struct {
 
 // readDir reads every key of dir with a quorum read, as key → value.
 func readDir(ctx context.Context, hc *http.Client, base, dir string) (map[string]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v2/keys"+dir+"?recursive=true&quorum=true", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", dir, resp.Status)
-	}
 	var tr tree
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+	if err := getJSON(ctx, hc, base+"/v2/keys"+dir+"?recursive=true&quorum=true", &tr); err != nil {
 		return nil, err
 	}
 	out := map[string]string{}

@@ -148,18 +148,10 @@ type followerStats struct {
 
 func getLeaderStats(t *testing.T, hc *http.Client, base string) map[string]followerStats {
 	t.Helper()
-	resp, err := hc.Get(base + "/v2/stats/leader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var ls struct {
 		Followers map[string]followerStats `json:"followers"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s/v2/stats/leader: %s", base, resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&ls); err != nil {
+	if err := getJSON(t.Context(), hc, base+"/v2/stats/leader", &ls); err != nil {
 		t.Fatal(err)
 	}
 	return ls.Followers

@@ -5,47 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-var (
-	ctlOnce sync.Once
-	ctlBin  string
-	ctlErr  error
-)
-
-// buildCtl compiles ./cmd/raftkvctl once per test process.
-func buildCtl(t *testing.T) string {
-	t.Helper()
-	ctlOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		dir, err := os.MkdirTemp("", "raftkvctl-bin-")
-		if err != nil {
-			ctlErr = err
-			return
-		}
-		ctlBin = filepath.Join(dir, "raftkvctl")
-		cmd := exec.Command("go", "build", "-o", ctlBin, "./cmd/raftkvctl")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			ctlErr = fmt.Errorf("go build ./cmd/raftkvctl: %v\n%s", err, out)
-		}
-	})
-	if ctlErr != nil {
-		t.Fatal(ctlErr)
-	}
-	return ctlBin
-}
 
 // discoveryArgs are m's flags for bootstrapping through discovery: no
 // --initial-cluster.
@@ -204,14 +170,4 @@ func TestDiscoveryRealProcesses(t *testing.T) {
 	if !strings.Contains(p.out.String(), "discovery token ignored") {
 		t.Errorf("the restarted member did not warn that discovery is ignored:\n%s", p.out.String())
 	}
-}
-
-// TestMain removes the raftkvctl that buildCtl compiled, which outlives
-// the test that built it (it is shared by the tests of this process).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if ctlBin != "" {
-		os.RemoveAll(filepath.Dir(ctlBin))
-	}
-	os.Exit(code)
 }

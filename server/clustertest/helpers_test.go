@@ -16,8 +16,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,25 +145,28 @@ type memberEntry struct {
 }
 
 func listMembers(ctx context.Context, hc *http.Client, base string) ([]memberEntry, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v2/members", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/v2/members: %s", base, resp.Status)
-	}
 	var body struct {
 		Members []memberEntry `json:"members"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
+	err := getJSON(ctx, hc, base+"/v2/members", &body)
+	return body.Members, err
+}
+
+// getJSON GETs u and decodes its 200 answer into v.
+func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
 	}
-	return body.Members, nil
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // selfID is member base's id from /v2/stats/self.
@@ -325,4 +330,45 @@ func (p *proc) wait(t *testing.T, timeout time.Duration) int {
 		t.Fatalf("%v still runs after %v; output so far:\n%s", p.cmd.Args, timeout, p.out.String())
 		return 0
 	}
+}
+
+var (
+	ctlOnce sync.Once
+	ctlBin  string
+	ctlErr  error
+)
+
+// buildCtl compiles ./cmd/raftkvctl once per test process (shared by
+// every test that runs it; TestMain removes it).
+func buildCtl(t *testing.T) string {
+	t.Helper()
+	ctlOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "raftkvctl-bin-")
+		if err != nil {
+			ctlErr = err
+			return
+		}
+		ctlBin = filepath.Join(dir, "raftkvctl")
+		cmd := exec.Command("go", "build", "-o", ctlBin, "./cmd/raftkvctl")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			ctlErr = fmt.Errorf("go build ./cmd/raftkvctl: %v\n%s", err, out)
+		}
+	})
+	if ctlErr != nil {
+		t.Fatal(ctlErr)
+	}
+	return ctlBin
+}
+
+// TestMain removes the raftkvctl that buildCtl compiled, which outlives
+// the test that built it (it is shared by the tests of this process).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if ctlBin != "" {
+		os.RemoveAll(filepath.Dir(ctlBin))
+	}
+	os.Exit(code)
 }
