@@ -120,6 +120,7 @@ func reexport(desc *prometheus.Desc, labels []string, pm prometheus.Metric) prom
 type peerTraffic struct {
 	peers                                func() []rpc.PeerStats
 	sent, received, failures             *prometheus.Desc
+	sentMsgs, receivedMsgs               *prometheus.Desc
 	etcdSent, etcdReceived, etcdFailures *prometheus.Desc
 }
 
@@ -131,6 +132,10 @@ func newPeerTraffic(peers func() []rpc.PeerStats) *peerTraffic {
 			"Bytes of frames sent to each peer.", []string{"To"}, nil),
 		received: d("raftkv_network_peer_received_bytes_total",
 			"Bytes of frames received from each peer.", []string{"From"}, nil),
+		sentMsgs: d("raftkv_network_peer_sent_messages_total",
+			"Raft messages (and forwarded requests and answers) sent to each peer.", []string{"To"}, nil),
+		receivedMsgs: d("raftkv_network_peer_received_messages_total",
+			"Raft messages (and forwarded requests and answers) received from each peer.", []string{"From"}, nil),
 		failures: d("raftkv_network_peer_sent_failures_total",
 			"Messages to each peer lost to a failed stream (or still queued when it went away).", []string{"To"}, nil),
 		etcdSent: d("etcd_network_peer_sent_bytes_total",
@@ -143,7 +148,7 @@ func newPeerTraffic(peers func() []rpc.PeerStats) *peerTraffic {
 }
 
 func (p *peerTraffic) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{p.sent, p.received, p.failures, p.etcdSent, p.etcdReceived, p.etcdFailures} {
+	for _, d := range []*prometheus.Desc{p.sent, p.received, p.sentMsgs, p.receivedMsgs, p.failures, p.etcdSent, p.etcdReceived, p.etcdFailures} {
 		ch <- d
 	}
 }
@@ -157,6 +162,8 @@ func (p *peerTraffic) Collect(ch chan<- prometheus.Metric) {
 		}{
 			{[]*prometheus.Desc{p.sent, p.etcdSent}, ps.BytesSent},
 			{[]*prometheus.Desc{p.received, p.etcdReceived}, ps.BytesReceived},
+			{[]*prometheus.Desc{p.sentMsgs}, ps.MsgsSent},
+			{[]*prometheus.Desc{p.receivedMsgs}, ps.MsgsReceived},
 			{[]*prometheus.Desc{p.failures, p.etcdFailures}, ps.DroppedFailed},
 		} {
 			for _, d := range c.descs {

@@ -49,6 +49,13 @@ type Config struct {
 	// Access is how requests authenticate: v2 auth's Basic credentials and
 	// TLS for https endpoints.
 	Access Access
+	// Client is the HTTP client of put, get and qget: clientLean ("" too)
+	// for http endpoints, or clientNetHTTP; https endpoints always use
+	// net/http.
+	Client string
+	// Members, if not nil, are the processes serving Endpoints (one per
+	// member, any order): each run reports what they spent per operation.
+	Members []Member
 }
 
 const defaultReadKeys = 1000
@@ -74,6 +81,10 @@ type Result struct {
 	Writes   uint64
 	WriteLat *Histogram
 	Missed   uint64
+
+	// Members is what each server process spent in the measured phase
+	// (nil when Config.Members was).
+	Members []MemberUsage
 }
 
 // OpsPerSec is the throughput: successful operations per second of the
@@ -148,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Warmup > 0 {
 		w := cfg
 		w.Duration, w.Total = cfg.Warmup, 0
+		w.Members = nil
 		if _, err := closedLoop(ctx, w, c, g); err != nil {
 			return nil, err
 		}
@@ -160,6 +172,11 @@ func (cfg *Config) validate() error {
 	case workloadPut, workloadGet, workloadQGet, workloadWatch:
 	default:
 		return fmt.Errorf("unknown workload %q (want put, get, qget or watch)", cfg.Workload)
+	}
+	switch cfg.Client {
+	case "", clientLean, clientNetHTTP:
+	default:
+		return fmt.Errorf("unknown client %q (want lean or net/http)", cfg.Client)
 	}
 	switch {
 	case len(cfg.Endpoints) == 0:
@@ -279,6 +296,7 @@ type worker struct {
 	hist Histogram
 	errs map[string]uint64
 	ops  uint64
+	lean *leanConn // nil: net/http
 }
 
 // do performs one operation and returns "" or its error class.
@@ -292,11 +310,22 @@ func (g *opGen) do(ctx context.Context, c *client, w *worker) string {
 		} else {
 			u = g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))]
 		}
+		if w.lean != nil {
+			return w.lean.do(ctx, "PUT", u, g.body, 200, 201)
+		}
 		return put(ctx, c.ops, u, g.body)
 	case workloadGet:
-		return get(ctx, c.ops, g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))])
+		u := g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))]
+		if w.lean != nil {
+			return w.lean.do(ctx, "GET", u, nil, 200)
+		}
+		return get(ctx, c.ops, u)
 	default: // qget
-		return get(ctx, c.ops, g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))]+"?quorum=true")
+		u := g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))] + "?quorum=true"
+		if w.lean != nil {
+			return w.lean.do(ctx, "GET", u, nil, 200)
+		}
+		return get(ctx, c.ops, u)
 	}
 }
 
@@ -350,9 +379,23 @@ func closedLoop(ctx context.Context, cfg Config, c *client, g *opGen) (*Result, 
 			rng:  rand.New(rand.NewPCG(g.seed, uint64(i))),
 			errs: map[string]uint64{},
 		}
+		if cfg.Client != clientNetHTTP && leanSupported(g.eps[workers[i].ep]) {
+			workers[i].lean = newLeanConn(g.eps[workers[i].ep], cfg.Access, cfg.Timeout)
+		}
 	}
+	defer func() {
+		for _, w := range workers {
+			if w.lean != nil {
+				w.lean.close()
+			}
+		}
+	}()
 	p := newPacer(cfg.RatePerSec)
 	var issued atomic.Int64
+	var before []memberSample
+	if cfg.Members != nil {
+		before = sampleMembers(ctx, c.ops, cfg.Members)
+	}
 	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
@@ -389,6 +432,9 @@ func closedLoop(ctx context.Context, cfg Config, c *client, g *opGen) (*Result, 
 		ClientCPU:   processCPU() - cpu0,
 		Lat:         &Histogram{},
 		Errors:      map[string]uint64{},
+	}
+	if cfg.Members != nil {
+		r.Members = usage(cfg.Members, before, sampleMembers(ctx, c.ops, cfg.Members))
 	}
 	for _, w := range workers {
 		r.Ops += w.ops

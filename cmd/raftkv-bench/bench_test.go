@@ -332,7 +332,7 @@ func TestCommandMatrixPrintsReportsAndTable(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, errOut.String())
 	}
 	text := out.String()
-	summaries := regexp.MustCompile(`(?m)^summary workload=(\w+) conc=(\d+) ops=20 secs=[0-9.]+ ops/s=[0-9.]+ p50=[0-9.]+ms p90=[0-9.]+ms p99=[0-9.]+ms p999=[0-9.]+ms max=[0-9.]+ms errors=0 client-cpu=[0-9.]+$`).FindAllStringSubmatch(text, -1)
+	summaries := regexp.MustCompile(`(?m)^summary workload=(\w+) conc=(\d+) ops=20 secs=[0-9.]+ ops/s=[0-9.]+ p50=[0-9.]+ms p90=[0-9.]+ms p99=[0-9.]+ms p999=[0-9.]+ms max=[0-9.]+ms errors=0 client-cpu=[0-9.]+( cluster-cpu-us=.* peak-rss-mb=[0-9.-]+)?$`).FindAllStringSubmatch(text, -1)
 	if len(summaries) != 4 {
 		t.Fatalf("want 4 well-formed summary lines, got %d in:\n%s", len(summaries), text)
 	}

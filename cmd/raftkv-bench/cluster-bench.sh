@@ -8,7 +8,10 @@
 #
 # Knobs (environment): GO, BENCH_MATRIX, BENCH_DURATION, BENCH_WARMUP,
 # BENCH_VALUE_SIZE, BENCH_ARGS (more raftkv-bench flags), BENCH_KEEP=1 to
-# keep the temporary directory (member logs) afterwards.
+# keep the temporary directory (member logs) afterwards, BENCH_COMPARE=BIN
+# to start a second 3-member cluster of another v2 server binary (etcd
+# 3.x, an older raftkv) and alternate runs between the two, BENCH_RUNS=N
+# to run every matrix entry N times (per cluster) and print the medians.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -73,10 +76,14 @@ done
 grep -q 'cluster running' "$tmp/raftkv-local.out" || { echo "bench: the cluster found no leader in 60s" >&2; exit 1; }
 
 echo "bench: matrix $MATRIX, $DURATION each after $WARMUP of warm-up, $VALUE_SIZE-byte values"
+compare=()
+if [ -n "${BENCH_COMPARE:-}" ]; then
+  compare=(--compare "$BENCH_COMPARE")
+fi
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 "$tmp/bin/raftkv-bench" --endpoints "$ENDPOINTS" --wait-healthy 30s \
   --matrix "$MATRIX" --duration "$DURATION" --warmup "$WARMUP" --value-size "$VALUE_SIZE" \
-  ${BENCH_ARGS:-} || {
+  --runs "${BENCH_RUNS:-1}" "${compare[@]}" ${BENCH_ARGS:-} || {
   status=$?
   echo "bench: raftkv-bench failed; raftkv-local said:" >&2
   cat "$tmp/raftkv-local.out" >&2

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -107,6 +108,19 @@ func (f *fakeV2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, 0, map[string]any{"clientURLs": []string{f.leaderURL}})
 	case strings.HasPrefix(r.URL.Path, "/v2/keys/"):
 		f.keysHandler(w, r, strings.TrimPrefix(r.URL.Path, "/v2/keys"))
+	case r.URL.Path == "/metrics":
+		// What raftkv serves, scaled so that every PUT costs one fsync
+		// and two peer messages of 100 bytes.
+		puts, _, _ := f.counts()
+		fmt.Fprintf(w, "# HELP etcd_disk_wal_fsync_duration_seconds fsyncs\n"+
+			"etcd_disk_wal_fsync_duration_seconds_bucket{le=\"0.001\"} %d\n"+
+			"etcd_disk_wal_fsync_duration_seconds_count %d\n"+
+			"etcd_network_peer_sent_bytes_total{To=\"a\"} %d\n"+
+			"etcd_network_peer_sent_bytes_total{To=\"b\"} %d\n"+
+			"raftkv_network_peer_sent_messages_total{To=\"a\"} %d\n"+
+			"raftkv_network_peer_sent_messages_total{To=\"b\"} %d\n"+
+			"raftkv_network_peer_sent_messages_total_other 1e9\n",
+			puts, puts, 100*puts, 100*puts, puts, puts)
 	default:
 		http.NotFound(w, r)
 	}

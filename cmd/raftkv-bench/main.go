@@ -103,6 +103,13 @@ type options struct {
 	matrix      string        // --matrix, "" for the single run base describes
 	waitHealthy time.Duration // --wait-healthy
 	cpuProfile  string        // --cpuprofile
+	members     bool          // --members: find the endpoints' processes for the per-member figures
+	server      string        // --server: start a cluster of this binary instead of using --endpoints
+	compare     string        // --compare: start a cluster of this binary too and alternate runs
+	serverArgs  string        // --server-args
+	compareArgs string        // --compare-args
+	runs        int           // --runs
+	keepData    bool          // --keep-data
 }
 
 // run is the whole command: parse the flags, wait for the cluster if asked,
@@ -116,12 +123,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if opts.server != "" || opts.compare != "" || opts.runs > 1 {
+		return runCompare(ctx, opts, cfgs, stdout, stderr)
+	}
 	if opts.waitHealthy > 0 {
 		c := newClient(len(opts.base.Endpoints), time.Second, opts.base.Access)
 		err := waitHealthy(ctx, c.ops, opts.base.Endpoints, opts.waitHealthy)
 		c.close()
 		if err != nil {
 			return err
+		}
+	}
+	if opts.members {
+		for i := range cfgs {
+			cfgs[i].Members = findMembers(cfgs[i].Endpoints)
 		}
 	}
 	if opts.cpuProfile != "" {
@@ -170,6 +185,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.matrix, "matrix", "", "run these workload:concurrency pairs in turn and print a table, e.g. put:1,put:1:leader,put:64,get:64 (:leader: that row to the leader only)")
 	fs.DurationVar(&opts.waitHealthy, "wait-healthy", 0, "first wait up to this long for every endpoint's /health to be true")
 	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile (go tool pprof format) to this file")
+	fs.StringVar(&c.Client, "client", clientLean, "HTTP client of put, get and qget: lean (hand-written HTTP/1.1 on keep-alive connections; https endpoints use net/http anyway) or net/http")
+	fs.BoolVar(&opts.members, "members", true, "report what each member process spent per operation (CPU and syscalls from /proc for members on this machine; fsyncs and peer messages from /metrics)")
+	fs.StringVar(&opts.server, "server", "", "start a fresh 3-member cluster of this v2 server binary on loopback and measure it instead of --endpoints")
+	fs.StringVar(&opts.serverArgs, "server-args", "", "more flags for every --server member (space-separated)")
+	fs.StringVar(&opts.compare, "compare", "", "also start a 3-member cluster of this v2 server binary (etcd 3.x gets ETCD_ENABLE_V2=true), run the matrix against both, alternating run by run, and print both with their ratio")
+	fs.StringVar(&opts.compareArgs, "compare-args", "", "more flags for every --compare member (space-separated)")
+	fs.IntVar(&opts.runs, "runs", 1, "run each matrix entry this many times (per cluster) and print the medians")
+	fs.BoolVar(&opts.keepData, "keep-data", false, "keep the data directories and logs of the clusters --server and --compare started")
 	var user, caFile, certFile, keyFile string
 	fs.StringVar(&user, "user", "", "v2 auth: send Basic credentials user:password with every request")
 	fs.StringVar(&caFile, "cacert", "", "https endpoints: verify the members' certificates with this CA (PEM)")
@@ -185,6 +208,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	c.Access = access
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if opts.runs < 1 {
+		return options{}, errors.New("--runs must be at least 1")
 	}
 	eps, err := parseEndpoints(endpoints)
 	if err != nil {
@@ -265,4 +291,91 @@ func startCPUProfile(file string, stderr io.Writer) (stop func(), err error) {
 			fmt.Fprintln(stderr, "raftkv-bench: --cpuprofile:", err)
 		}
 	}, nil
+}
+
+// runCompare is --server, --compare and --runs: start the clusters asked
+// for, run the matrix against each, alternating, and print the medians.
+func runCompare(ctx context.Context, opts options, cfgs []Config, stdout, stderr io.Writer) error {
+	var systems []system
+	var clusters []*localCluster
+	defer func() {
+		for _, lc := range clusters {
+			lc.stop(stderr)
+		}
+	}()
+	start := func(bin, args string) (system, error) {
+		lc, err := startCluster(ctx, bin, strings.Fields(args), opts.keepData, stderr)
+		if err != nil {
+			return system{}, err
+		}
+		clusters = append(clusters, lc)
+		fmt.Fprintf(stdout, "started a %d-member %s cluster: %s\n", clusterSize, lc.name, strings.Join(lc.endpoints(), ","))
+		return system{name: lc.name, endpoints: lc.endpoints(), members: lc.members}, nil
+	}
+	if opts.server != "" {
+		s, err := start(opts.server, opts.serverArgs)
+		if err != nil {
+			return err
+		}
+		systems = append(systems, s)
+	} else {
+		if opts.waitHealthy > 0 {
+			c := newClient(len(opts.base.Endpoints), time.Second, opts.base.Access)
+			err := waitHealthy(ctx, c.ops, opts.base.Endpoints, opts.waitHealthy)
+			c.close()
+			if err != nil {
+				return err
+			}
+		}
+		s := system{name: "endpoints", endpoints: opts.base.Endpoints}
+		if opts.members {
+			s.members = findMembers(s.endpoints)
+		}
+		systems = append(systems, s)
+	}
+	if opts.compare != "" {
+		s, err := start(opts.compare, opts.compareArgs)
+		if err != nil {
+			return err
+		}
+		if s.name == systems[0].name {
+			systems[0].name, s.name = "A:"+systems[0].name, "B:"+s.name
+		}
+		systems = append(systems, s)
+	}
+	if !opts.members {
+		for i := range systems {
+			systems[i].members = nil
+		}
+	}
+	if opts.cpuProfile != "" {
+		stop, err := startCPUProfile(opts.cpuProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	results, err := runSystems(ctx, systems, cfgs, opts.runs, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	if len(systems) > 1 || opts.runs > 1 {
+		fmt.Fprintf(stdout, "medians of %d run(s) each", opts.runs)
+		if len(systems) > 1 {
+			fmt.Fprintf(stdout, ", alternating %s and %s", systems[0].name, systems[1].name)
+		}
+		fmt.Fprintln(stdout, ":")
+	}
+	WriteCompareTable(stdout, systems, cfgs, results)
+	for s := range results {
+		for ci, rs := range results[s] {
+			for _, r := range rs {
+				if r.Ops == 0 {
+					return fmt.Errorf("%s: %s at concurrency %d: no operation succeeded", systems[s].name, cfgs[ci].Workload, cfgs[ci].Concurrency)
+				}
+			}
+		}
+	}
+	return nil
 }
