@@ -25,6 +25,13 @@ type Config struct {
 	// hears nothing from a leader for a random timeout in [T, 2T) ticks starts
 	// an election. It must be greater than HeartbeatTick (10x is usual).
 	ElectionTick int
+	// ElectionTickMax, if not 0, is the largest randomized election
+	// timeout in ticks: a follower's timeout is drawn uniformly from
+	// [ElectionTick, ElectionTickMax] at every reset instead of from
+	// [ElectionTick, 2*ElectionTick). ElectionTickMax == ElectionTick turns
+	// the randomness off (the Raft paper's §9.3 experiment, 150–150 ms).
+	// 0 keeps the default range.
+	ElectionTickMax int
 	// HeartbeatTick is the number of ticks between a leader's heartbeats.
 	HeartbeatTick int
 
@@ -127,6 +134,8 @@ func (c *Config) validate() error {
 		return errors.New("raft: heartbeat tick must be greater than 0")
 	case c.ElectionTick <= c.HeartbeatTick:
 		return errors.New("raft: election tick must be greater than heartbeat tick")
+	case c.ElectionTickMax != 0 && c.ElectionTickMax < c.ElectionTick:
+		return errors.New("raft: election tick max must be 0 or at least election tick")
 	case c.Storage == nil:
 		return errors.New("raft: storage cannot be nil")
 	case c.Rand == nil:

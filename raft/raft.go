@@ -87,8 +87,11 @@ type raft struct {
 	electionTimeout  int
 	heartbeatTimeout int
 	// randomizedElectionTimeout is drawn from [electionTimeout,
-	// 2*electionTimeout) at every reset, so split votes resolve (§5.2).
+	// electionTimeout+electionSpread) at every reset, so split votes
+	// resolve (§5.2). Invariant: electionSpread >= 1 (by default it is
+	// electionTimeout, giving [T, 2T)).
 	randomizedElectionTimeout int
+	electionSpread            int
 
 	checkQuorum bool
 	preVote     bool
@@ -163,6 +166,7 @@ func newRaft(c *Config) (*raft, error) {
 		lead:             None,
 		log:              log,
 		electionTimeout:  c.ElectionTick,
+		electionSpread:   c.ElectionTick,
 		heartbeatTimeout: c.HeartbeatTick,
 		checkQuorum:      !c.DisableCheckQuorum,
 		preVote:          !c.DisablePreVote,
@@ -173,6 +177,9 @@ func newRaft(c *Config) (*raft, error) {
 		chunkSize:        c.SnapshotChunkSize,
 		rand:             c.Rand,
 		bugs:             c.bugs,
+	}
+	if c.ElectionTickMax != 0 {
+		r.electionSpread = c.ElectionTickMax - c.ElectionTick + 1
 	}
 	// A member that (re)starts under leases must not help elect anyone for
 	// an election timeout: before a crash it may have acknowledged a
@@ -289,7 +296,7 @@ func (r *raft) reset(term uint64) {
 }
 
 func (r *raft) resetRandomizedElectionTimeout() {
-	r.randomizedElectionTimeout = r.electionTimeout + r.rand.IntN(r.electionTimeout)
+	r.randomizedElectionTimeout = r.electionTimeout + r.rand.IntN(r.electionSpread)
 }
 
 func (r *raft) becomeFollower(term, lead uint64) {

@@ -47,6 +47,9 @@ type Config struct {
 	// that go into log entries (the TTL grace after a leader change).
 	ElectionTick, HeartbeatTick int
 	TickInterval                time.Duration
+	// ElectionTickMax is passed to raft.Config (0: election timeouts are
+	// drawn from [ElectionTick, 2*ElectionTick)).
+	ElectionTickMax int
 	// SyncInterval is how often a leader with TTL keys proposes a time
 	// entry so that keys expire without client traffic (0: 500ms, as v2).
 	SyncInterval time.Duration
@@ -264,8 +267,8 @@ func NewNode(cfg Config) (*Node, error) {
 		}
 	}
 	rc := &raft.Config{
-		ID: cfg.ID, ElectionTick: cfg.ElectionTick, HeartbeatTick: cfg.HeartbeatTick,
-		Storage: st, Applied: snap.Metadata.Index, Rand: cfg.Rand,
+		ID: cfg.ID, ElectionTick: cfg.ElectionTick, ElectionTickMax: cfg.ElectionTickMax,
+		HeartbeatTick: cfg.HeartbeatTick, Storage: st, Applied: snap.Metadata.Index, Rand: cfg.Rand,
 		MaxSizePerMsg: cfg.MaxSizePerMsg, DisablePreVote: cfg.DisablePreVote,
 		DisableCheckQuorum: cfg.DisableCheckQuorum,
 		SnapshotChunkSize:  cfg.SnapshotChunkSize,
