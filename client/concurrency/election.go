@@ -36,9 +36,12 @@ func NewElection(c *client.Client, dir string, ttl time.Duration) *Election {
 }
 
 // Campaign puts proposal up and waits until this candidate leads, ctx ends
-// (ctx's error) or its key is lost while waiting (ErrLost). On failure the
-// key is deleted. A create of unknown outcome is returned as it is (its
-// key, if made, expires after the TTL).
+// (ctx's error) or its key is lost while waiting (ErrLost); errors the keys
+// API answers (other than 300) end it too, unavailability only makes it try
+// again. On failure the key is deleted. A create of unknown outcome is
+// made again: the first key, if it was made, is a candidate no one
+// refreshes, which expires after the TTL (and may lead until then, with
+// this proposal as its value).
 func (e *Election) Campaign(ctx context.Context, proposal string) error {
 	return e.acquire(ctx, proposal, false, false)
 }

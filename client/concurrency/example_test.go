@@ -46,7 +46,9 @@ func Example_fencing() {
 	ctx := context.Background()
 	var store storage
 
-	slow := concurrency.NewMutex(c, "/_locks/storage", 10*time.Second)
+	// A TTL of a minute: refreshes (writes) every 20s would not happen
+	// during the example, so the indexes printed stay the same.
+	slow := concurrency.NewMutex(c, "/_locks/storage", time.Minute)
 	if err := slow.Lock(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func Example_fencing() {
 	<-slow.Done()
 	fmt.Println("first holder told:", slow.Err())
 
-	fast := concurrency.NewMutex(c, "/_locks/storage", 10*time.Second)
+	fast := concurrency.NewMutex(c, "/_locks/storage", time.Minute)
 	if err := fast.Lock(ctx); err != nil {
 		log.Fatal(err)
 	}
@@ -100,8 +102,9 @@ func ExampleMutex_Context() {
 	// concurrency: not held
 }
 
-// Two candidates: the first leads; when it resigns the second does, and an
-// observer sees each leader.
+// A candidate leads, moves, and resigns; another takes over. An observer
+// sees each leader, and the vacancy between them. (A Campaign made while
+// another candidate leads waits until that one resigns or is lost.)
 func ExampleElection() {
 	srv := clienttest.NewServer()
 	defer srv.Close()
@@ -116,24 +119,22 @@ func ExampleElection() {
 	if err := a.Campaign(ctx, "http://10.0.0.1:8080"); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("leader:", (<-leaders).Value)
+	first := a.Token()
+	fmt.Printf("leader: %q\n", (<-leaders).Value)
+	a.Proclaim(ctx, "http://10.0.0.1:9090") // the leader moves
+	fmt.Printf("leader: %q\n", (<-leaders).Value)
+	a.Resign(ctx)
+	fmt.Printf("vacant: %v\n", (<-leaders).Key == "")
 
 	b := concurrency.NewElection(c, "/_elections/web", 10*time.Second)
-	elected := make(chan error)
-	go func() { elected <- b.Campaign(ctx, "http://10.0.0.2:8080") }()
-
-	a.Proclaim(ctx, "http://10.0.0.1:9090") // the leader moves
-	fmt.Println("leader:", (<-leaders).Value)
-	a.Resign(ctx)
-	if err := <-elected; err != nil {
+	if err := b.Campaign(ctx, "http://10.0.0.2:8080"); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("leader:", (<-leaders).Value)
-	b.Resign(ctx)
-	fmt.Printf("leader: %q\n", (<-leaders).Key)
+	l := <-leaders
+	fmt.Printf("leader: %q, its token higher: %v\n", l.Value, l.Token == b.Token() && l.Token > first)
 	// Output:
-	// leader: http://10.0.0.1:8080
-	// leader: http://10.0.0.1:9090
-	// leader: http://10.0.0.2:8080
-	// leader: ""
+	// leader: "http://10.0.0.1:8080"
+	// leader: "http://10.0.0.1:9090"
+	// vacant: true
+	// leader: "http://10.0.0.2:8080", its token higher: true
 }

@@ -93,8 +93,9 @@ type hold struct {
 func (h *hold) interval() time.Duration { return h.ttl / 3 }
 
 // margin is how long before the key could expire (by the local clock) the
-// holder gives it up: it covers the round trip's skew between the send
-// time and the member's clock reading, and timer lateness. Clock skew
+// holder gives it up: it covers timer lateness and clocks running at
+// slightly different rates. (The server counts the TTL from when it got
+// the refresh, which is after the send time counted here.) Clock skew
 // between members is not covered; fencing tokens are for that.
 func margin(ttl time.Duration) time.Duration { return ttl / 5 }
 
@@ -107,43 +108,55 @@ func newID() string {
 }
 
 // create makes the hold's key: an in-order key below dir with the TTL and
-// value. With find set (value is then unique), a create of unknown outcome
-// is looked for in the directory and adopted if it is there, and a create
-// abandoned because ctx ended is looked for and deleted.
+// value. A create that fails for want of a leader or a member, or whose
+// outcome is unknown, is tried again until ctx ends. With find set (value
+// is then unique), a create of unknown outcome is first looked for in the
+// directory and adopted if it is there, and a create abandoned because ctx
+// ended is looked for and deleted. Without find, such a key, if it was
+// made, stays until its TTL runs out.
 func create(ctx context.Context, c *client.Client, dir, value string, ttl time.Duration, find bool) (*hold, error) {
-	sent := time.Now()
-	resp, err := c.CreateInOrder(ctx, dir, value, &client.CreateInOrderOptions{TTL: ttl})
 	var node *client.Node
-	switch {
-	case err == nil:
-		node = resp.Node
-	case find && unknownOutcome(err) && ctx.Err() == nil:
-		node = findOrphan(ctx, c, dir, value)
-		if node == nil {
-			return nil, err
-		}
-		// The key was created at an unknown time: count its lease from a
-		// refresh made now.
+	var sent time.Time
+	for attempt := 1; node == nil; attempt++ {
 		sent = time.Now()
-		if _, rerr := refreshKey(ctx, c, node.Key, ttl); rerr != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
-			_, _ = c.Delete(dctx, node.Key, nil)
-			cancel()
+		resp, err := c.CreateInOrder(ctx, dir, value, &client.CreateInOrderOptions{TTL: ttl})
+		switch {
+		case err == nil:
+			node = resp.Node
+			if node == nil {
+				return nil, fmt.Errorf("concurrency: create in %s: no node in the answer", dir)
+			}
+			continue
+		case ctx.Err() != nil:
+			if find {
+				// Given up while the create was under way: it may have
+				// been made.
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
+				if n := findOrphan(dctx, c, dir, value); n != nil {
+					_, _ = c.Delete(dctx, n.Key, nil)
+				}
+				cancel()
+			}
+			return nil, ctx.Err()
+		case find && unknownOutcome(err):
+			if n := findOrphan(ctx, c, dir, value); n != nil {
+				// Made at an unknown time: count its lease from a
+				// refresh sent now.
+				sent = time.Now()
+				if _, rerr := refreshKey(ctx, c, n.Key, ttl); rerr == nil {
+					node = n
+					continue
+				}
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
+				_, _ = c.Delete(dctx, n.Key, nil)
+				cancel()
+			}
+		case !transient(err):
 			return nil, err
 		}
-	case find && ctx.Err() != nil:
-		// Given up while the create was under way: it may have been made.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
-		if n := findOrphan(dctx, c, dir, value); n != nil {
-			_, _ = c.Delete(dctx, n.Key, nil)
+		if pause(ctx, attempt) != nil {
+			return nil, ctx.Err()
 		}
-		cancel()
-		return nil, err
-	default:
-		return nil, err
-	}
-	if node == nil {
-		return nil, fmt.Errorf("concurrency: create in %s: no node in the answer", dir)
 	}
 	h := &hold{c: c, dir: dir, key: node.Key, token: node.CreatedIndex, ttl: ttl}
 	h.ctx, h.cancel = context.WithCancelCause(context.Background())
@@ -156,6 +169,12 @@ func create(ctx context.Context, c *client.Client, dir, value string, ttl time.D
 	go h.keepalive(sent)
 	go h.watchOwn()
 	return h, nil
+}
+
+// transient reports whether a failed request may succeed if tried again:
+// no member answered, no leader (error 300), or an unknown outcome.
+func transient(err error) bool {
+	return unknownOutcome(err) || errors.Is(err, client.ErrClusterUnavailable)
 }
 
 func unknownOutcome(err error) bool {
@@ -448,7 +467,14 @@ func (h *hold) waitTurn(ctx context.Context, try bool) error {
 			return errWouldWait
 		}
 		if err := h.waitGone(ctx, files[i-1].Key, index); err != nil {
-			return h.waitErr(ctx)
+			if ctx.Err() != nil {
+				return h.waitErr(ctx)
+			}
+			// The watch failed (no member answered): read again soon.
+			failures++
+			if pause(ctx, failures) != nil {
+				return h.waitErr(ctx)
+			}
 		}
 	}
 }
@@ -475,19 +501,24 @@ func (h *hold) waitErr(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// waitGone returns when key may be gone: a delete or expiry of it from
-// index+1 on, a watch that cannot go on (401, no member), or a TTL with
-// no news. It returns an error only when ctx ends.
+// waitGone returns nil when key may be gone and the queue should be read
+// again: a delete or expiry of it from index+1 on, a watch fallen out of
+// the history (401), or a TTL with no news. Otherwise it returns ctx's
+// error, or the watch's.
 func (h *hold) waitGone(ctx context.Context, key string, index uint64) error {
 	wctx, cancel := context.WithTimeout(ctx, h.ttl)
 	defer cancel()
 	w := h.c.Watcher(key, &client.WatcherOptions{AfterIndex: index})
 	for {
 		ev, err := w.Next(wctx)
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return ctx.Err()
-		}
-		if err != nil || deleteLike(ev.Action) {
+		case wctx.Err() != nil, client.IsEventIndexCleared(err):
+			return nil
+		case err != nil:
+			return err
+		case deleteLike(ev.Action):
 			return nil
 		}
 	}

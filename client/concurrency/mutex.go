@@ -27,10 +27,12 @@ func NewMutex(c *client.Client, dir string, ttl time.Duration) *Mutex {
 }
 
 // Lock waits until the lock is held, ctx ends (ctx's error), or the key is
-// lost while waiting (an error matching ErrLost). On failure the key is
-// deleted. If the create itself has an unknown outcome (ErrUnknownOutcome,
-// error 300), Lock looks for the key it may have made and carries on with
-// it if it is there.
+// lost while waiting (an error matching ErrLost); errors the keys API
+// answers (other than 300) end it too. Unavailability (no member, no
+// leader) only makes it try again. On failure the key is deleted. If the
+// create has an unknown outcome (ErrUnknownOutcome, error 300), Lock looks
+// for the key it may have made (its value is a random id) and carries on
+// with it if it is there.
 func (m *Mutex) Lock(ctx context.Context) error {
 	return m.acquire(ctx, newID(), true, false)
 }

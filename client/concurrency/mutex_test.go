@@ -261,7 +261,7 @@ func TestMutexCrashedHolderExpires(t *testing.T) {
 	cut := newClient(t, srv, net)
 	c := newClient(t, srv, nil)
 	ctx := testContext(t)
-	const dir, ttl = "/locks/crash", 2 * time.Second
+	const dir, ttl = "/locks/crash", 3 * time.Second
 	a := concurrency.NewMutex(cut, dir, ttl)
 	if err := a.Lock(ctx); err != nil {
 		t.Fatal(err)

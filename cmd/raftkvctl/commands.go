@@ -35,6 +35,7 @@ func commands() []*command {
 		setCommand(), getCommand(), lsCommand(), mkCommand(), mkdirCommand(),
 		rmCommand(), rmdirCommand(), updateCommand(), updatedirCommand(), setdirCommand(),
 		watchCommand(), execWatchCommand(),
+		lockCommand(), electCommand(),
 		memberCommand(), clusterHealthCommand(), endpointCommand(),
 		userCommand(), roleCommand(), authCommand(),
 		discoveryCommand(),
@@ -72,6 +73,7 @@ EXAMPLES:
    raftkvctl watch --forever --recursive /config
    raftkvctl member list
    raftkvctl cluster-health
+   raftkvctl lock backup -- ./backup.sh
    raftkvctl --endpoints https://10.0.0.1:2379 --cacert ca.crt --cert me.crt --key me.key get /message
    raftkvctl -u root user add alice
 
@@ -96,6 +98,7 @@ EXIT CODES:
    3  TLS or authentication setup failed
    4  the server answered an error
    5  the cluster is not healthy (cluster-health)
+   6  the lock or the leadership was lost while held (lock, elect)
 
 Flags may follow the arguments ("set /k v --ttl 5"); a value that starts
 with "-" needs "--" before the arguments: raftkvctl set -- /k -1.
