@@ -2,6 +2,9 @@ package linearizability
 
 import (
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -54,6 +57,14 @@ type Result struct {
 	// Operations is the number of operations checked, Ambiguous the number
 	// of those whose outcome was unknown, Keys the number of partitions.
 	Operations, Ambiguous, Keys int
+	// Settled is how many of the ambiguous writes the exact rewrites
+	// settled before the search (dropped as unobservable, or known to have
+	// taken effect because their value was observed); Restricted is how
+	// many keys were proven linearizable with their remaining ambiguous
+	// writes dropped or made to return early (see [Check]).
+	Settled, Restricted int
+	// Elapsed is how long the check took (wall clock; for reports only).
+	Elapsed time.Duration
 	// VisualizationPath is where the HTML was written, or "".
 	VisualizationPath string
 }
@@ -75,31 +86,241 @@ func (r Result) String() string {
 // StatusAmbiguous are moved to return after every other operation, whatever
 // their Return says.
 //
+// Each key is checked on its own. Its ambiguous writes are first reduced
+// by rewrites that change no verdict. If some are left, two searches race:
+// the key's whole history, and restricted histories (the ambiguous writes
+// dropped; if that is illegal, taking effect within growing windows of
+// their call or never), each of which can only be linearizable if the
+// key's history is. The first to decide ends the other: ok from either,
+// illegal only from the whole history. Each restricted search gets at most
+// a sixteenth of opts.Timeout (a second when there is no limit).
+//
 // The error is non-nil only when the history is malformed or the
 // visualization could not be written; the Result is meaningful whenever the
 // history was well formed.
 func Check(ops []porcupine.Operation, opts CheckOptions) (Result, error) {
+	start := time.Now()
 	ops, res, err := normalize(ops)
 	if err != nil {
 		return Result{}, err
 	}
-	model := Model()
-	verdict, info := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
-	switch verdict {
-	case porcupine.Ok:
-		res.Verdict = VerdictOK
-	case porcupine.Illegal:
-		res.Verdict = VerdictIllegal
-	default:
-		res.Verdict = VerdictUnknown
-	}
-	if (res.Verdict != VerdictOK || opts.VisualizeAlways) && opts.VisualizationPath != "" {
-		if err := porcupine.VisualizePath(model, info, opts.VisualizationPath); err != nil {
-			return res, fmt.Errorf("linearizability: writing visualization: %w", err)
+	remaining := func() time.Duration {
+		if opts.Timeout <= 0 {
+			return 0
 		}
-		res.VisualizationPath = opts.VisualizationPath
+		return max(opts.Timeout-time.Since(start), time.Millisecond)
 	}
+	ws := windows(ops)
+	// shown holds, for the visualization, each key's history as it was
+	// decided: whole (simplified), or restricted; marks notes what it
+	// did to the ambiguous writes.
+	var shown []porcupine.Operation
+	var marks []porcupine.Annotation
+	windowed := false // shown holds windowed writes
+	res.Verdict = VerdictOK
+	// Keys are checked in parallel, as Porcupine does.
+	parts := partitionOperations(ops)
+	ds := make([]decision, len(parts))
+	var wg sync.WaitGroup
+	for i, kops := range parts {
+		simple, n := simplify(kops)
+		res.Settled += countAmbiguous(kops) - n
+		wg.Go(func() { ds[i] = checkKey(simple, n, ws, opts.Timeout, remaining) })
+	}
+	wg.Wait()
+	for i, kops := range parts {
+		d := ds[i]
+		switch {
+		case d.verdict == porcupine.Illegal:
+			res.Verdict = VerdictIllegal
+		case d.verdict == porcupine.Unknown && res.Verdict == VerdictOK:
+			res.Verdict = VerdictUnknown
+		}
+		if d.restricted {
+			res.Restricted++
+			windowed = windowed || slices.ContainsFunc(d.history, func(op porcupine.Operation) bool {
+				return op.Output.(Output).Status == statusWindowed
+			})
+		}
+		shown = append(shown, d.history...)
+		if opts.VisualizationPath != "" {
+			marks = append(marks, notes(kops, d.history)...)
+		}
+	}
+	res.Elapsed = time.Since(start)
+	if (res.Verdict == VerdictOK && !opts.VisualizeAlways) || opts.VisualizationPath == "" {
+		return res, nil
+	}
+	// The visualization needs Porcupine's partial linearizations: search
+	// again, each key's history as it was decided, with what time is left
+	// (and at least an eighth of the limit).
+	model := Model()
+	if windowed {
+		model = windowModel()
+	}
+	limit := remaining()
+	if opts.Timeout > 0 {
+		limit = max(limit, opts.Timeout/8)
+	}
+	_, info := porcupine.CheckOperationsVerbose(model, shown, limit)
+	info.AddAnnotations(marks)
+	if err := porcupine.VisualizePath(model, info, opts.VisualizationPath); err != nil {
+		return res, fmt.Errorf("linearizability: writing visualization: %w", err)
+	}
+	res.VisualizationPath = opts.VisualizationPath
 	return res, nil
+}
+
+// decision is how one key's history was decided.
+type decision struct {
+	verdict porcupine.CheckResult
+	// history is what decided it: the key's whole (simplified) history,
+	// or a restricted one that proved it linearizable.
+	history    []porcupine.Operation
+	restricted bool
+}
+
+// checkKey decides one key's simplified history, of which n operations
+// are ambiguous writes. With none, it is searched as it is. Otherwise two
+// searches race: the whole history, and the restricted histories
+// (proveRestricted) one after the other; the first to decide stops the
+// other (through the model's step, which then fails at once). Both are
+// exact, so which one wins changes how long the check takes, never the
+// verdict.
+func checkKey(simple []porcupine.Operation, n int, ws []int64, timeout time.Duration, remaining func() time.Duration) decision {
+	if n == 0 {
+		return decision{porcupine.CheckOperationsTimeout(Model(), simple, remaining()), simple, false}
+	}
+	var stop atomic.Bool
+	whole, restricted := make(chan decision, 1), make(chan decision, 1)
+	go func() {
+		whole <- decision{porcupine.CheckOperationsTimeout(stoppable(Model(), &stop), simple, remaining()), simple, false}
+	}()
+	go func() {
+		r, ok := proveRestricted(simple, ws, timeout, remaining, &stop)
+		d := decision{porcupine.Unknown, simple, false}
+		if ok {
+			d = decision{porcupine.Ok, r, true}
+		}
+		restricted <- d
+	}()
+	var w, r decision
+	select {
+	case w = <-whole:
+		if w.verdict != porcupine.Unknown {
+			stop.Store(true)
+			<-restricted
+			return w
+		}
+		r = <-restricted
+	case r = <-restricted:
+		if r.restricted {
+			stop.Store(true)
+			<-whole
+			return r
+		}
+		w = <-whole
+	}
+	if r.restricted {
+		return r
+	}
+	return w
+}
+
+// stoppable returns m whose steps all fail once stop is set, which ends a
+// search quickly (with a verdict to ignore).
+func stoppable(m porcupine.Model, stop *atomic.Bool) porcupine.Model {
+	step := m.Step
+	m.Step = func(state, input, output any) (bool, any) {
+		if stop.Load() {
+			return false, state
+		}
+		return step(state, input, output)
+	}
+	return m
+}
+
+// proveRestricted tries to prove one key's simplified history
+// linearizable through restricted histories: first with its ambiguous
+// writes dropped; then, if that one is illegal, with the writes windowed
+// by each of ws. Each search gets at most a sixteenth of timeout (with no
+// timeout, a second, or four times what the first took). It returns the
+// history that proved the key, or nil and false. (Once stop is set every
+// step fails, so no search ends ok.)
+func proveRestricted(simple []porcupine.Operation, ws []int64, timeout time.Duration, remaining func() time.Duration, stop *atomic.Bool) ([]porcupine.Operation, bool) {
+	limit := time.Second
+	if timeout > 0 {
+		limit = timeout / 16
+	}
+	within := func() time.Duration {
+		if rem := remaining(); rem > 0 {
+			return min(limit, rem)
+		}
+		return limit
+	}
+	dropped := restrict(simple, -1)
+	start := time.Now()
+	switch porcupine.CheckOperationsTimeout(stoppable(Model(), stop), dropped, within()) {
+	case porcupine.Ok:
+		return dropped, true
+	case porcupine.Unknown:
+		return nil, false // the whole history is no easier
+	}
+	if timeout <= 0 {
+		limit = max(limit, 4*time.Since(start))
+	}
+	model := stoppable(windowModel(), stop)
+	for _, w := range ws {
+		if stop.Load() {
+			return nil, false
+		}
+		r := restrict(simple, w)
+		if porcupine.CheckOperationsTimeout(model, r, within()) == porcupine.Ok {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+func countAmbiguous(ops []porcupine.Operation) int {
+	n := 0
+	for _, op := range ops {
+		if op.Output.(Output).Status == StatusAmbiguous {
+			n++
+		}
+	}
+	return n
+}
+
+// notes annotates the visualization, on the clients' rows, with what the
+// history shown (a subsequence of all, with the same Call times) does to
+// the ambiguous writes of all: the ones it leaves out, and the ones it
+// shows as having taken effect.
+func notes(all, shown []porcupine.Operation) []porcupine.Annotation {
+	var as []porcupine.Annotation
+	j := 0
+	for _, op := range all {
+		in := op.Input.(Input)
+		if j < len(shown) && shown[j].Call == op.Call && shown[j].ClientId == op.ClientId {
+			if op.Output.(Output).Status == StatusAmbiguous && shown[j].Output.(Output).Status == StatusOK {
+				as = append(as, porcupine.Annotation{
+					ClientId:    op.ClientId,
+					Start:       op.Call,
+					Description: describeOperation(in, op.Output.(Output)),
+					Details:     "shown as a successful write: its outcome is unknown, but an operation observed its value, so it took effect before that one returned",
+				})
+			}
+			j++
+			continue
+		}
+		as = append(as, porcupine.Annotation{
+			ClientId:    op.ClientId,
+			Start:       op.Call,
+			Description: describeOperation(in, op.Output.(Output)),
+			Details:     "left out: its outcome is unknown and the history is decided without it (it may take effect last, where nobody observes it)",
+		})
+	}
+	return as
 }
 
 // normalize validates ops and returns a copy in which ambiguous operations

@@ -176,6 +176,9 @@ func randomInput(c *genClient, rng *rand.Rand, keys int) Input {
 		} else if rng.IntN(2) == 0 {
 			in.PrevValue = ""
 		}
+		if in.PrevValue == "" && in.PrevIndex == 0 {
+			in.PrevValue = "nope" // a write that reported index 0 (bugWrongIndex)
+		}
 		return in
 	case p < 93:
 		return Input{Op: OpDelete, Key: key}

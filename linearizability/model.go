@@ -445,6 +445,8 @@ func describeOperation(in Input, out Output) string {
 	switch {
 	case out.Status == StatusAmbiguous:
 		b.WriteString("? (outcome unknown)")
+	case out.Status == statusWindowed:
+		b.WriteString("? (outcome unknown; took effect by its return or never)")
 	case in.Op == OpGet && out.Status == StatusOK:
 		b.WriteString(strconv.Quote(out.Value))
 		if out.Index != 0 {

@@ -81,6 +81,9 @@ type Result struct {
 	// answer; Checked is the number of operations Porcupine checked.
 	Ops, Acked, Checked int
 	Verdict             linearizability.Verdict
+	// CheckNs is how long the Porcupine check took, in wall-clock time
+	// (for reports only: nothing depends on it).
+	CheckNs int64
 	// HTMLPath is Porcupine's visualization, written when the history is
 	// not linearizable or Config.PorcupineHTML asked for it.
 	HTMLPath string
@@ -993,6 +996,7 @@ func (s *Sim) finalChecks() {
 	res, err := s.hist.Check(linearizability.CheckOptions{Timeout: timeout, VisualizationPath: html,
 		VisualizeAlways: s.cfg.PorcupineHTML != ""})
 	s.res.Checked = res.Operations
+	s.res.CheckNs = int64(res.Elapsed)
 	s.res.Verdict = res.Verdict
 	s.res.HTMLPath = res.VisualizationPath
 	if err != nil {

@@ -87,6 +87,13 @@ type Summary struct {
 	Events, Messages     int64
 	Faults, Ops, Checked int
 	Unknown              int // Porcupine ran out of time (not a failure)
+	// Verdicts counts the runs by Porcupine verdict (runs that failed
+	// before the check have none and are not counted).
+	Verdicts map[linearizability.Verdict]int
+	// SlowestCheckNs is the longest Porcupine check (wall clock), in the
+	// run of seed SlowestCheckSeed.
+	SlowestCheckNs   int64
+	SlowestCheckSeed uint64
 	Exercised
 	// Failures are the failed runs by class, in seed order.
 	Failures map[Class][]Result
@@ -94,7 +101,7 @@ type Summary struct {
 
 // Summarize adds up results.
 func Summarize(rs []Result) Summary {
-	s := Summary{Failures: map[Class][]Result{}}
+	s := Summary{Failures: map[Class][]Result{}, Verdicts: map[linearizability.Verdict]int{}}
 	for _, r := range rs {
 		s.Seeds++
 		s.SimulatedNs += r.SimulatedNs
@@ -106,6 +113,12 @@ func Summarize(rs []Result) Summary {
 		s.Exercised.add(r.Exercised)
 		if r.Verdict == linearizability.VerdictUnknown {
 			s.Unknown++
+		}
+		if r.Verdict != 0 {
+			s.Verdicts[r.Verdict]++
+		}
+		if r.CheckNs > s.SlowestCheckNs {
+			s.SlowestCheckNs, s.SlowestCheckSeed = r.CheckNs, r.Seed
 		}
 		if f := r.Failure; f != nil {
 			s.Failures[f.Class] = append(s.Failures[f.Class], r)

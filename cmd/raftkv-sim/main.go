@@ -39,6 +39,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/raftkv/raftkv/linearizability"
 	"github.com/raftkv/raftkv/sim"
 )
 
@@ -297,7 +298,9 @@ func printSwarmTable(w io.Writer, sc sim.SwarmConfig, s sim.Summary, wall time.D
 	row("snapshots taken / installed", fmt.Sprintf("%d / %d", s.SnapshotsTaken, s.SnapshotsSent))
 	row("snapshot states verified", s.StatesChecked)
 	row("graceful stepdowns (timed out)", fmt.Sprintf("%d (%d)", s.Stepdowns, s.StepdownsTimedOut))
+	row("porcupine ok / illegal", fmt.Sprintf("%d / %d", s.Verdicts[linearizability.VerdictOK], s.Verdicts[linearizability.VerdictIllegal]))
 	row("porcupine unknown (timed out)", s.Unknown)
+	row("slowest porcupine check", fmt.Sprintf("%v (seed %d)", time.Duration(s.SlowestCheckNs).Round(time.Millisecond), s.SlowestCheckSeed))
 	for _, c := range []sim.Class{sim.ClassSafety, sim.ClassLiveness, sim.ClassCrash} {
 		row(string(c)+" failures", len(s.Failures[c]))
 	}
