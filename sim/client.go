@@ -22,16 +22,22 @@ type client struct {
 	target uint64
 	op     *clientOp
 	n      int // operations issued: values are "c<id>.<n>", never reused
+	// user: a live session's client (live.go), which sends only what the
+	// user asks for and thinks of nothing itself.
+	user bool
 }
 
 type clientOp struct {
 	id      uint64 // unique in the run: answers to older operations are ignored
-	key     int    // its key: kvPath(key), with s.known[key]
+	key     int    // its key: kvPath(key), with s.known[key]; -1 for a user's
 	in      linearizability.Input
 	cmd     kv.Command
 	attempt int
 	// readIndex: a get through ReadIndex rather than through the log.
 	readIndex bool
+	// local: a get answered from the member's own store at once, without
+	// asking the leader (a user's "quorum": false; possibly stale).
+	local bool
 }
 
 // known is the latest value and index a client saw for each key; CAS and
@@ -50,7 +56,7 @@ func newClient(s *Sim, id int) *client {
 
 func (c *client) think() {
 	s := c.s
-	if s.phase != phaseSafety {
+	if c.user || s.phase != phaseSafety {
 		return
 	}
 	d := int64(c.rand.ExpFloat64() * s.opts.Workload.ThinkMs * 1e6)
@@ -65,14 +71,24 @@ func (c *client) issue() {
 	s.opSeq++
 	op := &clientOp{id: s.opSeq}
 	c.generate(op)
+	c.start(op)
+}
+
+// start issues op: it goes into the history and the trace, its timeout
+// is set, and it is sent.
+func (c *client) start(op *clientOp) {
+	s := c.s
 	c.op = op
 	c.n++
 	s.res.Ops++
 	c.rec.CallAt(s.nowNs, op.in)
 	ev := TraceEvent{Type: "request", Client: c.id, ID: c.target, Op: op.in.Op.String(), Key: op.in.Key,
 		Value: op.in.Value, Prev: op.in.PrevValue}
-	if op.readIndex {
+	switch {
+	case op.readIndex:
 		ev.Kind = "read-index"
+	case op.local:
+		ev.Kind = "local"
 	}
 	s.trace(ev)
 	id := op.id
@@ -139,6 +155,10 @@ func (c *client) send() {
 		s.onMember(m, func() {
 			s.trace(TraceEvent{Type: "request-arrive", Client: c.id, ID: target, Attempt: attempt})
 			var err error
+			if op.local {
+				c.readLocal(m, cmd.Path, id, target)
+				return
+			}
 			if op.readIndex {
 				err = c.readIndex(m, cmd.Path, id, target)
 			} else {
@@ -183,6 +203,19 @@ func (c *client) readIndex(m *member, path string, id, target uint64) error {
 		s.res.Reads++
 		s.after(m.syncDelayNs+s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
 	})
+}
+
+// readLocal reads the key from m's own store at once, as a GET with
+// quorum=false does: no leader is asked, so the answer may be stale.
+func (c *client) readLocal(m *member, path string, id, target uint64) {
+	s := c.s
+	var r node.Result
+	if ev, err := m.node.Store().Get(path, false, false); err != nil {
+		r.Err = err
+	} else {
+		r.Event = ev
+	}
+	s.after(s.net.clientLatencyNs(), func() { c.answer(id, target, r) })
 }
 
 func (c *client) redirect(id, from, hint uint64) {
@@ -263,10 +296,11 @@ func (c *client) answer(id, from uint64, r node.Result) {
 				out.Value = *n.Value
 			}
 		}
-		switch op.in.Op {
-		case linearizability.OpGet:
+		switch {
+		case op.key < 0: // a user's key: not among the workload's
+		case op.in.Op == linearizability.OpGet:
 			s.known[op.key] = known{value: out.Value, index: out.Index}
-		case linearizability.OpDelete, linearizability.OpCompareAndDelete:
+		case op.in.Op == linearizability.OpDelete, op.in.Op == linearizability.OpCompareAndDelete:
 			s.known[op.key] = known{}
 		default:
 			s.known[op.key] = known{value: op.in.Value, index: out.Index}

@@ -26,6 +26,22 @@ type network struct {
 	snaps      int
 	// calm turns off loss, duplication and reordering (liveness phase).
 	calm bool
+	// filter, if set, drops at delivery every message it returns true for
+	// (reason "filter"): the papers/ experiments use it to lose one
+	// member's appends to some followers. nil in every preset.
+	filter func(m raft.Message) bool
+	// inflight, in a live session only (nil otherwise), holds each message
+	// whose delivery is scheduled, by mid, so that the user can drop it
+	// (live.go).
+	inflight map[uint64]*flight
+}
+
+// flight is a message in flight: how many of its deliveries are
+// scheduled (a duplicate makes two), and whether the user dropped it.
+type flight struct {
+	m       raft.Message
+	pending int
+	dropped bool
 }
 
 func newNetwork(s *Sim, r *rand.Rand) *network {
@@ -115,23 +131,59 @@ func (nw *network) send(m raft.Message) {
 		}
 		return
 	}
+	nw.fly(id, m)
 	s.after(sentNs+nw.latencyNs(), func() { nw.deliver(id, m) })
 	if !nw.calm && o.Duplicate > 0 && nw.rand.Float64() < o.Duplicate {
 		if s.tr != nil {
 			s.trace(msgEvent("duplicate", id, m))
 		}
+		nw.fly(id, m)
 		s.after(sentNs+nw.latencyNs(), func() { nw.deliver(id, m) })
 	}
 }
 
+// fly notes a delivery of message id scheduled (live sessions only).
+func (nw *network) fly(id uint64, m raft.Message) {
+	if nw.inflight == nil {
+		return
+	}
+	f := nw.inflight[id]
+	if f == nil {
+		f = &flight{m: m}
+		nw.inflight[id] = f
+	}
+	f.pending++
+}
+
+// landed notes that a scheduled delivery of message id is due, and
+// reports whether the user dropped the message (live sessions only).
+func (nw *network) landed(id uint64) (dropped bool) {
+	f := nw.inflight[id]
+	if f == nil {
+		return false
+	}
+	if f.pending--; f.pending <= 0 {
+		delete(nw.inflight, id)
+	}
+	return f.dropped
+}
+
 func (nw *network) deliver(id uint64, m raft.Message) {
 	s := nw.s
+	if nw.inflight != nil && nw.landed(id) {
+		return // dropped by the user: the drop was traced then
+	}
 	l := nw.link(m.From, m.To)
 	if nw.blocked[l] {
 		nw.drop(id, m, "partition")
 		return
 	}
+	if nw.filter != nil && nw.filter(m) {
+		nw.drop(id, m, "filter")
+		return
+	}
 	if u := nw.clogUntil[l]; u > s.nowNs {
+		nw.fly(id, m)
 		s.at(u+nw.latencyNs(), func() { nw.deliver(id, m) })
 		return
 	}

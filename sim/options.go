@@ -29,6 +29,11 @@ type Options struct {
 	TickMs        int64 `json:"tickMs"`
 	ElectionTick  int   `json:"electionTick"`
 	HeartbeatTick int   `json:"heartbeatTick"`
+	// ElectionTickMax, if not 0, is the largest randomized election
+	// timeout in ticks (raft.Config.ElectionTickMax): timeouts are drawn
+	// from [ElectionTick, ElectionTickMax] instead of [ElectionTick,
+	// 2*ElectionTick). The papers/ experiments set it; presets do not.
+	ElectionTickMax int `json:"electionTickMax,omitempty"`
 	// MaxSizePerMsg 1 sends one entry per append (more interleavings).
 	MaxSizePerMsg      uint64 `json:"maxSizePerMsg,omitempty"`
 	DisablePreVote     bool   `json:"disablePreVote,omitempty"`
@@ -176,6 +181,11 @@ func plantedBugs(name string) (plant.Node, error) {
 // seed; the others are fixed (their randomness is only the run's).
 var Presets = []string{"swarm", "default", "calm", "partitions", "crashes", "figure8", "churn", "reads", "leases"}
 
+// LivePreset names the options of a live session (NewLive). MakeOptions
+// knows it, but it is not among Presets: a run of it without a user at the
+// controls does nothing.
+const LivePreset = "live"
+
 // subRand returns the random stream named label (and i) of a seed. Streams
 // are independent of one another and of the order in which they are made.
 func subRand(seed uint64, label string, i uint64) *rand.Rand {
@@ -255,6 +265,18 @@ func MakeOptions(preset string, seed uint64, short bool, bug string) (Options, e
 		o.Faults.PartitionEveryMs, o.Faults.PauseEveryMs = 1000, 1500
 		o.Faults.TransferEveryMs, o.Faults.StepdownEveryMs = 1500, 4000
 		o.SnapshotCount = 300
+	case LivePreset:
+		// A live session (live.go): five calm members, no faults and no
+		// clients of their own, on a network slow enough to watch: what
+		// happens is what the user does. Options of the session can change
+		// any of these (the page's settings).
+		o.Clients = 0
+		o.SafetyMs, o.LivenessMs = 60_000, 10_000
+		o.ElectionTick, o.HeartbeatTick = 30, 10
+		o.SnapshotCount = 100
+		o.Net = NetOptions{LatencyMinMs: 10, LatencyTailMs: 5}
+		o.Faults = FaultOptions{DurationMs: 1000}
+		o.Workload = WorkloadOptions{ThinkMs: 500, TimeoutMs: 2000, Get: 3, Set: 3, Create: 1, CAS: 2, Delete: 1}
 	case "swarm":
 		drawSwarm(&o, subRand(seed, "options", 0))
 	default:

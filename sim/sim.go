@@ -168,6 +168,9 @@ type Sim struct {
 	known      []known // per key, see client.generate
 	// kvTraced is the highest applied index whose key space was traced.
 	kvTraced uint64
+	// session: a live session (live.go), driven by its caller: no
+	// phases (it stays in the safety phase), messages in flight kept by mid.
+	session bool
 }
 
 // member is one simulated process: a node core on its own disk.
@@ -272,12 +275,19 @@ func (s *Sim) init() error {
 	s.ids = memberIDs(o.Members)
 	s.tr = newTracer(s.cfg.Trace)
 	if s.tr != nil {
+		replay := ReplayCommand(s.cfg.Seed, o)
+		if s.session {
+			replay = LiveReplayCommand(s.cfg.Seed)
+		}
 		s.tr.write(TraceHeader{Type: "header", Format: TraceFormat, Seed: s.cfg.Seed, Options: o,
-			Members: s.ids, Replay: ReplayCommand(s.cfg.Seed, o)})
+			Members: s.ids, Replay: replay})
 	}
 	s.faultRand = subRand(s.cfg.Seed, "faults", 0)
 	s.workRand = subRand(s.cfg.Seed, "workload", 0)
 	s.net = newNetwork(s, subRand(s.cfg.Seed, "network", 0))
+	if s.session {
+		s.net.inflight = map[uint64]*flight{}
+	}
 	s.chk = newChecker(s)
 	s.hist = linearizability.NewHistory(nil)
 	s.snaps = newSnapChecker(s)
@@ -305,7 +315,9 @@ func (s *Sim) init() error {
 		c.think()
 	}
 	s.scheduleFaults()
-	s.at(o.SafetyMs*1e6, s.startLiveness)
+	if !s.session {
+		s.at(o.SafetyMs*1e6, s.startLiveness)
+	}
 	return nil
 }
 
@@ -382,7 +394,7 @@ func (s *Sim) start(m *member) error {
 	life := m.life
 	cfg := node.Config{
 		ID: m.id, ClusterID: 0x5117, Peers: m.peers, Learners: m.learners, FS: m.fs, Dir: "/data",
-		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick,
+		ElectionTick: s.opts.ElectionTick, HeartbeatTick: s.opts.HeartbeatTick, ElectionTickMax: s.opts.ElectionTickMax,
 		TickInterval: time.Duration(s.opts.TickMs) * time.Millisecond,
 		Rand:         rand.New(rand.NewPCG(m.rand.Uint64(), m.rand.Uint64())),
 		Transport:    transport{s: s, m: m, life: life},

@@ -76,12 +76,21 @@ type TraceEvent struct {
 	Learners []uint64          `json:"learners,omitempty"`
 	KV       map[string]string `json:"kv,omitempty"`
 	Log      [][3]uint64       `json:"log,omitempty"`
+
+	// A live session's user actions (input: kind is the action, and the
+	// fields above say on what; see Input) and the links cut (links).
+	Both   bool        `json:"both,omitempty"`
+	Ms     float64     `json:"ms,omitempty"`
+	Quorum *bool       `json:"quorum,omitempty"`
+	Events int64       `json:"events,omitempty"`
+	Cut    [][2]uint64 `json:"cut,omitempty"`
 }
 
 type tracer struct {
 	w   *bufio.Writer
 	enc *json.Encoder
 	err error
+	buf []byte
 }
 
 func newTracer(w io.Writer) *tracer {
@@ -93,9 +102,18 @@ func newTracer(w io.Writer) *tracer {
 }
 
 func (t *tracer) write(v any) {
-	if t.err == nil {
-		t.err = t.enc.Encode(v)
+	if t.err != nil {
+		return
 	}
+	if e, ok := v.(TraceEvent); ok {
+		// Without reflection (tracejson.go): the same bytes.
+		if b, ok := e.appendJSON(t.buf[:0]); ok {
+			t.buf = b
+			_, t.err = t.w.Write(b)
+			return
+		}
+	}
+	t.err = t.enc.Encode(v)
 }
 
 func (t *tracer) flush() error {
@@ -119,4 +137,5 @@ var TraceEventTypes = []string{
 	"partition", "heal", "clog", "unclog",
 	"join", "leave", "churn", "conf-propose", "transfer", "stepdown",
 	"phase", "end",
+	"input", "links",
 }

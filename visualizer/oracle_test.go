@@ -61,6 +61,8 @@ type memberWant struct {
 	role               string // as the page names it
 	term               uint64
 	up, absent         bool
+	gone               bool // removed and stopped (a leave): not drawn
+	joining            bool // joined and not yet a voter by its own membership
 	member             bool // in its own membership (a voter or a learner)
 	commit, snap, last uint64
 }
@@ -116,20 +118,46 @@ func (tr readTrace) membersAfter(i int) map[uint64]*memberWant {
 			m := get(e.ID)
 			learner[e.ID] = slices.Contains(e.Learners, e.ID)
 			m.member = learner[e.ID] || slices.Contains(e.Voters, e.ID)
+			if slices.Contains(e.Voters, e.ID) {
+				m.joining = false
+			}
+		case "join":
+			get(e.ID).joining = true
+		case "leave":
+			m := get(e.ID)
+			m.gone, m.up, m.role = true, false, "follower"
 		}
 	}
 	for id, m := range ms {
 		switch {
 		case m.absent:
 			m.role = "not yet a member"
+		case m.gone:
+			m.role = "departed"
 		case !m.up:
 			m.role = "crashed"
+		case !m.member && m.joining:
+			// Its membership may come from a snapshot taken before the
+			// leader added it.
+			m.role = "joining"
 		case !m.member:
 			m.role = "removed"
 		case m.role == "precandidate":
 			m.role = "pre-candidate"
 		case m.role == "follower" && learner[id]:
 			m.role = "learner"
+		}
+	}
+	return ms
+}
+
+// drawnAfter is the members the page draws after event i: those in the
+// cluster, not the ones yet to join nor the departed.
+func (tr readTrace) drawnAfter(i int) map[uint64]*memberWant {
+	ms := tr.membersAfter(i)
+	for id, m := range ms {
+		if m.absent || m.gone {
+			delete(ms, id)
 		}
 	}
 	return ms

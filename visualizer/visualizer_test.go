@@ -50,6 +50,12 @@ func TestHandler(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "javascript") {
 		t.Errorf("app.js served as %q: browsers refuse a module that is not JavaScript", ct)
 	}
+	for _, icon := range []string{"/favicon.ico", "/favicon.svg"} {
+		resp, body = get(t, srv.URL+icon)
+		if resp.StatusCode != 200 || len(body) < 100 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "image/") {
+			t.Errorf("%s: %s, %q, %d bytes", icon, resp.Status, resp.Header.Get("Content-Type"), len(body))
+		}
+	}
 	_, body = get(t, srv.URL+"/api/run")
 	var info runInfo
 	if err := json.Unmarshal([]byte(body), &info); err != nil || info != (runInfo{Trace: "trace.jsonl", Porcupine: "porcupine.html", Name: "testdata/hand.jsonl"}) {

@@ -5,6 +5,8 @@
 //	raftkv-sim -bench reads|catchup [-keys 1000000]
 //	raftkv-sim -seed N -visualize [-trace run.jsonl] [-addr 127.0.0.1:0]
 //	raftkv-sim -serve run.jsonl [-addr 127.0.0.1:0]
+//	raftkv-sim -live [-site DIR] [-addr 127.0.0.1:0]
+//	raftkv-sim -replay session.jsonl [-trace replayed.jsonl]
 //
 // One seed prints a summary (and the replay command on failure); a swarm
 // runs many seeds on all cores with a progress bar and ends with a summary
@@ -20,10 +22,15 @@
 // from the leader's lease and through the log on a 3-member cluster;
 // catchup times a new member catching up with a -keys key space by
 // InstallSnapshot over links of 100 Mbit/s and 1 Gbit/s, for three chunk
-// sizes. Exit codes: 0 every run passed, 1 usage or I/O error, 2 a safety
-// failure, 3 a liveness failure, 4 a crash (panic or storage failure). When
-// several classes failed the most severe wins: safety, then crash, then
-// liveness.
+// sizes. -live serves the visualizer with the simulator compiled to
+// WebAssembly running in the page (the live simulator; the wasm is built
+// with the go command at start, or taken from -site, a folder made by make
+// site); -replay replays a live session exported from that page (its seed,
+// options and inputs), writes the replay to -trace if given, and says
+// whether it is the exported trace byte for byte (exit 1 if not). Exit
+// codes: 0 every run passed, 1 usage or I/O error, 2 a safety failure, 3 a
+// liveness failure, 4 a crash (panic or storage failure). When several
+// classes failed the most severe wins: safety, then crash, then liveness.
 package main
 
 import (
@@ -71,6 +78,9 @@ type flags struct {
 	bench      string
 	benchKeys  int
 	bug        string
+	live       bool
+	site       string
+	replay     string
 }
 
 // run is the whole command: parse the flags, do what they ask and return
@@ -83,6 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case f.serveTrace != "":
 		return serveSaved(stdout, stderr, f.serveTrace, f.addr)
+	case f.live:
+		return serveLive(stdout, stderr, f.site, f.addr)
+	case f.replay != "":
+		return runReplay(stdout, stderr, f.replay, f.tracePath)
 	case f.bench != "":
 		return runBench(stdout, stderr, f.bench, f.benchKeys)
 	case f.swarm && f.visualize:
@@ -119,6 +133,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:0", "with -visualize or -serve: the loopback address to serve on")
 	fs.StringVar(&f.bench, "bench", "", "run a benchmark instead: reads (ReadIndex, lease and log reads) or catchup (a new member and a large snapshot)")
 	fs.IntVar(&f.benchKeys, "keys", 1_000_000, "with -bench catchup: keys in the cluster's key space")
+	fs.BoolVar(&f.live, "live", false, "serve the live simulator (the visualizer running the simulator compiled to WebAssembly) on loopback and print its URL")
+	fs.StringVar(&f.site, "site", "", "with -live: serve this folder built by make site (default: build the WebAssembly now with the go command)")
+	fs.StringVar(&f.replay, "replay", "", "replay a live session exported from the live simulator's page, check that it gives the same trace byte for byte, and write it to -trace if given")
 	// Hidden: plants a known bug so the checkers can be seen to fire.
 	fs.StringVar(&f.bug, "bug", "", "")
 	fs.Usage = func() {

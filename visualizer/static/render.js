@@ -3,9 +3,11 @@
 // the page puts the markup in place and listens for clicks on the data-*
 // attributes it carries.
 
-import { blocked, isLearner, lastIndexOf, leaderOf, MESSAGE_EVENTS, messageKind, termAt } from './trace.js';
+import { currentIDs, cutOff, isLearner, lastIndexOf, leaderOf, MESSAGE_EVENTS, messageKind, termAt } from './trace.js';
 
-export const RING = { width: 540, height: 460, cx: 270, cy: 230, r: 155, member: 34 };
+// The ring's picture is wider than the ring so that the longest label
+// ("pre-candidate (paused)", "not yet a member") fits beside a member.
+export const RING = { width: 700, height: 500, cx: 350, cy: 250, r: 160, member: 34 };
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const num = (x) => (Math.round(x * 100) / 100).toString();
@@ -17,10 +19,15 @@ export function termColor(term, light = false) {
   return light ? `hsl(${hue} 55% 88%)` : `hsl(${hue} 60% 66%)`;
 }
 
+// roleName is what a member is, in words. A member left out of its own
+// membership is removed, unless it is joining: started by a join and not
+// yet a voter, its membership may come from a snapshot taken before the
+// leader added it.
 export function roleName(m) {
   if (m.absent) return 'not yet a member';
+  if (m.gone) return 'departed';
   if (!m.up) return 'crashed';
-  if (m.voters && !m.voters.includes(m.id) && !(m.learners || []).includes(m.id)) return 'removed';
+  if (m.voters && !m.voters.includes(m.id) && !(m.learners || []).includes(m.id)) return m.joining ? 'joining' : 'removed';
   if (isLearner(m)) return 'learner';
   return m.role === 'precandidate' ? 'pre-candidate' : m.role;
 }
@@ -65,7 +72,7 @@ function timerArc(tl, m, now, x, y) {
 // renderRing draws members on a ring, the links between them (cut by a
 // partition or clogged), and the messages in flight at time now.
 export function renderRing(tl, state, now, sel = null) {
-  const ids = tl.ids;
+  const ids = currentIDs(tl, state);
   const n = ids.length;
   const pos = new Map(ids.map((id, k) => [id, memberXY(k, n)]));
   const out = [];
@@ -78,12 +85,14 @@ export function renderRing(tl, state, now, sel = null) {
       const mx = (A.x + B.x) / 2;
       const my = (A.y + B.y) / 2;
       for (const [from, to, P] of [[ids[a], ids[b], A], [ids[b], ids[a], B]]) {
-        const cut = blocked(state.partition, from, to);
+        const cut = cutOff(state, from, to);
         const clog = state.clogs.some(([f, t]) => f === from && t === to);
         const cls = cut ? 'link cut' : clog ? 'link clog' : 'link';
         out.push(`<line class="${cls}" data-from="${from}" data-to="${to}" x1="${num(P.x)}" y1="${num(P.y)}" x2="${num(mx)}" y2="${num(my)}"/>`);
+        // A wide, invisible twin to click.
+        out.push(`<line class="hit" data-from="${from}" data-to="${to}" x1="${num(P.x)}" y1="${num(P.y)}" x2="${num(mx)}" y2="${num(my)}"/>`);
       }
-      if (blocked(state.partition, ids[a], ids[b]) && blocked(state.partition, ids[b], ids[a])) {
+      if (cutOff(state, ids[a], ids[b]) && cutOff(state, ids[b], ids[a])) {
         out.push(`<text class="cutmark" x="${num(mx)}" y="${num(my + 4)}">✕</text>`);
       }
     }
@@ -118,9 +127,10 @@ export function renderRing(tl, state, now, sel = null) {
     out.push(`<circle class="body" cx="${num(x)}" cy="${num(y)}" r="${isLearner(m) ? RING.member - 8 : RING.member}" fill="${fill}"/>`);
     out.push(`<text class="term" x="${num(x)}" y="${num(y + 8)}">${m.term}</text>`);
     if (m.votes) {
-      // One dot per member: granted, refused, or not yet answered.
-      ids.forEach((peer, k) => {
-        const ang = -Math.PI / 2 + (2 * Math.PI * k) / n;
+      // One dot per voter: granted, refused, or not yet answered.
+      const voters = m.voters && m.voters.length ? m.voters : ids;
+      voters.forEach((peer, k) => {
+        const ang = -Math.PI / 2 + (2 * Math.PI * k) / voters.length;
         const vx = x + (RING.member - 9) * Math.cos(ang);
         const vy = y + (RING.member - 9) * Math.sin(ang);
         const v = m.votes[peer];
@@ -133,7 +143,7 @@ export function renderRing(tl, state, now, sel = null) {
     // Names sit outside the ring, anchored away from it.
     const lab = memberXY(ids.indexOf(id), n, RING.r + RING.member + 12);
     const side = lab.x < RING.cx - 30 ? ' end' : lab.x > RING.cx + 30 ? ' start' : '';
-    const ly = lab.y < RING.cy - RING.r ? lab.y - 10 : lab.y > RING.cy + RING.r ? lab.y + 6 : lab.y;
+    const ly = lab.y < RING.cy - RING.r ? lab.y - 10 : lab.y > RING.cy + RING.r ? lab.y + 14 : lab.y;
     out.push(`<text class="name${side}" x="${num(lab.x)}" y="${num(ly - 2)}">S${id}</text>`);
     out.push(`<text class="role-label${side}" x="${num(lab.x)}" y="${num(ly + 11)}">${esc(role)}${m.paused ? ' (paused)' : ''}</text>`);
     out.push('</g>');
@@ -162,7 +172,7 @@ export function renderRing(tl, state, now, sel = null) {
     const cls = ['msg', k.family, k.response ? 'response' : 'request', m.reject ? 'rejected' : '', m.dup ? 'duplicated' : '',
       f.dead ? 'dropped' : '', sel && sel.kind === 'message' && sel.mid === m.mid ? 'selected' : ''].join(' ').replace(/\s+/g, ' ').trim();
     const ang = Math.atan2(dy, dx) * 180 / Math.PI;
-    out.push(`<g class="${cls}" data-mid="${m.mid}" transform="translate(${num(px)},${num(py)})">`);
+    out.push(`<g class="${cls}" data-mid="${m.mid}" data-slot="${f.slot}" transform="translate(${num(px)},${num(py)})">`);
     if (m.dup) out.push('<circle class="dupring" r="10"/>');
     out.push(`<circle class="dot" r="7"/><path class="dir" d="M2,-3 L6,0 L2,3" transform="rotate(${num(ang)})"/>`);
     if (m.reject) out.push('<text class="reject" y="4">✗</text>');
@@ -180,13 +190,20 @@ export function renderRing(tl, state, now, sel = null) {
   return out.join('');
 }
 
+// renderTerms is the legend of term colours: a swatch for each term a
+// running member holds.
+export function renderTerms(state) {
+  const terms = [...new Set(Object.values(state.members).filter((m) => m.up && !m.gone).map((m) => m.term))].sort((a, b) => a - b);
+  return terms.map((t) => `<span class="term-swatch" data-term="${t}" style="background:${termColor(t)}">${t}</span>`).join('');
+}
+
 // renderLogs draws one row per member: a cell per log index in a window,
 // coloured by term, solid when committed, dashed when not; compacted
 // indexes hatched; under each follower the leader's match (dot) and next
 // (triangle) index.
 export function renderLogs(tl, state, view = {}) {
   const W = view.logWidth || 27;
-  const ids = tl.ids;
+  const ids = currentIDs(tl, state);
   let hi = view.logEnd || 0;
   if (!hi) for (const id of ids) hi = Math.max(hi, lastIndexOf(state.members[id]));
   hi = Math.max(hi, W);
@@ -261,8 +278,9 @@ const RESULT_CLASS = (r) => {
 // to response, coloured by its outcome, in a window around now.
 export function renderClients(tl, now, view = {}) {
   const span = view.clientSpanMs || 600;
-  const t0 = now - span * 0.8;
-  const t1 = now + span * 0.2;
+  // The window ends a little after now, and never starts before 0.
+  const t0 = Math.max(0, now - span * 0.8);
+  const t1 = t0 + span;
   const W = 1000;
   const left = 36;
   const lh = 15;
@@ -280,7 +298,9 @@ export function renderClients(tl, now, view = {}) {
       const x1 = Math.max(x0 + 2, X(end));
       const cls = `op ${op.t1 !== null && op.t1 <= now ? RESULT_CLASS(op.result) : 'pending'}` +
         (view.sel && view.sel.kind === 'op' && view.sel.n === op.n ? ' selected' : '');
-      out.push(`<g class="${cls}" data-op="${op.n}"><rect x="${num(x0)}" y="${y}" width="${num(x1 - x0)}" height="${lh - 3}"/>`);
+      const done = op.t1 !== null && op.t1 <= now;
+      out.push(`<g class="${cls}" data-op="${op.n}" data-name="${esc(op.op)}" data-result="${done ? esc(op.result) : ''}" data-answer="${done ? esc(op.answer) : ''}">` +
+        `<rect x="${num(x0)}" y="${y}" width="${num(x1 - x0)}" height="${lh - 3}"/>`);
       if (x1 - x0 > 60) out.push(`<text x="${num(x0 + 3)}" y="${y + 10}">${esc(op.op)} ${esc(op.key)}${op.value ? '=' + esc(op.value) : ''}</text>`);
       out.push('</g>');
     }
@@ -294,7 +314,7 @@ export function renderClients(tl, now, view = {}) {
 
 // renderKV shows each member's key space as of its applied index.
 export function renderKV(tl, state) {
-  const ids = tl.ids;
+  const ids = currentIDs(tl, state);
   const per = ids.map((id) => tl.kvAt(state.members[id].applied));
   const keys = new Set();
   for (const k of per) for (const key of Object.keys(k.kv)) keys.add(key);
@@ -305,7 +325,7 @@ export function renderKV(tl, state) {
     const same = vals.every((v) => v === vals[0]);
     return `<tr data-key="${esc(key)}"><th>${esc(key)}</th>${vals.map((v) => `<td class="${same ? '' : 'differs'}">${v === undefined ? '<i>—</i>' : esc(v)}</td>`).join('')}</tr>`;
   }).join('');
-  return `<table class="kv"><thead><tr><th>key</th>${head}</tr></thead><tbody>${rows || `<tr><td colspan="${ids.length + 1}"><i>empty</i></td></tr>`}</tbody></table>`;
+  return `<table class="kv${ids.length > 6 ? ' many' : ''}"><thead><tr><th>key</th>${head}</tr></thead><tbody>${rows || `<tr><td colspan="${ids.length + 1}"><i>empty</i></td></tr>`}</tbody></table>`;
 }
 
 // describe says what an event is in a few words.
@@ -345,9 +365,35 @@ export function describe(e) {
     case 'heal': return 'network healed';
     case 'clog': return `link ${S(e.from)}→${S(e.to)} clogged`;
     case 'unclog': return `link ${S(e.from)}→${S(e.to)} flows again`;
+    case 'transfer': return `${S(e.id)} told to hand leadership to ${S(e.to)}`;
+    case 'stepdown': return `${S(e.id)} steps down${e.to ? ` for ${S(e.to)}` : ''}`;
+    case 'churn': return `membership change: ${e.kind}${e.to ? ` add ${S(e.to)}` : ''}${e.from ? ` remove ${S(e.from)}` : ''}`;
+    case 'conf-propose': return `${S(e.id)} proposes ${e.kind} ${S(e.to)}`;
+    case 'join': return `${S(e.id)} starts, empty, to join {${(e.voters || []).join(',')}}`;
+    case 'leave': return `${S(e.id)} removed and stopped`;
+    case 'input': return `you: ${describeInput(e.input || e)}`;
     case 'phase': return `phase: ${e.phase}`;
     case 'end': return `end: ${e.result}${e.reason ? ' — ' + e.reason : ''}`;
     default: return e.type;
+  }
+}
+
+// describeInput says what a user's action (a live input) is.
+export function describeInput(x) {
+  const S = (id) => `S${id}`;
+  switch (x.kind) {
+    case 'crash': case 'restart': case 'pause': case 'resume': case 'isolate': case 'rejoin': case 'remove':
+      return `${x.kind} ${S(x.id)}`;
+    case 'timeout': return `election timeout at ${S(x.id)}`;
+    case 'transfer': return `transfer leadership to ${S(x.id)}`;
+    case 'add': return 'add a member';
+    case 'cut': case 'heal': return `${x.kind} ${S(x.from)}${x.both ? '↔' : '→'}${S(x.to)}`;
+    case 'healAll': return 'heal every link';
+    case 'clog': return `clog ${S(x.from)}→${S(x.to)} for ${x.ms} ms`;
+    case 'drop': return `drop message ${x.mid}`;
+    case 'client': return `${x.op}${x.op === 'get' ? (x.quorum === false ? ' (local)' : ' (linearizable)') : ''} ${x.key || ''}` +
+      `${x.value ? '=' + x.value : ''}${x.prev ? ` if ${x.prev}` : ''} at ${S(x.id)}`;
+    default: return x.kind || 'input';
   }
 }
 
@@ -414,7 +460,8 @@ export function renderDetails(tl, state, now, sel) {
       mid: m.mid, type: m.msg, kind: `${k.family} ${k.response ? 'response' : 'request'}`, from: `S${m.from}`, to: `S${m.to}`,
       term: m.term, logTerm: m.logTerm, index: m.index, entries: m.entries, commit: m.commit, reject: m.reject,
       sent: `${m.t0.toFixed(3)} ms`, duplicated: m.dup,
-      fate: m.ends.map((e) => `${e.kind}${e.reason ? ' (' + e.reason + ')' : ''} at ${e.t.toFixed(3)} ms`).join('; ') || 'never delivered',
+      fate: m.ends.map((e) => `${e.kind}${e.reason ? ' (' + e.reason + ')' : ''} at ${e.t.toFixed(3)} ms`).join('; ') ||
+        (tl.finished ? 'never delivered' : 'on the wire'),
     };
     return `<h3>Message ${m.mid}</h3>${fieldsTable(f)}`;
   }
@@ -439,8 +486,8 @@ export function renderDetails(tl, state, now, sel) {
 
 // renderMarkers draws the timeline strip: elections, crashes, partitions
 // and phases at their times.
-export function renderMarkers(tl, width = 1000) {
-  const T = tl.endT || 1;
+export function renderMarkers(tl, width = 1000, endT = tl.endT) {
+  const T = endT || 1;
   const X = (t) => (t / T) * width;
   const out = [`<svg class="markers" viewBox="0 0 ${width} 18" preserveAspectRatio="none">`];
   // Partitions as spans.
@@ -463,6 +510,8 @@ export function renderMarkers(tl, width = 1000) {
   tick('election', 'election', 6, 12);
   tick('crash', 'crash', 6, 12);
   tick('phase', 'phase', 0, 18);
+  tick('membership', 'membership', 0, 6);
+  tick('input', 'input', 12, 6);
   out.push('</svg>');
   return out.join('');
 }

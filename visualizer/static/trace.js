@@ -53,12 +53,16 @@ export const JUMP_KINDS = {
   commit: 'a commit index moves',
   snapshot: 'a snapshot installed or the log compacted',
   client: 'a request that did not succeed',
+  membership: 'a member joins or leaves, or a membership change',
+  input: 'an action of yours (live)',
   phase: 'a phase change or the end',
 };
 
 export class TraceError extends Error {}
 
 // parseTrace reads the text of a trace: a header line, then one event a line.
+// A last line cut off (a run stopped while writing it) is left out with a
+// warning; a bad line anywhere else is an error.
 export function parseTrace(text) {
   const nl = text.indexOf('\n');
   const first = nl < 0 ? text : text.slice(0, nl);
@@ -75,6 +79,7 @@ export function parseTrace(text) {
     throw new TraceError(`trace format ${header.format}: this visualizer reads format ${TRACE_FORMAT}`);
   }
   const events = [];
+  let warning = '';
   let last = -Infinity;
   let line = 1;
   // One JSON.parse a line: faster in V8 than one over the whole body.
@@ -89,6 +94,10 @@ export function parseTrace(text) {
       e = JSON.parse(src);
     } catch (err) {
       if (src.trim() === '') continue;
+      if (text.slice(at).trim() === '') {
+        warning = `line ${line} is cut off (${err.message}): read the ${events.length} events before it`;
+        break;
+      }
       throw new TraceError(`line ${line}: not JSON: ${err.message}`);
     }
     if (typeof e !== 'object' || e === null || typeof e.type !== 'string' || typeof e.t !== 'number') {
@@ -98,7 +107,7 @@ export function parseTrace(text) {
     last = e.t;
     events.push(e);
   }
-  return { header, events };
+  return { header, events, warning };
 }
 
 // prefix is how many of the first n items satisfy ok, which holds for a
@@ -173,6 +182,10 @@ function newMember(id) {
     id, up: true, paused: false, role: 'follower', term: 0, vote: 0, lead: 0,
     commit: 0, applied: 0, snapIndex: 0, snapTerm: 0, runs: [],
     voters: null, learners: null,
+    // joining: started by a join and not yet a voter by its own
+    // membership (which may lag: a snapshot from before it was added
+    // leaves it out); gone: removed and stopped (a leave).
+    joining: false, gone: false,
     // progress: the leader's view of each follower {match, next, kind}.
     progress: null,
     // votes: a (pre-)candidate's answers {id: true (granted) | false}.
@@ -188,12 +201,19 @@ function initialState(ids, initial) {
     members[id] = newMember(id);
     if (!initial.has(id)) Object.assign(members[id], { up: false, absent: true });
   }
-  return { members, partition: null, clogs: [], clients: {}, phase: 'safety', end: null };
+  // cuts: one-way links cut by hand (the live simulator's links event).
+  return { members, partition: null, cuts: [], clogs: [], clients: {}, phase: 'safety', end: null };
 }
 
 // isLearner: m is a learner by its own membership.
 export function isLearner(m) {
   return !!(m.learners && m.learners.includes(m.id)) && m.role === 'follower';
+}
+
+// cutOff reports whether a state stops messages from a to b: the partition
+// in force or a link cut by hand.
+export function cutOff(state, a, b) {
+  return blocked(state.partition, a, b) || (state.cuts || []).some(([f, t]) => f === a && t === b);
 }
 
 // blocked reports whether the partition in force stops messages from a to b.
@@ -230,6 +250,11 @@ class Timers {
     this.at = new Map(ids.map((id) => [id, { t: [], draw: [] }]));
     this.dur = new Map(); // draw -> revealed timeout (ms)
     for (const id of ids) this.reset(id, 0, true);
+  }
+  add(id) {
+    if (this.at.has(id)) return;
+    this.at.set(id, { t: [], draw: [] });
+    this.reset(id, 0, true);
   }
   cur(id) {
     const r = this.at.get(id);
@@ -354,10 +379,27 @@ function applyEvent(s, e, timers, op) {
       if (!(m = copyMember(s, id))) return s;
       m.progress = { ...(m.progress || {}), [e.to]: { match: e.match || 0, next: e.next || 0, kind: e.kind || '' } };
       return withMember(s, m);
-    case 'conf':
+    case 'conf': {
       if (!(m = copyMember(s, id))) return s;
       m.voters = e.voters || [];
       m.learners = e.learners || [];
+      if (m.voters.includes(id)) m.joining = false;
+      // A leader stops tracking the members its configuration dropped.
+      if (m.progress) {
+        const keep = new Set([...m.voters, ...m.learners]);
+        const p = Object.fromEntries(Object.entries(m.progress).filter(([k]) => keep.has(Number(k))));
+        if (Object.keys(p).length !== Object.keys(m.progress).length) m.progress = p;
+      }
+      return withMember(s, m);
+    }
+    case 'join':
+      if (!(m = copyMember(s, id))) return s;
+      m.joining = true;
+      return withMember(s, m);
+    case 'leave':
+      // Removed and stopped for good: no longer drawn.
+      if (!(m = copyMember(s, id))) return s;
+      Object.assign(m, { up: false, gone: true, paused: false, role: 'follower', lead: 0, progress: null, votes: null });
       return withMember(s, m);
     case 'crash':
       if (!(m = copyMember(s, id))) return s;
@@ -381,6 +423,8 @@ function applyEvent(s, e, timers, op) {
       return { ...s, partition: { kind: e.kind, groups: e.groups || [] } };
     case 'heal':
       return { ...s, partition: null };
+    case 'links':
+      return { ...s, cuts: (e.cut || []).map(([f, to]) => [f, to]) };
     case 'clog':
       return { ...s, clogs: [...s.clogs, [e.from, e.to]] };
     case 'unclog': {
@@ -419,10 +463,12 @@ function jumpKind(e) {
     case 'role': return e.role === 'leader' ? 'election' : null;
     case 'timeout': return 'timeout';
     case 'crash': case 'restart': case 'pause': case 'resume': return 'crash';
-    case 'partition': case 'heal': case 'clog': case 'unclog': return 'partition';
+    case 'partition': case 'heal': case 'clog': case 'unclog': case 'links': return 'partition';
     case 'commit': return 'commit';
     case 'snapshot': case 'compact': return 'snapshot';
     case 'response': return e.result !== 'ok' ? 'client' : null;
+    case 'join': case 'leave': case 'churn': case 'conf-propose': return 'membership';
+    case 'input': return 'input';
     case 'phase': case 'end': return 'phase';
     default: return null;
   }
@@ -434,11 +480,17 @@ const BUCKET_MS = 5;
 
 // Wire keeps the messages of a trace in typed arrays by mid: the event that
 // sent each, the (at most two) events that end it, whether the network
-// duplicated it; and, once indexed, which are on the wire in each
-// BUCKET_MS of time.
+// duplicated it; and which are on the wire in each BUCKET_MS of time. It
+// grows with the trace: a message that has ended is filed in the buckets
+// of its flight; one still on the wire is in the open set until it ends.
+// A copy is a code, mid*2+slot (slot 1: a duplicate's second copy).
 class Wire {
-  constructor(n) {
-    this.grow(Math.max(16, Math.min(n + 2, 1 << 20)));
+  constructor() {
+    this.size = 0;
+    this.max = 0;
+    this.grow(1024);
+    this.buckets = [];
+    this.open = new Set();
   }
   grow(size) {
     const g = (A, old, fill) => {
@@ -456,18 +508,35 @@ class Wire {
     if (!(mid > 0)) return;
     while (mid >= this.size) this.grow(this.size * 2);
     this.sent[mid] = i;
-    this.max = Math.max(this.max || 0, mid);
+    this.max = Math.max(this.max, mid);
+    this.open.add(mid * 2);
   }
   has(mid) {
     return mid > 0 && mid < this.size && this.sent[mid] >= 0;
   }
   duplicate(mid) {
-    if (this.has(mid)) this.dup[mid] = 1;
+    if (!this.has(mid) || this.dup[mid]) return;
+    this.dup[mid] = 1;
+    this.open.add(mid * 2 + 1);
   }
-  end(mid, i) {
+  // end records event i (at time t) as the end of one copy of mid and files
+  // that copy's flight, t0 to t (and a moment after, for a drop), in the
+  // buckets.
+  end(mid, i, t, t0) {
     if (!this.has(mid)) return;
-    if (this.end0[mid] < 0) this.end0[mid] = i;
-    else if (this.end1[mid] < 0) this.end1[mid] = i;
+    let slot;
+    if (this.end0[mid] < 0) slot = 0;
+    else if (this.end1[mid] < 0) slot = 1;
+    else return;
+    if (slot) this.end1[mid] = i;
+    else this.end0[mid] = i;
+    const code = mid * 2 + slot;
+    this.open.delete(code);
+    const b1 = Math.floor((t + DROP_LINGER_MS) / BUCKET_MS);
+    for (let b = Math.floor(t0 / BUCKET_MS); b <= b1; b++) {
+      while (this.buckets.length <= b) this.buckets.push(null);
+      (this.buckets[b] || (this.buckets[b] = [])).push(code);
+    }
   }
   // record is everything about one message.
   record(events, mid) {
@@ -482,89 +551,96 @@ class Wire {
       t0: e.t, sendEvent: this.sent[mid], dup: !!this.dup[mid], ends,
     };
   }
-  // index builds the buckets (in compressed rows: start[b]..start[b+1] in
-  // codes, a code being mid*2+slot) and returns their reader.
-  index(events, endT) {
-    const nb = Math.floor(endT / BUCKET_MS) + 2;
-    const start = new Int32Array(nb + 1);
-    const max = this.max || 0;
-    const span = (mid, slot) => {
-      const k = slot ? this.end1[mid] : this.end0[mid];
-      if (slot && k < 0) return null;
-      const t0 = events[this.sent[mid]].t;
-      const t1 = k < 0 ? endT : events[k].t;
-      return [Math.floor(t0 / BUCKET_MS), Math.min(nb - 1, Math.floor((t1 + DROP_LINGER_MS) / BUCKET_MS))];
-    };
-    for (let pass = 0; pass < 2; pass++) {
-      const fill = pass === 1 ? new Int32Array(start[nb]) : null;
-      const at = pass === 1 ? start.slice() : null;
-      for (let mid = 1; mid <= max; mid++) {
-        if (this.sent[mid] < 0) continue;
-        for (let slot = 0; slot < 2; slot++) {
-          const r = span(mid, slot);
-          if (!r) continue;
-          for (let b = r[0]; b <= r[1]; b++) {
-            if (pass === 0) start[b + 1]++;
-            else fill[at[b]++] = mid * 2 + slot;
-          }
-        }
-      }
-      if (pass === 0) for (let b = 0; b < nb; b++) start[b + 1] += start[b];
-      else this.codes = fill;
-    }
-    const codes = this.codes;
-    return {
-      // at calls fn(mid, slot) for every message on the wire in t's bucket.
-      at(t, fn) {
-        const b = Math.floor(t / BUCKET_MS);
-        if (b < 0 || b >= nb) return;
-        for (let k = start[b]; k < start[b + 1]; k++) fn(codes[k] >> 1, codes[k] & 1);
-      },
-    };
+  // at calls fn(mid, slot) for every copy that may be on the wire at t:
+  // those filed in t's bucket and those still open.
+  at(t, fn) {
+    const b = Math.floor(t / BUCKET_MS);
+    const a = b >= 0 && b < this.buckets.length ? this.buckets[b] : null;
+    if (a) for (const c of a) fn(c >> 1, c & 1);
+    for (const c of this.open) fn(c >> 1, c & 1);
   }
-}
-
-// collectIDs finds every member id in the header and the events (members
-// may join after the start).
-function collectIDs(header, events) {
-  const ids = new Set(header.members || []);
-  for (const e of events) {
+  event(events, i) {
+    const e = events[i];
     switch (e.type) {
       case 'send':
-        ids.add(e.from);
-        ids.add(e.to);
+        this.send(e.mid, i);
         break;
-      case 'conf':
-        for (const x of e.voters || []) ids.add(x);
-        for (const x of e.learners || []) ids.add(x);
-        ids.add(e.id);
+      case 'duplicate':
+        this.duplicate(e.mid);
         break;
-      case 'role': case 'restart': case 'append':
-        ids.add(e.id);
+      case 'deliver':
+      case 'drop':
+        if (this.has(e.mid)) this.end(e.mid, i, e.t, events[this.sent[e.mid]].t);
         break;
       default:
         break;
     }
   }
+}
+
+// collectIDs adds to ids every member id event e names (members may join
+// after the start); it reports whether it added one.
+function collectIDs(ids, e) {
+  const n = ids.size;
+  switch (e.type) {
+    case 'send':
+      ids.add(e.from);
+      ids.add(e.to);
+      break;
+    case 'conf':
+      for (const x of e.voters || []) ids.add(x);
+      for (const x of e.learners || []) ids.add(x);
+      ids.add(e.id);
+      break;
+    case 'role': case 'restart': case 'append': case 'join':
+      ids.add(e.id);
+      break;
+    default:
+      return false;
+  }
   ids.delete(undefined);
   ids.delete(0);
-  return [...ids].sort((a, b) => a - b);
+  return ids.size !== n;
 }
 
 // buildTimeline makes the timeline of a parsed trace.
 export function buildTimeline({ header, events }) {
-  const n = events.length;
-  const ids = collectIDs(header, events);
-  const endT = n ? events[n - 1].t : 0;
-  const times = new Float64Array(n);
+  const tl = createTimeline(header, { ids: allIDs(header, events) });
+  tl.append(events);
+  tl.finish();
+  return tl;
+}
+
+function allIDs(header, events) {
+  const ids = new Set(header.members || []);
+  for (const e of events) collectIDs(ids, e);
+  return ids;
+}
+
+// createTimeline makes an empty timeline that grows as events are appended
+// (the live simulator's): tl.append(events) adds events in order, and every
+// question the timeline answers covers the events appended so far. A
+// timeline still growing (not finished) draws a message not yet delivered
+// as on its way; a finished one, as never delivered. tl.prefix(k) is a new
+// timeline of the first k events (time travel: forking from a moment).
+// opts.ids: every member id there will be (else they are found as events
+// name them; a member found late is absent until then either way).
+export function createTimeline(header, opts = {}) {
+  const initial = new Set(header.members || []);
+  const idSet = new Set(opts.ids || initial);
+  // known: opts.ids names every member there will be.
+  const known = !!opts.ids;
+  let ids = [...idSet].sort((a, b) => a - b);
+  const events = [];
+  let times = new Float64Array(1024);
+  let opOf = new Int32Array(1024).fill(-1);
 
   // Messages by mid: the event that sent it and up to two that end it (a
   // duplicated message is delivered twice). Client operations, linked from
   // their events by opOf. The key space per applied index.
-  const wire = new Wire(n);
+  const wire = new Wire();
   const ops = [];
   const opsByClient = new Map();
-  const opOf = new Int32Array(n).fill(-1);
   const kvs = [];
   const jumps = Object.fromEntries(Object.keys(JUMP_KINDS).map((k) => [k, []]));
   const pendingOp = new Map();
@@ -572,30 +648,65 @@ export function buildTimeline({ header, events }) {
   // States: one pass, keeping every CHECKPOINT-th.
   const timers = new Timers(ids);
   const checkpoints = [];
-  let s = initialState(ids, new Set(header.members || []));
+  let s = initialState(ids, initial);
 
-  for (let i = 0; i < n; i++) {
-    const e = events[i];
+  const messages = new Map(); // mid -> message record, made when first asked
+  const message = (mid) => {
+    let m = messages.get(mid);
+    if (!m && wire.has(mid)) {
+      m = wire.record(events, mid);
+      messages.set(mid, m);
+    }
+    return m || null;
+  };
+  let memoI = -1;
+  let memo = null;
+
+  // A member first named by an event after the start: absent until then.
+  function addMember(id) {
+    ids = [...idSet].sort((a, b) => a - b);
+    tl.ids = ids;
+    timers.add(id);
+    const absent = { ...newMember(id), up: false, absent: true };
+    s = { ...s, members: { ...s.members, [id]: absent } };
+    // Earlier states do not have it: add it to the checkpoints (a copy of
+    // each, so no state ever changes).
+    for (let k = 0; k < checkpoints.length; k++) {
+      const c = checkpoints[k];
+      if (!c.members[id]) checkpoints[k] = { ...c, members: { ...c.members, [id]: absent } };
+    }
+    memoI = -1;
+  }
+
+  function push(e) {
+    const i = events.length;
+    if (i > 0 && e.t < events[i - 1].t) throw new TraceError(`event ${i}: time goes back (${e.t} after ${events[i - 1].t})`);
+    if (i >= times.length) {
+      const nt = new Float64Array(times.length * 2);
+      nt.set(times);
+      times = nt;
+      const no = new Int32Array(opOf.length * 2).fill(-1);
+      no.set(opOf);
+      opOf = no;
+      tl.times = times;
+    }
+    if (!known && collectIDs(idSet, e)) for (const id of idSet) if (!s.members[id]) addMember(id);
+    events.push(e);
     times[i] = e.t;
+    wire.event(events, i);
+    if (e.type === 'deliver' || e.type === 'drop') messages.delete(e.mid);
     switch (e.type) {
-      case 'send':
-        wire.send(e.mid, i);
-        break;
-      case 'duplicate':
-        wire.duplicate(e.mid);
-        break;
-      case 'deliver':
-      case 'drop':
-        wire.end(e.mid, i);
-        break;
       case 'request': {
         const op = {
           n: ops.length, client: e.client, op: e.op, key: e.key || '', value: e.value || '', prev: e.prev || '',
-          target: e.id || 0, t0: e.t, t1: null, result: '', index: 0, answer: '', from: 0,
+          kind: e.kind || '', target: e.id || 0, t0: e.t, t1: null, result: '', index: 0, answer: '', from: 0,
           attempts: 0, redirects: 0, event: i, endEvent: -1,
         };
         ops.push(op);
-        if (!opsByClient.has(e.client)) opsByClient.set(e.client, []);
+        if (!opsByClient.has(e.client)) {
+          opsByClient.set(e.client, []);
+          tl.clients = [...opsByClient.keys()].sort((a, b) => a - b);
+        }
         opsByClient.get(e.client).push(op);
         pendingOp.set(e.client, op);
         opOf[i] = op.n;
@@ -627,32 +738,35 @@ export function buildTimeline({ header, events }) {
     if (jk) jumps[jk].push(i);
     if (i % CHECKPOINT === 0) checkpoints.push(s);
     s = applyEvent(s, e, timers, opOf[i] >= 0 ? ops[opOf[i]] : null);
+    tl.n = events.length;
+    tl.endT = e.t;
   }
-  const final = s;
-
-  const flights = wire.index(events, endT);
-  const messages = new Map(); // mid -> message record, made when first asked
-  const message = (mid) => {
-    let m = messages.get(mid);
-    if (!m && wire.has(mid)) {
-      m = wire.record(events, mid);
-      messages.set(mid, m);
-    }
-    return m || null;
-  };
-
-  for (const k in jumps) jumps[k] = Int32Array.from(jumps[k]);
-  let memoI = -1;
-  let memo = checkpoints[0];
 
   const tl = {
-    header, events, ids, n, endT, times, ops, opsByClient, kvs, jumps, message,
+    header, events, ids, n: 0, endT: 0, times, ops, opsByClient, kvs, jumps, message,
     options: header.options || {},
-    clients: [...opsByClient.keys()].sort((a, b) => a - b),
+    clients: [],
+    // finished: no event will come (messages still on the wire were lost).
+    finished: false,
+    append(batch) {
+      for (const e of batch) push(e);
+      return tl;
+    },
+    finish() {
+      tl.finished = true;
+      return tl;
+    },
+    // prefix is a new, growing timeline of the first k events.
+    prefix(k) {
+      const p = createTimeline(header, { ids: opts.ids });
+      p.append(events.slice(0, Math.max(0, k)));
+      return p;
+    },
     // at returns the state after event i (-1: before any event).
     at(i) {
+      const n = tl.n;
       i = Math.max(-1, Math.min(n - 1, Math.floor(i)));
-      if (i === n - 1) return final;
+      if (i === n - 1) return s;
       const k = Math.floor((i + 1) / CHECKPOINT);
       let from = k * CHECKPOINT - 1;
       let st = checkpoints[k];
@@ -667,15 +781,30 @@ export function buildTimeline({ header, events }) {
     },
     // indexAt is the last event at or before virtual time t (-1: none).
     indexAt(t) {
-      return prefix(n, (j) => times[j] <= t) - 1;
+      return prefix(tl.n, (j) => times[j] <= t) - 1;
     },
     // inFlight lists the messages on the wire at time t, each with its
-    // progress along the link (0..1) and how it ends.
+    // progress along the link (0..1) and how it ends. In a growing
+    // timeline a message not yet delivered is on its way (kind "flight"),
+    // its progress guessed from the network's latency.
     inFlight(t) {
       const out = [];
-      flights.at(t, (mid, slot) => {
+      const endT = tl.endT;
+      wire.at(t, (mid, slot) => {
         const m = message(mid);
-        const end = m.ends[slot] || { t: endT, kind: 'lost', reason: 'never delivered' };
+        let end = m.ends[slot];
+        if (!end) {
+          // A finished trace draws a duplicate's second copy only if it
+          // arrived.
+          if (tl.finished && slot) return;
+          if (tl.finished) end = { t: endT, kind: 'lost', reason: 'never delivered' };
+          else {
+            if (t < m.t0) return;
+            const guess = expectedLatencyMs(tl.options);
+            out.push({ m, slot, t0: m.t0, t1: null, kind: 'flight', reason: '', frac: Math.min(0.95, (t - m.t0) / guess), dead: false });
+            return;
+          }
+        }
         if (t < m.t0 || t > end.t + (end.kind === 'deliver' ? 0 : DROP_LINGER_MS)) return;
         if (end.kind === 'deliver' && t === end.t && end.t > m.t0) return;
         const span = end.t - m.t0;
@@ -723,7 +852,24 @@ export function buildTimeline({ header, events }) {
       return out;
     },
   };
+  memo = null;
   return tl;
+}
+
+// expectedLatencyMs is how long a message usually takes on the trace's
+// network (for drawing one whose delivery is not known yet).
+function expectedLatencyMs(o) {
+  const n = o.net || {};
+  return Math.max(0.5, (n.latencyMinMs || 1) + (n.latencyTailMs || 0) / 2);
+}
+
+// currentIDs lists the members of a state that are in the cluster now: not
+// yet joined and departed ones are left out.
+export function currentIDs(tl, state) {
+  return tl.ids.filter((id) => {
+    const m = state.members[id];
+    return m && !m.absent && !m.gone;
+  });
 }
 
 // leaderOf is the member that leads in the highest term at this state, or
