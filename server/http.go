@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -180,22 +179,46 @@ func (a *api) writeStoreError(w http.ResponseWriter, err error) {
 }
 
 func (a *api) setRaftHeaders(w http.ResponseWriter, etcdIndex uint64) {
+	a.setRaftHeadersAt(w, etcdIndex, 0)
+}
+
+// setRaftHeadersAt is setRaftHeaders for the answer to a write applied at
+// raft index applied: X-Raft-Index is at least that, even before the loop
+// has published its view (a leader answers from its apply).
+func (a *api) setRaftHeadersAt(w http.ResponseWriter, etcdIndex, applied uint64) {
 	st := a.b.Status()
+	st.Commit = max(st.Commit, applied)
 	h := w.Header()
-	h.Set("X-Etcd-Index", strconv.FormatUint(etcdIndex, 10))
-	h.Set("X-Raft-Index", strconv.FormatUint(st.Commit, 10))
-	h.Set("X-Raft-Term", strconv.FormatUint(st.Term, 10))
-	h.Set("X-Etcd-Cluster-Id", IDString(st.ClusterID))
+	// Canonical names assigned directly: Header.Set would canonicalize
+	// each name again on every request.
+	h["X-Etcd-Index"] = []string{strconv.FormatUint(etcdIndex, 10)}
+	h["X-Raft-Index"] = []string{strconv.FormatUint(st.Commit, 10)}
+	h["X-Raft-Term"] = []string{strconv.FormatUint(st.Term, 10)}
+	h["X-Etcd-Cluster-Id"] = []string{IDString(st.ClusterID)}
 }
 
 // form reads the v2 parameters of a request: only the first value of a
 // repeated parameter counts; a parameter given empty counts as present.
-type form struct{ v url.Values }
+// The parameters are in r.Form's order (readForm): the body's, then the
+// query's.
+type form struct{ pairs []formPair }
 
-func (f form) has(k string) bool { _, ok := f.v[k]; return ok }
+type formPair struct{ k, v string }
+
+func (f form) has(k string) bool {
+	for _, p := range f.pairs {
+		if p.k == k {
+			return true
+		}
+	}
+	return false
+}
+
 func (f form) get(k string) string {
-	if vs := f.v[k]; len(vs) > 0 {
-		return vs[0]
+	for _, p := range f.pairs {
+		if p.k == k {
+			return p.v
+		}
 	}
 	return ""
 }
@@ -266,10 +289,10 @@ func (kr *keyRequest) check(e *kv.Error) {
 // parseKeyRequest turns a /v2/keys request into a command or read. The
 // checks and their error codes follow etcd v2's parser.
 func parseKeyRequest(r *http.Request) (*keyRequest, *kv.Error) {
-	if err := r.ParseForm(); err != nil {
+	f, err := readForm(r)
+	if err != nil {
 		return nil, kv.NewError(kv.EcodeInvalidForm, err.Error(), 0)
 	}
-	f := form{r.Form}
 	kr := &keyRequest{}
 	kr.path = path.Clean("/" + strings.TrimPrefix(r.URL.Path, "/v2/keys"))
 	var e *kv.Error
@@ -388,7 +411,7 @@ func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := res.Event
-	a.setRaftHeaders(w, ev.Index)
+	a.setRaftHeadersAt(w, ev.Index, res.Index)
 	status := http.StatusOK
 	if ev.Action == kv.ActionCreate || (ev.Action == kv.ActionSet && ev.PrevNode == nil) {
 		status = http.StatusCreated
@@ -397,7 +420,7 @@ func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"action": ev.Action})
 		return
 	}
-	writeJSON(w, status, ev)
+	writeEvent(w, status, ev)
 }
 
 // maybeRedirect answers a write on a follower with a 307 to the leader's
@@ -436,7 +459,7 @@ func (a *api) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
 		return
 	}
 	a.setRaftHeaders(w, ev.Index)
-	writeJSON(w, http.StatusOK, ev)
+	writeEvent(w, http.StatusOK, ev)
 }
 
 // serveWatch serves a long-poll (one event) or streaming watch from this

@@ -1,0 +1,112 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+)
+
+// readForm reads a request's parameters as r.ParseForm would (a
+// url-encoded body's first, then the query's), without its maps: a v2
+// request has a handful of parameters, and a slice of pairs searched in
+// order costs less to build than url.Values and a merged r.Form. Anything
+// out of the ordinary (another content type, a large or unknown-length
+// body, a malformed parameter) goes through r.ParseForm itself, so that
+// its errors are ParseForm's, word for word.
+func readForm(r *http.Request) (form, error) {
+	var f form
+	switch r.Method {
+	case http.MethodPut, http.MethodPost, http.MethodPatch:
+		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+			break
+		}
+		if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" ||
+			r.ContentLength < 0 || r.ContentLength > maxFastFormBody {
+			return parseFormSlow(r)
+		}
+		bp := formBufs.Get().(*[]byte)
+		buf := append((*bp)[:0], make([]byte, r.ContentLength)...)
+		n, err := io.ReadFull(r.Body, buf)
+		body := string(buf[:n])
+		*bp = buf
+		formBufs.Put(bp)
+		if err != nil {
+			// Let ParseForm meet the same failure and name it.
+			r.Body = readerCloser{io.MultiReader(strings.NewReader(body), r.Body), r.Body}
+			return parseFormSlow(r)
+		}
+		if f.pairs, err = appendPairs(f.pairs, body); err != nil {
+			r.Body = readerCloser{strings.NewReader(body), r.Body}
+			return parseFormSlow(r)
+		}
+	}
+	var err error
+	if f.pairs, err = appendPairs(f.pairs, r.URL.RawQuery); err != nil {
+		return parseFormSlow(r)
+	}
+	return f, nil
+}
+
+// maxFastFormBody is the largest body readForm parses itself.
+const maxFastFormBody = 64 << 10
+
+var formBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+type readerCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// parseFormSlow is readForm through r.ParseForm.
+func parseFormSlow(r *http.Request) (form, error) {
+	if err := r.ParseForm(); err != nil {
+		return form{}, err
+	}
+	var f form
+	// r.Form is a map: rebuild the order readForm gives, body first.
+	for k, vs := range r.PostForm {
+		for _, v := range vs {
+			f.pairs = append(f.pairs, formPair{k, v})
+		}
+	}
+	for k, vs := range r.Form {
+		// r.Form holds the body's values first, then the query's.
+		for _, v := range vs[len(r.PostForm[k]):] {
+			f.pairs = append(f.pairs, formPair{k, v})
+		}
+	}
+	return f, nil
+}
+
+// appendPairs parses a url-encoded list as url.ParseQuery does, appending
+// its pairs in order; any error (a semicolon, a bad escape) is reported
+// and the caller falls back to ParseForm.
+func appendPairs(pairs []formPair, s string) ([]formPair, error) {
+	for s != "" {
+		var kv string
+		kv, s, _ = strings.Cut(s, "&")
+		if kv == "" {
+			continue
+		}
+		if strings.IndexByte(kv, ';') >= 0 {
+			return pairs, errSemicolon
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, err := url.QueryUnescape(k)
+		if err != nil {
+			return pairs, err
+		}
+		v, err = url.QueryUnescape(v)
+		if err != nil {
+			return pairs, err
+		}
+		pairs = append(pairs, formPair{k, v})
+	}
+	return pairs, nil
+}
+
+// errSemicolon only signals the fallback: ParseForm names the error.
+var errSemicolon = errors.New("semicolon in a url-encoded list")

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// formList draws a url-encoded list over a few keys, with repeated keys,
+// empty values, escapes good and bad, '+' and semicolons.
+func formList() *rapid.Generator[string] {
+	keys := []string{"value", "ttl", "prevExist", "quorum", "dir", "v%61lue", "a+b"}
+	values := []string{"", "1", "true", "x%20y", "a+b", "%zz", "%", "semi;colon", "caf%C3%A9", "=", "long" + strings.Repeat("v", 300)}
+	return rapid.Custom(func(t *rapid.T) string {
+		var parts []string
+		for range rapid.IntRange(0, 5).Draw(t, "n") {
+			k := rapid.SampledFrom(keys).Draw(t, "k")
+			switch rapid.IntRange(0, 3).Draw(t, "shape") {
+			case 0:
+				parts = append(parts, k)
+			case 1:
+				parts = append(parts, "")
+			default:
+				parts = append(parts, k+"="+rapid.SampledFrom(values).Draw(t, "v"))
+			}
+		}
+		return strings.Join(parts, "&")
+	})
+}
+
+// TestReadFormMatchesParseForm checks readForm against r.ParseForm (the
+// model) on random requests: the same error (or none), and for every key
+// the same presence and first value.
+func TestReadFormMatchesParseForm(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		method := rapid.SampledFrom([]string{"GET", "PUT", "POST", "DELETE", "PATCH"}).Draw(t, "method")
+		query := formList().Draw(t, "query")
+		body := formList().Draw(t, "body")
+		ct := rapid.SampledFrom([]string{"application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "", "text/plain"}).Draw(t, "ct")
+		chunked := rapid.Bool().Draw(t, "unknownLength")
+		mk := func() *http.Request {
+			r := httptest.NewRequest(method, "/v2/keys/a?"+query, strings.NewReader(body))
+			if ct != "" {
+				r.Header.Set("Content-Type", ct)
+			}
+			if chunked {
+				r.ContentLength = -1
+			}
+			return r
+		}
+		want := mk()
+		wantErr := want.ParseForm()
+		got, gotErr := readForm(mk())
+		if (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("error %v, ParseForm's %v", gotErr, wantErr)
+		}
+		if wantErr != nil {
+			return
+		}
+		for _, k := range []string{"value", "ttl", "prevExist", "quorum", "dir", "a b", "vaalue"} {
+			_, wantHas := want.Form[k]
+			if got.has(k) != wantHas || got.get(k) != want.Form.Get(k) {
+				t.Fatalf("%s: has %v get %q; ParseForm: has %v get %q", k, got.has(k), got.get(k), wantHas, want.Form.Get(k))
+			}
+		}
+	})
+}
+
+func BenchmarkReadForm(b *testing.B) {
+	body := "value=" + strings.Repeat("a", 256)
+	b.Run("ParseForm", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r := httptest.NewRequest("PUT", "/v2/keys/raftkv-bench/k1", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			_ = r.ParseForm()
+		}
+	})
+	b.Run("readForm", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r := httptest.NewRequest("PUT", "/v2/keys/raftkv-bench/k1", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			_, _ = readForm(r)
+		}
+	})
+}
