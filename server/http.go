@@ -67,11 +67,15 @@ func (m *Member) Handler() http.Handler { return m.handler() }
 
 // newHandler builds the client API (Member.handler, once).
 func (m *Member) newHandler() http.Handler {
-	return (&api{
+	h := (&api{
 		b: m, metrics: m.metrics, auth: newAuthorizer(m.Store()),
 		redirect: m.cfg.Redirect, requestTimeout: m.cfg.RequestTimeout,
 		cors: m.cfg.CORS, pprof: m.cfg.EnablePprof,
 	}).handler()
+	if m.faults != nil {
+		h = m.faults.wrap(h) // TEST ONLY: /debug/faults
+	}
+	return h
 }
 
 // api is the client API over a Backend. It holds no state of its own but

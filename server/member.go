@@ -76,7 +76,12 @@ type MemberConfig struct {
 	// every member must run with it.
 	LeaseReads  bool
 	EnablePprof bool
-	CORS        []string
+	// FaultInjection is --experimental-fault-injection. TEST ONLY: it
+	// serves /debug/faults, which drops and delays this member's outbound
+	// raft messages (faults.go); the nemesis uses it.
+	FaultInjection bool
+
+	CORS []string
 
 	Logger *slog.Logger
 
@@ -190,6 +195,9 @@ type Member struct {
 	bg         sync.WaitGroup
 	// lastTick is when the loop last ticked raft (loop only).
 	lastTick time.Time
+	// faults is the test-only fault injection (faults.go); nil unless
+	// MemberConfig.FaultInjection.
+	faults *faults
 }
 
 // StartMember opens (or bootstraps) the data dir, starts the transport, the
@@ -314,6 +322,9 @@ func newMember(cfg MemberConfig) *Member {
 	empty := map[uint64]*MemberInfo{}
 	m.members.Store(&empty)
 	m.view.Store(&view{})
+	if cfg.FaultInjection {
+		m.faults = newFaults(uint64(time.Now().UnixNano()))
+	}
 	return m
 }
 

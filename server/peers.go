@@ -94,6 +94,8 @@ func (m *Member) syncPeers() {
 		case !ok:
 			if err := m.tr.AddPeer(id, addr); err != nil {
 				m.log.Warn("adding peer", "id", IDString(id), "err", err)
+			} else if m.faults != nil {
+				_ = m.faults.attach(m.tr, id)
 			}
 		case old != addr:
 			if err := m.tr.UpdatePeer(id, addr); err != nil {

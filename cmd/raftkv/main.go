@@ -49,6 +49,7 @@ type options struct {
 	snapshotCount                              uint64
 	requestTimeout                             time.Duration
 	redirect, leaseReads, pprof, version       bool
+	faultInjection                             bool
 	cors, logLevel, logFormat                  string
 	initialClusterSet                          bool
 	forceNewCluster                            bool
@@ -88,6 +89,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.leaseReads, "lease-reads", false, "serve linearizable reads from the leader's read lease, without a heartbeat round (correct only while clocks drift less than one heartbeat interval per election timeout; give it to every member)")
 	fs.StringVar(&o.cors, "cors", "", "comma-separated origins allowed by CORS, or *")
 	fs.BoolVar(&o.pprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
+	fs.BoolVar(&o.faultInjection, "experimental-fault-injection", false, "TEST ONLY, never in production: serve /debug/faults on the client URLs, which drops and delays this member's raft messages (used by the nemesis)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -344,6 +346,7 @@ func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) 
 		ElectionTimeout:   time.Duration(o.electionMs) * time.Millisecond,
 		SnapshotCount:     o.snapshotCount, RequestTimeout: o.requestTimeout,
 		Redirect: o.redirect, LeaseReads: o.leaseReads, EnablePprof: o.pprof, Logger: logger,
+		FaultInjection: o.faultInjection,
 	}
 	if o.name == "" {
 		return cfg, errors.New("--name is empty")
