@@ -9,7 +9,10 @@
 // Build compiles the binary once per test process. A Cluster's methods
 // may be called from several goroutines. With Options.TLS the members
 // serve https with client-certificate auth and talk to each other over
-// mutual TLS, on certificates made in the cluster's directory.
+// mutual TLS, on certificates made in the cluster's directory. With
+// Options.Hosts, Wrap and Dial the members run elsewhere than on loopback:
+// the nemesis (internal/nemesis) gives each its own address in a network
+// namespace of its own and dials them from another.
 package testcluster
 
 import (
@@ -66,6 +69,18 @@ type Options struct {
 	// so that a terminal's Ctrl-C reaches only the parent (raftkv-local),
 	// which then stops the members itself, instead of every member at once.
 	OwnProcessGroup bool
+	// Hosts, if set, is each member's IP address (default 127.0.0.1 for
+	// every member). With Hosts and no ports given, every member uses
+	// 2379 and 2380: the nemesis gives each member a network namespace
+	// of its own.
+	Hosts []string
+	// Wrap, if set, gives the words put before the binary on member i's
+	// command line, such as "ip netns exec NS" (which execs the binary,
+	// so the process and its signals are still the member's).
+	Wrap func(i int) []string
+	// Dial, if set, dials the members for HTTPClient and WaitLeader (a
+	// client in another network namespace).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // TLSFiles are the certificate files of a TLS cluster, all signed by one
@@ -149,6 +164,7 @@ type Member struct {
 	PeerURL   string
 	DataDir   string
 	args      []string
+	wrap      []string // Options.Wrap's words for this member
 	// cmd, exited and logFile belong to the current process; they change
 	// on Restart and are guarded by Cluster.mu.
 	cmd     *exec.Cmd
@@ -207,6 +223,15 @@ func Start(opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	if opts.Hosts != nil && len(opts.Hosts) != opts.Members {
+		return nil, fmt.Errorf("testcluster: %d hosts for %d members", len(opts.Hosts), opts.Members)
+	}
+	if opts.Hosts != nil && (opts.ClientPorts == nil || opts.PeerPorts == nil) {
+		opts.ClientPorts, opts.PeerPorts = nil, nil
+		for range opts.Members {
+			opts.ClientPorts, opts.PeerPorts = append(opts.ClientPorts, 2379), append(opts.PeerPorts, 2380)
+		}
+	}
 	if opts.ClientPorts == nil || opts.PeerPorts == nil {
 		ports, err := FreePorts(2 * opts.Members)
 		if err != nil {
@@ -232,16 +257,23 @@ func Start(opts Options) (*Cluster, error) {
 	}
 	var initial []string
 	for i, name := range names {
+		host := "127.0.0.1"
+		if opts.Hosts != nil {
+			host = opts.Hosts[i]
+		}
 		m := &Member{
 			Name:      name,
-			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, opts.ClientPorts[i]),
-			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, opts.PeerPorts[i]),
+			ClientURL: fmt.Sprintf("%s://%s:%d", scheme, host, opts.ClientPorts[i]),
+			PeerURL:   fmt.Sprintf("%s://%s:%d", scheme, host, opts.PeerPorts[i]),
 			DataDir:   filepath.Join(opts.Dir, name+".raftkv"),
 		}
 		c.Members = append(c.Members, m)
 		initial = append(initial, name+"="+m.PeerURL)
 	}
-	for _, m := range c.Members {
+	for i, m := range c.Members {
+		if opts.Wrap != nil {
+			m.wrap = opts.Wrap(i)
+		}
 		m.args = []string{
 			"--name", m.Name, "--data-dir", m.DataDir,
 			"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
@@ -271,7 +303,8 @@ func Start(opts Options) (*Cluster, error) {
 
 // start starts m's process; the caller holds c.mu.
 func (c *Cluster) start(m *Member) error {
-	cmd := exec.Command(c.opts.Bin, m.args...)
+	argv := append(append(slices.Clone(m.wrap), c.opts.Bin), m.args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = os.Environ()
 	var logw io.Writer
 	if c.opts.Logs != nil {
@@ -436,6 +469,7 @@ func (c *Cluster) ClientTLS() *tls.Config {
 func (c *Cluster) HTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{
 		TLSClientConfig: c.ClientTLS(), MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second,
+		DialContext: c.opts.Dial,
 	}}
 }
 
