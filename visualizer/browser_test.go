@@ -358,7 +358,8 @@ func TestBrowser(t *testing.T) {
 
 		// Play: time moves, and frames keep coming while it does.
 		step(t, ctx, "play", chromedp.Click(chromedp.CSS("#play")))
-		frames := eval[struct {
+		// (A loaded machine may take longer than eval's limit for them.)
+		frames := evalFor[struct {
 			N       int     `json:"n"`
 			AvgMs   float64 `json:"avg"`
 			WorstMs float64 `json:"worst"`
@@ -367,7 +368,7 @@ func TestBrowser(t *testing.T) {
 			const tick = (t) => { ts.push(t); if (ts.length < 121) requestAnimationFrame(tick); else {
 				const d = ts.slice(1).map((x, i) => x - ts[i]);
 				done({ n: d.length, avg: d.reduce((a, b) => a + b, 0) / d.length, worst: Math.max(...d) }); } };
-			requestAnimationFrame(tick); })`)
+			requestAnimationFrame(tick); })`, 90*time.Second)
 		t.Logf("playing the large trace: %d frames, %.1f ms a frame on average, worst %.1f ms; drawing takes %s ms a frame",
 			frames.N, frames.AvgMs, frames.WorstMs, eval[string](t, ctx, `document.body.dataset.renderMs`))
 		waitFor(t, ctx, "playback to move on", fmt.Sprintf(`+document.getElementById('goto-i').value > %d || /event (\d+)/.exec(document.getElementById('clock').textContent)[1] > %d`, k+1, k+1))
@@ -435,7 +436,8 @@ func writeLargeTrace(t *testing.T, path, html string) {
 // gone, a joining one not "removed"), labels fit in the ring, bad
 // fragments and a trace cut off in its last line are shown with a
 // warning, the key space of 10 members fits its panel, the legends, and
-// the simple view, remembered across a reload.
+// the simple view, remembered across a reload; and the live page's
+// address (seed, members), and what it says when the wasm is not served.
 func TestBrowserReplayFixes(t *testing.T) {
 	ctx := newBrowser(t)
 	dir := t.TempDir()
@@ -564,6 +566,18 @@ func TestBrowserReplayFixes(t *testing.T) {
 		checkLabels(t, ctx, -1)
 	})
 
+	t.Run("live members from the address", func(t *testing.T) {
+		srv := liveServer(t)
+		step(t, ctx, "open", chromedp.Navigate(srv.URL+"/?live=1&seed=3&members=3"))
+		waitLong(t, ctx, "the simulator to start", `+(document.body.dataset.liveMs || 0) > 0`, 60*time.Second)
+		if n := eval[int](t, ctx, `document.querySelectorAll('#ring .member').length`); n != 3 {
+			t.Errorf("?members=3: %d members drawn", n)
+		}
+		if got := eval[string](t, ctx, `document.getElementById('info').textContent`); !strings.Contains(got, "seed 3") {
+			t.Errorf("?seed=3: the page says %q", got)
+		}
+	})
+
 	t.Run("live not built", func(t *testing.T) {
 		// Served without the WebAssembly build (raftkv-sim -visualize):
 		// the live simulator says how to get it.
@@ -630,41 +644,29 @@ func checkLabels(t *testing.T, ctx context.Context, i int) {
 	}
 }
 
-// liveServer serves the page with the live simulator: the embedded files,
-// and live/raftkv.wasm and live/wasm_exec.js built now (as raftkv-sim
-// -live does).
+// liveServer serves the page with the live simulator, as raftkv-sim -live
+// does: the embedded files, and the live files built now.
 func liveServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("go", "env", "GOROOT").Output()
-	if err != nil {
-		t.Fatalf("go env GOROOT: %v", err)
-	}
-	goroot := strings.TrimSpace(string(out))
-	start := time.Now()
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "raftkv.wasm"), "./wasm")
-	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("GOOS=js GOARCH=wasm go build ./visualizer/wasm: %v\n%s", err, out)
-	}
-	js, err := os.ReadFile(filepath.Join(goroot, "lib", "wasm", "wasm_exec.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "wasm_exec.js"), js, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := os.Stat(filepath.Join(dir, "raftkv.wasm"))
-	t.Logf("raftkv.wasm: %.1f MB, built in %v", float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond))
-	mux := http.NewServeMux()
-	mux.Handle("GET /", Handler(Run{}))
-	for _, name := range []string{"raftkv.wasm", "wasm_exec.js"} {
-		p := filepath.Join(dir, name)
-		mux.HandleFunc("GET /live/"+name, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, p) })
-	}
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(LiveHandler(buildLive(t)))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// buildLive builds LiveFiles into a new folder.
+func buildLive(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	start := time.Now()
+	if err := BuildLive(dir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "raftkv.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("raftkv.wasm: %.1f MB, built in %v", float64(st.Size())/1e6, time.Since(start).Round(time.Millisecond))
+	return dir
 }
 
 // waitLong polls a JavaScript predicate for up to d.
@@ -850,8 +852,18 @@ func TestBrowserLive(t *testing.T) {
 	waitLong(t, ctx, "the cut healed", `document.querySelector('#ring .link.cut') === null`, 10*time.Second)
 	step(t, ctx, "play", chromedp.Click(chromedp.CSS("#play")))
 
+	// Hand the leadership to the follower from its menu.
+	waitLong(t, ctx, "the follower up to date", fmt.Sprintf(`(m => m && m.dataset.role === 'follower')(document.querySelector('#ring .member[data-id="%d"]'))`, follower), 10*time.Second)
+	step(t, ctx, "pause", chromedp.Click(chromedp.CSS("#play")))
+	clickAt(t, ctx, "click the follower", fmt.Sprintf(`#ring .member[data-id="%d"] .body`, follower))
+	waitFor(t, ctx, "the member menu", `!document.getElementById('menu').hidden && document.querySelector('#menu button[data-kind="transfer"]') !== null`)
+	step(t, ctx, "transfer leadership to it", chromedp.Click(chromedp.CSS(`#menu button[data-kind="transfer"]`)))
+	step(t, ctx, "play", chromedp.Click(chromedp.CSS("#play")))
+	waitLong(t, ctx, "the follower leading", fmt.Sprintf(`%s === %d`, leaderOnRing, follower), 30*time.Second)
+
 	// Porcupine's verdict on the history.
-	step(t, ctx, "check", chromedp.Click(chromedp.CSS("#check")))
+	step(t, ctx, "check", chromedp.Evaluate[chromedp.Void](`delete document.getElementById('result').dataset.kind`),
+		chromedp.Click(chromedp.CSS("#check")))
 	waitLong(t, ctx, "the verdict", `document.getElementById('result').dataset.kind === 'check'`, 30*time.Second)
 	if v := eval[string](t, ctx, `document.getElementById('result').dataset.verdict`); v != "ok" {
 		t.Errorf("Porcupine's verdict: %q (%s)", v, eval[string](t, ctx, `document.getElementById('result').textContent`))
@@ -900,7 +912,9 @@ func TestBrowserLive(t *testing.T) {
 // exportAndReplay exports the live session from the page and replays it.
 func exportAndReplay(t *testing.T, ctx context.Context) {
 	t.Helper()
-	step(t, ctx, "export", chromedp.Click(chromedp.CSS("#export")))
+	// (No result shown before: the export's is the one read below.)
+	step(t, ctx, "export", chromedp.Evaluate[chromedp.Void](`delete document.getElementById('result').dataset.kind`),
+		chromedp.Click(chromedp.CSS("#export")))
 	waitLong(t, ctx, "the export", `document.getElementById('result').dataset.kind === 'export'`, 30*time.Second)
 	command := eval[string](t, ctx, `document.getElementById('result-text').textContent`)
 	trace := eval[string](t, ctx, `fetch(document.getElementById('result-link').href).then(r => r.text())`)
@@ -961,18 +975,37 @@ func TestBrowserScenarios(t *testing.T) {
 			step(t, ctx, "open", chromedp.Navigate(fmt.Sprintf("%s/?live=1&scenario=%s", srv.URL, id)))
 			waitLong(t, ctx, "the scenario to start", `document.body.dataset.scenarioStep !== undefined && +(document.body.dataset.liveMs || 0) >= 0 && !document.getElementById('caption').hidden`, 60*time.Second)
 			setSpeed(t, ctx, 10000)
-			// Read on at every pause until the last step.
-			got := evalFor[string](t, ctx, `new Promise(done => {
+			// Read on at every pause until the last step (or until step
+			// stop, paused at its caption).
+			readOn := func(stop int) string {
+				return evalFor[string](t, ctx, fmt.Sprintf(`new Promise(done => {
 				const t0 = performance.now();
+				let k = 0;
 				const go = () => {
 					const r = document.body.dataset.scenarioResult;
 					if (r !== undefined) return done(r);
 					if (performance.now() - t0 > 60000) return done('timed out at step ' + document.body.dataset.scenarioStep + ': ' + document.getElementById('status').textContent);
+					// Read on with "continue", or with play (half the time).
 					const next = document.getElementById('caption-next');
-					if (!next.hidden) next.click();
+					if (!next.hidden && +document.body.dataset.scenarioStep === %d) return done('stopped');
+					if (!next.hidden) (k++ %% 2 ? document.getElementById('play') : next).click();
 					setTimeout(go, 50);
 				};
-				go(); })`, 90*time.Second)
+				go(); })`, stop), 90*time.Second)
+			}
+			got := ""
+			if id == "figure8" {
+				// The picture for the README: the simple view at the
+				// caption that explains §5.4.2.
+				if got = readOn(6); got == "stopped" {
+					step(t, ctx, "simple view", chromedp.Click(chromedp.CSS("#layout")))
+					screenshot(t, ctx, "live-scenario.png")
+					step(t, ctx, "full view", chromedp.Click(chromedp.CSS("#layout")))
+				}
+			}
+			if got == "" || got == "stopped" {
+				got = readOn(0)
+			}
 			if got != "ok" {
 				t.Errorf("scenario %s: %s (caption: %q)", id, got, eval[string](t, ctx, `document.getElementById('caption-text').textContent`))
 			}

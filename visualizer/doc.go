@@ -33,7 +33,8 @@
 //
 // The page loads the trace named by ?trace=URL, else the run that
 // /api/run describes, else one the viewer opens with the file picker;
-// ?live (with &seed=N, &scenario=ID) starts the live simulator instead.
+// ?live (with &seed=N, &members=N, or &scenario=ID; the page writes them
+// back on a reset) starts the live simulator instead.
 // The fragment #i=N (or #t=MS) picks the moment (a bad one is named in
 // the status line and the page shows the start); stepping writes it back,
 // so a moment can be shared.
@@ -48,8 +49,9 @@
 // or "fork from here", starts the session again with the inputs up to that
 // moment. A scenario is a list of steps: inputs at a time, after a delay
 // or when a condition on the cluster holds, each with a caption; its
-// expect says what it must reach, and TestBrowserScenarios checks every
-// one against the real engine.
+// expect says what it must reach: TestScenariosInNode plays every one on
+// the real engine in node (live.js's fireDue and scenarioLimit, as the page
+// steps them), and TestBrowserScenarios in Chromium, clicking "continue".
 //
 // The JavaScript is tested by node's test runner (jstest/, run from
 // TestJavaScript) and in headless Chromium (TestBrowser, driven by
@@ -58,8 +60,10 @@
 // takes while it plays, and TestBrowserLive the frame time of 5 live
 // members; with RAFTKV_SCREENSHOTS=dir they keep their screenshots there
 // (docs/visualizer.png is TestBrowser's visualizer.png, docs/live.png
-// TestBrowserLive's live.png: RAFTKV_SCREENSHOTS=$PWD/docs go test -run
-// 'TestBrowser/large|TestBrowserLive' ./visualizer/).
+// TestBrowserLive's live.png, docs/live-scenario.png TestBrowserScenarios'
+// live-scenario.png: RAFTKV_SCREENSHOTS=$PWD/docs go test -run
+// 'TestBrowser/large|TestBrowserLive|TestBrowserScenarios/figure8'
+// ./visualizer/).
 //
 // # Serving
 //

@@ -140,11 +140,13 @@ func TestServeLoopbackOnly(t *testing.T) {
 }
 
 // TestJavaScript runs the JavaScript unit tests (jstest/, node's test
-// runner), with a simulator trace for the naive-model comparison.
+// runner), with a simulator trace for the naive-model comparison and the
+// growing timeline's: the churn preset, so that members join and leave
+// while it grows, besides every other fault.
 func TestJavaScript(t *testing.T) {
 	node := browsertest.Node()
 	browsertest.Need(t, node, "node", "apt-get install nodejs")
-	o, err := sim.MakeOptions("default", 2, true, "")
+	o, err := sim.MakeOptions("churn", 2, true, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +166,40 @@ func TestJavaScript(t *testing.T) {
 		t.Fatalf("node --test: %v\n%s", err, out)
 	}
 	s := string(out)
-	if !strings.Contains(s, "skipped 0") || !strings.Contains(s, "fail 0") || !strings.Contains(s, "a simulator trace agrees with a naive model") {
+	if !strings.Contains(s, "skipped 0") || !strings.Contains(s, "fail 0") || !strings.Contains(s, "a simulator trace agrees with a naive model") ||
+		!strings.Contains(s, "a simulator trace grown in batches agrees with the whole") {
 		t.Fatalf("node --test did not run every test:\n%s", s)
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out)
+	}
+}
+
+// TestScenariosInNode plays every guided scenario on the real engine in
+// node (jstest/scenarios.node.mjs): the simulator compiled to WebAssembly
+// behind live/worker.js, stepped the way the page steps it.
+func TestScenariosInNode(t *testing.T) {
+	node := browsertest.Node()
+	browsertest.Need(t, node, "node", "apt-get install nodejs")
+	dir := buildLive(t)
+	worker, err := os.ReadFile("static/live/worker.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "worker.js"), worker, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "--test", "--test-reporter=spec", "jstest/scenarios.node.mjs")
+	cmd.Env = append(os.Environ(), "RAFTKV_LIVE_DIR="+dir)
+	if testing.Verbose() {
+		cmd.Env = append(cmd.Env, "RAFTKV_VERBOSE=1")
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test jstest/scenarios.node.mjs: %v\n%s", err, out)
+	}
+	if s := string(out); !strings.Contains(s, "fail 0") || !strings.Contains(s, "pass 8") {
+		t.Fatalf("not every scenario ran:\n%s", s)
 	}
 	if testing.Verbose() {
 		t.Logf("%s", out)

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { buildTimeline, parseTrace } from '../static/trace.js';
 import {
-  clientInput, CHUNK_MS, GRID_MS, inputOf, inputsUpTo, isolated, LIVE_SPEEDS, linkActions, memberActions, messageActions, nextGrid,
+  clientInput, CHUNK_MS, GRID_MS, inputOf, inputsUpTo, isolated, Live, LIVE_SPEEDS, linkActions, memberActions, messageActions, nextGrid,
   nextTarget, speedLabel, stepDue, stepInputs,
 } from '../static/live.js';
 import { SCENARIOS } from '../static/live/scenarios.js';
@@ -139,5 +139,70 @@ test('the scenarios are well formed', () => {
     const last = sc.steps[sc.steps.length - 1];
     const text = typeof last.caption === 'function' ? last.caption({ members: {} }, { ops: [] }, {}) : last.caption;
     assert.match(text, /try it yourself/i, `${sc.id} ends with "now try it yourself"`);
+  }
+});
+
+test('Live keeps one request in flight and knows when each is answered', () => {
+  const sent = [];
+  globalThis.Worker = class {
+    constructor(url) { this.url = url; }
+    postMessage(m) { sent.push(m); }
+    terminate() { this.gone = true; }
+  };
+  try {
+    const got = [];
+    const h = { ready: () => got.push('ready'), header: () => got.push('header'), events: (e, now) => got.push(`events@${now}`),
+      check: () => got.push('check'), export: () => got.push('export'), error: (m) => got.push(`error:${m}`) };
+    const live = new Live('live/worker.js', h);
+    live.start(1, { members: 5 });
+    live.advance(10);
+    assert.deepEqual(sent, [], 'nothing before the worker is ready');
+    live.receive({ type: 'ready' });
+    assert.deepEqual(sent.map((m) => m.type), ['start']);
+    live.receive({ type: 'header', header: {} });
+    assert.equal(sent.length, 1, 'a header does not end a start');
+    live.receive({ type: 'events', events: [], nowMs: 0 });
+    assert.deepEqual(sent.map((m) => m.type), ['start', 'advance']);
+    assert.equal(live.idle, false);
+    live.receive({ type: 'events', events: [], nowMs: 10 });
+    assert.equal(live.idle, true);
+    assert.equal(live.nowMs, 10);
+
+    // A fork: busy until the events reach untilMs.
+    live.start(1, { members: 5 }, [{ kind: 'crash', id: 1, atMs: 5 }], 7000);
+    live.advance(7010);
+    live.receive({ type: 'header', header: {} });
+    live.receive({ type: 'events', events: [], nowMs: 5000 });
+    assert.equal(sent.length, 3, 'still replaying the fork');
+    live.receive({ type: 'events', events: [], nowMs: 7000 });
+    assert.deepEqual(sent.map((m) => m.type), ['start', 'advance', 'start', 'advance']);
+    assert.deepEqual(sent[2].inputs, [{ kind: 'crash', id: 1, atMs: 5 }]);
+    assert.equal(sent[2].untilMs, 7000);
+
+    // A refused advance or input: its error, then events.
+    live.input({ kind: 'drop', mid: 9 });
+    live.receive({ type: 'events', events: [], nowMs: 7010 });
+    assert.equal(sent[4].type, 'input');
+    live.receive({ type: 'error', message: 'not on the wire' });
+    assert.equal(live.idle, false, 'the events of the refused input are still to come');
+    live.receive({ type: 'events', events: [], nowMs: 7010 });
+    assert.equal(live.idle, true);
+
+    // A start that fails ends with its error alone; check and export
+    // end with their answer.
+    live.start(-1, {});
+    live.receive({ type: 'error', message: 'bad seed' });
+    assert.equal(live.idle, true);
+    live.check();
+    live.receive({ type: 'check', verdict: 'ok' });
+    live.exportSession();
+    assert.equal(live.idle, false);
+    live.receive({ type: 'export', trace: '', command: '' });
+    assert.equal(live.idle, true);
+    assert.deepEqual(got.filter((x) => !x.startsWith('events')), ['ready', 'header', 'header', 'error:not on the wire', 'error:bad seed', 'check', 'export']);
+    live.stop();
+    assert.equal(live.w, null);
+  } finally {
+    delete globalThis.Worker;
   }
 });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { buildTimeline, createTimeline, currentIDs, leaderOf, parseTrace } from '../static/trace.js';
-import { renderClients, renderKV, renderLogs, renderRing, renderTerms, roleName } from '../static/render.js';
+import { cutWords, renderClients, renderKV, renderLogs, renderRing, renderTerms, roleName } from '../static/render.js';
 
 const hand = readFileSync(fileURLToPath(new URL('../testdata/hand.jsonl', import.meta.url)), 'utf8');
 const H = (members) => JSON.stringify({ type: 'header', format: 1, seed: 1, options: { tickMs: 10, electionTick: 10 }, members });
@@ -118,12 +118,20 @@ test('the key space of 10 members is drawn compact', () => {
   assert.equal((kv.match(/<th title=/g) || []).length, 10);
 });
 
-test('term colours are listed for the terms members hold', () => {
+test('term colours are listed for the terms on screen: members\' and their logs\'', () => {
   const tl = buildTimeline(parseTrace(hand));
   const s = tl.at(tl.n - 1);
-  const out = renderTerms(s);
-  const terms = [...new Set(Object.values(s.members).filter((m) => m.up).map((m) => m.term))].sort((a, b) => a - b);
-  assert.deepEqual([...out.matchAll(/data-term="(\d+)"/g)].map((m) => Number(m[1])), terms);
+  const terms = new Set(Object.values(s.members).filter((m) => m.up).map((m) => m.term));
+  for (const m of Object.values(s.members)) for (const r of m.runs) terms.add(r[2]);
+  const got = (st) => [...renderTerms(st).matchAll(/data-term="(\d+)"/g)].map((m) => Number(m[1]));
+  assert.deepEqual(got(s), [...terms].sort((a, b) => a - b));
+  // A crashed member's term is not listed, the terms in its log are.
+  const c = tlOf([1, 2], [
+    { t: 1, type: 'append', id: 1, index: 1, count: 1, term: 4 },
+    { t: 2, type: 'term', id: 1, term: 7 },
+    { t: 3, type: 'crash', id: 1 },
+  ]);
+  assert.deepEqual(got(c.at(2)), [0, 4]);
 });
 
 // States are compared as JSON, operations by number (a growing timeline
@@ -192,4 +200,22 @@ test('a growing timeline draws a message not yet delivered on its way; prefix fo
   assert.equal(tl.n, events.length, 'the original is unchanged');
   assert.throws(() => tl.append([{ t: 0, type: 'heal' }]), /time goes back/);
   assert.equal(leaderOf(tl.at(tl.n - 1)).id, 1);
+});
+
+test('links cut by hand are drawn and said in words', () => {
+  const tl = tlOf([1, 2, 3, 4], [
+    { t: 1, type: 'links', cut: [[1, 2], [2, 1], [1, 3], [3, 1], [1, 4], [4, 1], [2, 3]] },
+    { t: 2, type: 'links', cut: [[3, 4]] },
+    { t: 3, type: 'links' },
+  ]);
+  assert.equal(cutWords(tl.at(0), [1, 2, 3, 4]), 'cut: S1 isolated 2→3');
+  assert.equal((renderRing(tl, tl.at(0), 1).match(/class="link cut"/g) || []).length, 7);
+  assert.match(renderRing(tl, tl.at(0), 1), /cut: S1 isolated 2→3/);
+  // Live, each half-link has a wide twin to click; a replay has none.
+  assert.equal((renderRing(tl, tl.at(0), 1, null, { hit: true }).match(/class="hit" data-from/g) || []).length, 12);
+  assert.doesNotMatch(renderRing(tl, tl.at(0), 1), /class="hit"/);
+  assert.equal(cutWords(tl.at(1), [1, 2, 3, 4]), 'cut: 3→4');
+  assert.deepEqual(tl.at(2).cuts, []);
+  assert.equal(cutWords(tl.at(2), [1, 2, 3, 4]), '');
+  assert.doesNotMatch(renderRing(tl, tl.at(2), 3), /class="link cut"/);
 });

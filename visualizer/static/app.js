@@ -8,8 +8,8 @@ import {
   describeInput, renderClients, renderDetails, renderEvents, renderKV, renderLogs, renderMarkers, renderRing, renderTerms,
 } from './render.js';
 import {
-  CHUNK_MS, clientInput, inputsUpTo, Live, LIVE_SPEEDS, linkActions, memberActions, messageActions, nextGrid, nextTarget, speedLabel, stepDue,
-  stepInputs,
+  CHUNK_MS, clientInput, fireDue, inputsUpTo, Live, LIVE_SPEEDS, linkActions, memberActions, messageActions, newRun, nextTarget,
+  scenarioLimit, speedLabel,
 } from './live.js';
 import { SCENARIOS } from './live/scenarios.js';
 
@@ -169,6 +169,11 @@ function start(doc, win) {
     const q = new URLSearchParams(win.location.search);
     if (q.get('live') !== null && q.get('live') !== '0') {
       const seed = Number(q.get('seed'));
+      const members = Number(q.get('members'));
+      if (Number.isInteger(members) && members >= 1 && members <= 9) {
+        live.members = members;
+        $('members').value = String(members);
+      }
       startLive(Number.isSafeInteger(seed) && seed > 0 ? seed : 1, q.get('scenario') || '');
       return;
     }
@@ -334,18 +339,10 @@ function start(doc, win) {
     if (live.scenario && live.scenario.waiting) return;
     const target = live.want + lookahead();
     if (target > eng.nowMs + 1e-9) {
-      let to = nextTarget(eng.nowMs, target, chunk());
-      const sc = live.scenario;
       // A scenario's timed step is not overshot; one waiting for a
       // condition looks at every grid time (so it fires at the same time
       // on every machine).
-      if (sc && sc.k < sc.sc.steps.length) {
-        const st = sc.sc.steps[sc.k];
-        const at = Math.max(st.at || 0, (sc.k > 0 ? sc.ctx.fired[sc.k - 1] : 0) + (st.delay || 0));
-        if (at > eng.nowMs && at < to) to = at;
-        else if (at <= eng.nowMs && st.when) to = Math.min(to, nextGrid(eng.nowMs));
-      }
-      eng.advance(to);
+      eng.advance(scenarioLimit(live.scenario, eng.nowMs, nextTarget(eng.nowMs, target, chunk())));
     }
   }
 
@@ -421,8 +418,9 @@ function start(doc, win) {
     live.extra = sc.options || {};
     $('seed').value = String(sc.seed);
     $('scenario').value = sc.id;
+    win.history.replaceState(null, '', `?live=1&scenario=${encodeURIComponent(sc.id)}`);
     resetLive(false);
-    live.scenario = { sc, k: 0, ctx: { fired: [] }, waiting: false };
+    live.scenario = { ...newRun(sc), waiting: false };
     delete doc.body.dataset.scenarioResult;
     doc.body.dataset.scenarioStep = '0';
     setSpeed(sc.speed || 100);
@@ -437,41 +435,37 @@ function start(doc, win) {
     const eng = live.eng;
     if (!sc || !eng || !eng.idle || live.fork || sc.waiting) return;
     const tl = ui.tl;
-    while (sc.k < sc.sc.steps.length) {
-      const st = tl.at(tl.n - 1);
-      if (!stepDue(sc.sc, sc.k, st, tl, eng.nowMs, sc.ctx)) break;
-      sc.ctx.fired[sc.k] = eng.nowMs;
-      const step = sc.sc.steps[sc.k];
-      let text = '';
-      try {
-        for (const x of stepInputs(step, st, tl, sc.ctx)) eng.input(x);
-        text = typeof step.caption === 'function' ? step.caption(st, tl, sc.ctx) : step.caption || '';
-      } catch (err) {
-        status('error', `scenario ${sc.sc.id}, step ${sc.k + 1}: ${err.message}`);
-        live.scenario = null;
-        return;
-      }
-      sc.k++;
-      doc.body.dataset.scenarioStep = String(sc.k);
-      if (sc.k === sc.sc.steps.length) {
-        // What the scenario set out to show (the browser test reads it).
-        let got;
-        try {
-          got = sc.sc.expect ? sc.sc.expect(st, tl, sc.ctx) : true;
-        } catch (err) {
-          got = err.message;
-        }
-        doc.body.dataset.scenarioResult = got === true ? 'ok' : String(got);
-      }
-      if (text) {
-        showCaption(`${sc.sc.title} · ${sc.k}/${sc.sc.steps.length}`, text, !!step.pause);
-        if (step.pause) {
-          sc.waiting = true;
-          pause();
-          break;
-        }
+    let fired;
+    try {
+      fired = fireDue(sc, tl.at(tl.n - 1), tl, eng.nowMs);
+    } catch (err) {
+      status('error', `scenario ${sc.sc.id}, step ${sc.k + 1}: ${err.message}`);
+      live.scenario = null;
+      return;
+    }
+    for (const f of fired) {
+      for (const x of f.inputs) eng.input(x);
+      const k = sc.sc.steps.indexOf(f.step) + 1;
+      doc.body.dataset.scenarioStep = String(k);
+      if (f.caption) showCaption(`${sc.sc.title} · ${k}/${sc.sc.steps.length}`, f.caption, f.pause);
+      if (f.pause) {
+        sc.waiting = true;
+        pause();
       }
     }
+    // What the scenario set out to show (the browser test reads it).
+    if (sc.result !== undefined) doc.body.dataset.scenarioResult = sc.result;
+  }
+
+  // readOn goes on with a scenario paused at a caption.
+  function readOn() {
+    const sc = live.scenario;
+    if (!sc || !sc.waiting) return;
+    sc.waiting = false;
+    $('caption-next').hidden = true;
+    scenarioTick();
+    // (The next step may be due at once, and pause again.)
+    if (!sc.waiting) play();
   }
 
   function showCaption(title, text, wait) {
@@ -588,7 +582,11 @@ function start(doc, win) {
     if (!ui.tl || ui.playing) return;
     if (ui.mode === 'replay' && ui.now >= ui.tl.endT) seekIndex(-1);
     if (ui.mode === 'live') {
-      if (live.scenario && live.scenario.waiting) return;
+      // Play (the button, space) at a scenario's caption reads on.
+      if (live.scenario && live.scenario.waiting) {
+        readOn();
+        return;
+      }
       // From the past, play replays what happened until the present,
       // then goes on live.
       live.want = ui.now;
@@ -674,22 +672,32 @@ function start(doc, win) {
 
   // ---- drawing ----
 
+  // put sets an element's markup, unless it is what is there already (a
+  // paused picture, the details of one selection: the browser is spared
+  // parsing and laying it out again).
+  const markup = new Map();
+  function put(id, html) {
+    if (markup.get(id) === html) return;
+    markup.set(id, html);
+    $(id).innerHTML = html;
+  }
+
   function render(force) {
     const tl = ui.tl;
     if (!tl) return;
     const t0 = performance.now();
     const st = tl.at(ui.i);
-    $('ring').innerHTML = renderRing(tl, st, ui.now, ui.sel);
-    $('clients').innerHTML = renderClients(tl, ui.now, { sel: ui.sel });
-    $('details').innerHTML = renderDetails(tl, st, ui.now, ui.sel);
+    put('ring', renderRing(tl, st, ui.now, ui.sel, { hit: ui.mode === 'live' }));
+    put('clients', renderClients(tl, ui.now, { sel: ui.sel }));
+    put('details', renderDetails(tl, st, ui.now, ui.sel));
     const key = `${ui.i}|${tl.n}|${ui.logEnd}|${[...ui.hidden].join()}|${JSON.stringify(ui.sel)}`;
     if (force || (key !== ui.drawn && (!ui.playing || t0 - ui.panelTs >= PANEL_MS))) {
       ui.drawn = key;
       ui.panelTs = t0;
-      $('logs').innerHTML = renderLogs(tl, st, { logEnd: ui.logEnd });
-      $('terms').innerHTML = renderTerms(st);
+      put('logs', renderLogs(tl, st, { logEnd: ui.logEnd }));
+      put('terms', renderTerms(st));
       if (!doc.body.classList.contains('simple')) {
-        $('kv').innerHTML = renderKV(tl, st);
+        put('kv', renderKV(tl, st));
         const list = $('events');
         list.innerHTML = renderEvents(tl, ui.i, ui.hidden);
         const cur = list.querySelector('.current');
@@ -862,6 +870,8 @@ function start(doc, win) {
     live.seed = seed;
     live.members = Number($('members').value) || 5;
     live.extra = {};
+    // The address names the session, so that it can be shared.
+    win.history.replaceState(null, '', `?live=1&seed=${seed}${live.members !== 5 ? `&members=${live.members}` : ''}`);
     resetLive(ui.playing);
   });
   $('add-member').addEventListener('click', () => sendInput({ kind: 'add' }));
@@ -870,18 +880,15 @@ function start(doc, win) {
   $('export').addEventListener('click', () => { if (live.eng) live.eng.exportSession(); });
   $('fork').addEventListener('click', () => forkHere());
   $('now').addEventListener('click', () => backToNow());
-  $('result-close').addEventListener('click', () => { $('result').hidden = true; });
+  $('result-close').addEventListener('click', () => {
+    $('result').hidden = true;
+    delete $('result').dataset.kind;
+    delete $('result').dataset.verdict;
+  });
   $('scenario-play').addEventListener('click', () => {
     if ($('scenario').value) playScenario($('scenario').value);
   });
-  $('caption-next').addEventListener('click', () => {
-    const sc = live.scenario;
-    if (!sc) return;
-    sc.waiting = false;
-    $('caption-next').hidden = true;
-    scenarioTick();
-    play();
-  });
+  $('caption-next').addEventListener('click', () => readOn());
   $('caption-close').addEventListener('click', () => { $('caption').hidden = true; });
   for (const sc of SCENARIOS) {
     const o = doc.createElement('option');

@@ -161,6 +161,54 @@ export function stepInputs(st, state, tl, ctx) {
   return Array.isArray(x) ? x : [x];
 }
 
+// newRun starts a playing of scenario sc: the next step, and what the
+// steps found (ctx: fired, the time each fired, and whatever a step's
+// functions keep there).
+export function newRun(sc) {
+  return { sc, k: 0, ctx: { fired: [] }, result: undefined };
+}
+
+// fireDue fires the steps of run that are due at time now, in state st of
+// timeline tl, and returns what each asks: {step, inputs, caption, pause}.
+// It stops after a step that pauses. When the last step fires, run.result
+// is 'ok' or what the scenario's expect says is wrong. A step's function
+// that throws throws here.
+export function fireDue(run, st, tl, now) {
+  const out = [];
+  const sc = run.sc;
+  while (run.k < sc.steps.length && stepDue(sc, run.k, st, tl, now, run.ctx)) {
+    const step = sc.steps[run.k];
+    run.ctx.fired[run.k] = now;
+    const inputs = stepInputs(step, st, tl, run.ctx);
+    const caption = typeof step.caption === 'function' ? step.caption(st, tl, run.ctx) : step.caption || '';
+    run.k++;
+    if (run.k === sc.steps.length) {
+      let got;
+      try {
+        got = sc.expect ? sc.expect(st, tl, run.ctx) : true;
+      } catch (err) {
+        got = err.message;
+      }
+      run.result = got === true ? 'ok' : String(got);
+    }
+    out.push({ step, inputs, caption, pause: !!step.pause });
+    if (step.pause) break;
+  }
+  return out;
+}
+
+// scenarioLimit bounds an advance from now to to so that the next step of
+// run is looked at whenever it may fire: never past its time, and one grid
+// step at a time while it waits for its condition.
+export function scenarioLimit(run, now, to) {
+  if (!run || run.k >= run.sc.steps.length) return to;
+  const st = run.sc.steps[run.k];
+  const at = Math.max(st.at || 0, (run.k > 0 ? run.ctx.fired[run.k - 1] : 0) + (st.delay || 0));
+  if (at > now && at < to) return at;
+  if (at <= now && st.when) return Math.min(to, nextGrid(now));
+  return to;
+}
+
 // Live drives the worker: one request in flight at a time (the answers
 // come in order), everything else queued. handlers: header(h),
 // events(events, nowMs), check(msg), export(msg), error(message),

@@ -71,7 +71,8 @@ function timerArc(tl, m, now, x, y) {
 
 // renderRing draws members on a ring, the links between them (cut by a
 // partition or clogged), and the messages in flight at time now.
-export function renderRing(tl, state, now, sel = null) {
+// view.hit adds a wide, invisible twin to each half-link, to click (live).
+export function renderRing(tl, state, now, sel = null, view = {}) {
   const ids = currentIDs(tl, state);
   const n = ids.length;
   const pos = new Map(ids.map((id, k) => [id, memberXY(k, n)]));
@@ -89,8 +90,7 @@ export function renderRing(tl, state, now, sel = null) {
         const clog = state.clogs.some(([f, t]) => f === from && t === to);
         const cls = cut ? 'link cut' : clog ? 'link clog' : 'link';
         out.push(`<line class="${cls}" data-from="${from}" data-to="${to}" x1="${num(P.x)}" y1="${num(P.y)}" x2="${num(mx)}" y2="${num(my)}"/>`);
-        // A wide, invisible twin to click.
-        out.push(`<line class="hit" data-from="${from}" data-to="${to}" x1="${num(P.x)}" y1="${num(P.y)}" x2="${num(mx)}" y2="${num(my)}"/>`);
+        if (view.hit) out.push(`<line class="hit" data-from="${from}" data-to="${to}" x1="${num(P.x)}" y1="${num(P.y)}" x2="${num(mx)}" y2="${num(my)}"/>`);
       }
       if (cutOff(state, ids[a], ids[b]) && cutOff(state, ids[b], ids[a])) {
         out.push(`<text class="cutmark" x="${num(mx)}" y="${num(my + 4)}">✕</text>`);
@@ -183,17 +183,41 @@ export function renderRing(tl, state, now, sel = null) {
 
   // The partition in words, in the middle of the ring.
   const p = state.partition;
-  const words = p ? `${p.kind}: ${p.groups.map((g) => '{' + g.join(',') + '}').join(' ')}` : '';
+  const words = p ? `${p.kind}: ${p.groups.map((g) => '{' + g.join(',') + '}').join(' ')}` : cutWords(state, ids);
   const clogs = state.clogs.map(([f, t]) => `${f}→${t}`).join(' ');
   out.push(`<text class="center" x="${RING.cx}" y="${RING.cy - 6}">${esc(words)}</text>`);
   if (clogs) out.push(`<text class="center clogs" x="${RING.cx}" y="${RING.cy + 12}">clogged ${esc(clogs)}</text>`);
   return out.join('');
 }
 
-// renderTerms is the legend of term colours: a swatch for each term a
-// running member holds.
+// cutWords says which links are cut by hand, shortly: a member cut off
+// from every other is isolated; a link cut both ways is a↔b, one way a→b.
+export function cutWords(state, ids) {
+  const cuts = state.cuts || [];
+  if (!cuts.length) return '';
+  const has = (a, b) => cuts.some(([f, t]) => f === a && t === b);
+  const alone = ids.filter((id) => ids.length > 1 && ids.every((x) => x === id || (has(id, x) && has(x, id))));
+  const parts = alone.map((id) => `S${id} isolated`);
+  for (const [f, t] of cuts) {
+    if (alone.includes(f) || alone.includes(t)) continue;
+    if (has(t, f)) {
+      if (f < t) parts.push(`${f}↔${t}`);
+    } else parts.push(`${f}→${t}`);
+  }
+  return `cut: ${parts.join(' ')}`;
+}
+
+// renderTerms is the legend of term colours: a swatch for each term on
+// screen, held by a running member or by an entry in a drawn log (the
+// newest 12).
 export function renderTerms(state) {
-  const terms = [...new Set(Object.values(state.members).filter((m) => m.up && !m.gone).map((m) => m.term))].sort((a, b) => a - b);
+  const seen = new Set();
+  for (const m of Object.values(state.members)) {
+    if (m.absent || m.gone) continue;
+    if (m.up) seen.add(m.term);
+    for (const r of m.runs) seen.add(r[2]);
+  }
+  const terms = [...seen].sort((a, b) => a - b).slice(-12);
   return terms.map((t) => `<span class="term-swatch" data-term="${t}" style="background:${termColor(t)}">${t}</span>`).join('');
 }
 

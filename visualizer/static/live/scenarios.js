@@ -289,7 +289,10 @@ export const SCENARIOS = [
       {
         when: (st, tl, ctx) => leader(st) && leader(st).id !== ctx.old && leader(st).term > ctx.term, pause: true,
         input: (st) => ({ kind: 'client', op: 'put', id: leader(st).id, key: '/x', value: '2' }),
-        caption: (st, tl, ctx) => `The majority elected ${S(leader(st).id)} in term ${leader(st).term}. A client writes /x=2 there. ${S(ctx.old)} may still think it leads term ${ctx.term}: two "leaders", in different terms.`,
+        caption: (st, tl, ctx) => `The majority elected ${S(leader(st).id)} in term ${leader(st).term}, and a client writes /x=2 there. ` +
+          (st.members[ctx.old].role === 'leader'
+            ? `${S(ctx.old)} still believes it leads term ${ctx.term}: two leaders, in different terms; only the newer can commit.`
+            : `${S(ctx.old)} has already stepped down (CheckQuorum, below), but its copy of the key space is stuck at /x=1.`),
       },
       {
         delay: 50, pause: true,
@@ -303,7 +306,7 @@ export const SCENARIOS = [
       {
         delay: 600,
         input: (st, tl, ctx) => ({ kind: 'rejoin', id: ctx.old }),
-        caption: (st, tl, ctx) => `${S(ctx.old)} rejoins. Cut off, it kept timing out, but with Pre-Vote it never raised its term (no one answered its pre-votes), so it does not force the healthy leader to step down: it just follows term ${leader(st) ? leader(st).term : ''}.`,
+        caption: (st, tl, ctx) => `${S(ctx.old)} rejoins, still in term ${st.members[ctx.old].term}. Cut off, it timed out again and again, but with Pre-Vote a member raises its term only once a majority would vote for it, and no one answered: so it does not force the healthy leader of term ${leader(st) ? leader(st).term : ''} to step down with a higher term. It just follows.`,
       },
       {
         when: (st, tl, ctx) => {
