@@ -86,14 +86,18 @@ func (r Result) String() string {
 // StatusAmbiguous are moved to return after every other operation, whatever
 // their Return says.
 //
-// Each key is checked on its own. Its ambiguous writes are first reduced
-// by rewrites that change no verdict. If some are left, two searches race:
-// the key's whole history, and restricted histories (the ambiguous writes
-// dropped; if that is illegal, taking effect within growing windows of
-// their call or never), each of which can only be linearizable if the
-// key's history is. The first to decide ends the other: ok from either,
-// illegal only from the whole history. Each restricted search gets at most
-// a sixteenth of opts.Timeout (a second when there is no limit).
+// Each key is checked on its own, keys in parallel. Its ambiguous writes
+// are first reduced by rewrites that change no verdict. If some are left,
+// restricted histories are tried, each of which can only be linearizable
+// if the key's history is: the ambiguous writes dropped; if that is
+// illegal, taking effect within growing windows of their call or never.
+// They run alone for an eighth of opts.Timeout (a second with no limit);
+// then the key's whole history is searched beside them (at once if they
+// gave up), and the first search to decide stops the other: ok from
+// either, illegal only from the whole history. The whole history and the
+// one without ambiguous writes may use all of opts.Timeout; each windowed
+// one gets a sixteenth of it (a second when there is no limit), or four
+// times what the one without ambiguous writes took, if more.
 //
 // The error is non-nil only when the history is malformed or the
 // visualization could not be written; the Result is meaningful whenever the
@@ -181,21 +185,24 @@ type decision struct {
 }
 
 // checkKey decides one key's simplified history, of which n operations
-// are ambiguous writes. With none, it is searched as it is. Otherwise two
-// searches race: the whole history, and the restricted histories
-// (proveRestricted) one after the other; the first to decide stops the
-// other (through the model's step, which then fails at once). Both are
-// exact, so which one wins changes how long the check takes, never the
-// verdict.
+// are ambiguous writes. With none, it is searched as it is. Otherwise the
+// restricted histories are tried first (proveRestricted), alone for a
+// grace period (an eighth of timeout, a second with none), since the
+// whole history's search, hungry for memory, slows them down several
+// times when both run; the whole history is searched as soon as they
+// give up, or beside them once the grace period is over, and the first
+// to decide stops the other (through the model's step, which then fails
+// at once). Both are exact, so which one wins changes how long the check
+// takes, never the verdict.
 func checkKey(simple []porcupine.Operation, n int, ws []int64, timeout time.Duration, remaining func() time.Duration) decision {
+	searchWhole := func(m porcupine.Model) decision {
+		return decision{porcupine.CheckOperationsTimeout(m, simple, remaining()), simple, false}
+	}
 	if n == 0 {
-		return decision{porcupine.CheckOperationsTimeout(Model(), simple, remaining()), simple, false}
+		return searchWhole(Model())
 	}
 	var stop atomic.Bool
-	whole, restricted := make(chan decision, 1), make(chan decision, 1)
-	go func() {
-		whole <- decision{porcupine.CheckOperationsTimeout(stoppable(Model(), &stop), simple, remaining()), simple, false}
-	}()
+	restricted := make(chan decision, 1)
 	go func() {
 		r, ok := proveRestricted(simple, ws, timeout, remaining, &stop)
 		d := decision{porcupine.Unknown, simple, false}
@@ -204,6 +211,22 @@ func checkKey(simple []porcupine.Operation, n int, ws []int64, timeout time.Dura
 		}
 		restricted <- d
 	}()
+	grace := time.Second
+	if timeout > 0 {
+		grace = timeout / 8
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case r := <-restricted:
+		if r.restricted {
+			return r
+		}
+		return searchWhole(Model())
+	case <-timer.C:
+	}
+	whole := make(chan decision, 1)
+	go func() { whole <- searchWhole(stoppable(Model(), &stop)) }()
 	var w, r decision
 	select {
 	case w = <-whole:
@@ -242,40 +265,37 @@ func stoppable(m porcupine.Model, stop *atomic.Bool) porcupine.Model {
 
 // proveRestricted tries to prove one key's simplified history
 // linearizable through restricted histories: first with its ambiguous
-// writes dropped; then, if that one is illegal, with the writes windowed
-// by each of ws. Each search gets at most a sixteenth of timeout (with no
-// timeout, a second, or four times what the first took). It returns the
+// writes dropped, with all the time left (the whole history's search
+// joins it after a grace period, so it holds nothing up for long); then,
+// if that one is illegal, with the writes windowed by each of ws, each
+// search getting at most a sixteenth of timeout (a second with no
+// timeout) or, if more, four times what the first took. It returns the
 // history that proved the key, or nil and false. (Once stop is set every
 // step fails, so no search ends ok.)
 func proveRestricted(simple []porcupine.Operation, ws []int64, timeout time.Duration, remaining func() time.Duration, stop *atomic.Bool) ([]porcupine.Operation, bool) {
+	dropped := restrict(simple, -1)
+	start := time.Now()
+	switch porcupine.CheckOperationsTimeout(stoppable(Model(), stop), dropped, remaining()) {
+	case porcupine.Ok:
+		return dropped, true
+	case porcupine.Unknown:
+		return nil, false // out of time
+	}
 	limit := time.Second
 	if timeout > 0 {
 		limit = timeout / 16
 	}
-	within := func() time.Duration {
-		if rem := remaining(); rem > 0 {
-			return min(limit, rem)
-		}
-		return limit
-	}
-	dropped := restrict(simple, -1)
-	start := time.Now()
-	switch porcupine.CheckOperationsTimeout(stoppable(Model(), stop), dropped, within()) {
-	case porcupine.Ok:
-		return dropped, true
-	case porcupine.Unknown:
-		return nil, false // the whole history is no easier
-	}
-	if timeout <= 0 {
-		limit = max(limit, 4*time.Since(start))
-	}
+	limit = max(limit, 4*time.Since(start))
 	model := stoppable(windowModel(), stop)
 	for _, w := range ws {
 		if stop.Load() {
 			return nil, false
 		}
-		r := restrict(simple, w)
-		if porcupine.CheckOperationsTimeout(model, r, within()) == porcupine.Ok {
+		l := limit
+		if rem := remaining(); rem > 0 {
+			l = min(l, rem)
+		}
+		if r := restrict(simple, w); porcupine.CheckOperationsTimeout(model, r, l) == porcupine.Ok {
 			return r, true
 		}
 	}

@@ -114,29 +114,36 @@
 //     operation observed (a get read it, a compare on it succeeded) took
 //     effect, before the earliest such observer returned, and becomes a
 //     successful write returning then.
-//  2. If some are left, two searches race. One searches the key's whole
-//     history, as described above. The other tries restricted histories,
-//     each of which can only be linearizable if the key's history is: the
-//     remaining ambiguous writes dropped; if that is illegal, each made
-//     to take effect within w, 4w or 16w of its call or never, where w is
-//     the longest a definite write of the history took (checked with the
+//  2. If some are left, restricted histories are tried, each of which
+//     can only be linearizable if the key's history is: the remaining
+//     ambiguous writes dropped; if that is illegal, each made to take
+//     effect within w, 4w or 16w of its call or never, where w is the
+//     longest a definite write of the history took (checked with the
 //     model over sets of states, since "took effect or not" is then a
-//     choice). The first search to decide stops the other: ok from
+//     choice). The first that checks ok proves the key.
+//  3. The key's whole history is searched, as described above, once the
+//     restricted histories gave up, or beside them once they have run
+//     alone for an eighth of the time limit (running both at once slows
+//     the restricted ones several times: the whole search is hungry for
+//     memory). The first search to decide stops the other: ok from
 //     either, illegal only from the whole history, so the verdict never
 //     depends on which one wins.
 //
-// Keys are checked in parallel. Each restricted search gets at most a
-// sixteenth of the time limit (a second when there is none); the whole
-// search gets all of it. A history the swarm used to leave unknown after
-// 30 s (70 ambiguous writes on one key, none observed) is proven with
-// them dropped in under a millisecond. When the verdict is not ok and a
-// path is given, Check writes Porcupine's HTML visualization there: one
-// row per client, one partition per key, with the longest partial
-// linearizations and the model state after each step. Each key shows the
-// history that decided it; the ambiguous writes it leaves out, and those
-// it shows as successful because their value was observed, are marked on
-// their clients' rows. The time limit is the one place where wall-clock
-// time matters: whether a hard history ends ok or unknown depends on the
-// machine, so a deterministic simulator should report unknown apart from
-// both (ok and illegal are exact).
+// Keys are checked in parallel. The whole history and the one without
+// ambiguous writes may use all of the time limit; each windowed one gets
+// a sixteenth of it (a second when there is none), or four times what the
+// one without ambiguous writes took, if more. A history the simulator's
+// swarm used to leave unknown after 30 s (70 ambiguous writes on one key,
+// none observed) is proven with them dropped in under a millisecond.
+//
+// When the verdict is not ok and a path is given, Check writes
+// Porcupine's HTML visualization there: one row per client, one partition
+// per key, with the longest partial linearizations and the model state
+// after each step. Each key shows the history that decided it; the
+// ambiguous writes it leaves out, and those it shows as successful
+// because their value was observed, are marked on their clients' rows.
+// The time limit is the one place where wall-clock time matters: whether
+// a hard history ends ok or unknown depends on the machine, so a
+// deterministic simulator should report unknown apart from both (ok and
+// illegal are exact).
 package linearizability

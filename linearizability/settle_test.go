@@ -283,3 +283,40 @@ func TestKnownHardHistory(t *testing.T) {
 		t.Error("the visualization does not show the ambiguous writes it leaves out")
 	}
 }
+
+// TestRace: with no grace period, the whole history's search and the
+// restricted ones run side by side, and the one that can decide does.
+func TestRace(t *testing.T) {
+	hard := loadOperations(t, filepath.Join("testdata", "sim-swarm-seed1.jsonl"))
+	illegal := []porcupine.Operation{
+		op(1, 0, 1, set("a", "y"), ok(1)),
+		amb(0, 2, del("a")),
+		op(1, 3, 4, get("a"), val("y", 1)),
+		op(1, 5, 6, get("a"), notFound),
+		op(1, 7, 8, get("a"), val("y", 1)),
+	}
+	for _, tt := range []struct {
+		name       string
+		ops        []porcupine.Operation
+		want       porcupine.CheckResult
+		restricted bool
+	}{
+		{"only the restricted search can decide", hard, porcupine.Ok, true},
+		{"only the whole search can decide", illegal, porcupine.Illegal, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			norm, _, err := normalize(tt.ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			simple, n := simplify(norm)
+			if n == 0 {
+				t.Fatal("no ambiguous write left: nothing races")
+			}
+			d := checkKey(simple, n, windows(norm), time.Nanosecond, func() time.Duration { return 30 * time.Second })
+			if d.verdict != tt.want || d.restricted != tt.restricted {
+				t.Errorf("got %v (restricted %v), want %v (restricted %v)", d.verdict, d.restricted, tt.want, tt.restricted)
+			}
+		})
+	}
+}

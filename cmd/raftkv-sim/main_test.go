@@ -19,7 +19,7 @@ func TestExitCodesAndReplay(t *testing.T) {
 		{[]string{"-seed", "3", "-preset", "calm", "-short", "-trace", trace, "-html-dir", dir}, exitOK, "ok"},
 		{[]string{"-seed", "1", "-short", "-bug", "skip-sync", "-html-dir", dir}, exitSafety,
 			"replay: go run ./cmd/raftkv-sim -seed 1 -short -bug skip-sync"},
-		{[]string{"-swarm", "-seeds", "4", "-short", "-quiet", "-html-dir", dir}, exitOK, "operations checked"},
+		{[]string{"-swarm", "-seeds", "4", "-short", "-quiet", "-html-dir", dir}, exitOK, "slowest porcupine check"},
 		{[]string{"-swarm", "-seeds", "20", "-short", "-quiet", "-bug", "double-vote", "-html-dir", dir}, exitSafety, "safety failures"},
 		{[]string{"-preset", "nope"}, exitUsage, ""},
 		{[]string{"-bench", "catchup", "-keys", "2000"}, exitOK, "1000 Mbit/s"},
