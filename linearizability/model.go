@@ -184,7 +184,7 @@ func (s keyState) withIndex(idx uint64) (keyState, bool) {
 	if s.index != 0 {
 		return s, s.index == idx
 	}
-	if idx <= s.floor {
+	if idx < s.floor { // the current node's index is at least floor
 		return s, false
 	}
 	s.index, s.floor = idx, idx
@@ -197,7 +197,11 @@ func (s keyState) written(exists bool, value string, idx uint64) (keyState, bool
 	if idx != 0 && idx <= s.floor {
 		return s, false
 	}
-	next := keyState{exists: exists, floor: max(s.floor, idx)}
+	floor := idx
+	if idx == 0 {
+		floor = s.floor + 1 // an unknown index is still above the last one
+	}
+	next := keyState{exists: exists, floor: floor}
 	if exists {
 		next.value, next.index = value, idx
 	}
@@ -218,7 +222,7 @@ func (s keyState) compare(in Input) (match, known bool) {
 		return s.index == in.PrevIndex, true
 	}
 	// The current node's index is unknown, but it lies above floor.
-	if in.PrevIndex <= s.floor {
+	if in.PrevIndex < s.floor {
 		return false, true
 	}
 	return true, false

@@ -95,6 +95,9 @@ func simplify(ops []porcupine.Operation) ([]porcupine.Operation, int) {
 			continue
 		}
 		in := op.Input.(Input)
+		if !in.Op.IsWrite() {
+			continue // a read of unknown outcome changed nothing
+		}
 		if op.Call > lastReturn {
 			continue // after everything definite: linearized last
 		}
