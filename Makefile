@@ -42,7 +42,11 @@ staticcheck:
 	$(STATICCHECK) ./...
 
 # raftkv-bench against a fresh local 3-member cluster (ports 2379/22379/32379):
-# PUT at concurrency 1, 16, 64, 256, GET and quorum GET at 64, then a table.
+# PUT at concurrency 1, 16, 64, 256, GET, quorum GET and local GET at 64, then a table.
+# The table gives CPU per request of each member and of the generator (from
+# /proc), fsyncs and peer messages per request (from /metrics).
+# BENCH_COMPARE=/path/to/etcd alternates runs with a cluster of another v2
+# server and prints both with their ratio; BENCH_RUNS=3 prints medians.
 # BENCH_DURATION, BENCH_MATRIX, BENCH_ARGS: see cmd/raftkv-bench/cluster-bench.sh.
 bench:
 	GO="$(GO)" bash cmd/raftkv-bench/cluster-bench.sh
@@ -64,8 +68,51 @@ fuzz:
 clean:
 	$(GO) clean ./...
 
+# The visualizer as a static folder that any web host serves as it is
+# (SITE, default site/, emptied first): the page, the live simulator
+# (live/raftkv.wasm built for GOOS=js GOARCH=wasm, with the wasm_exec.js of
+# the same Go beside it) and sample traces (traces/, opened with
+# index.html?trace=traces/NAME.jsonl). raftkv-sim -live -site $(SITE)
+# serves it on loopback.
+SITE ?= site
+.PHONY: site
+site:
+	rm -rf "$(SITE)" && mkdir -p "$(SITE)/traces"
+	cp -R visualizer/static/. "$(SITE)/"
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o "$(SITE)/live/raftkv.wasm" ./visualizer/wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" "$(SITE)/live/"
+	$(GO) build -o "$(SITE)/raftkv-sim.tmp" ./cmd/raftkv-sim
+	cd "$(SITE)/traces" && ../raftkv-sim.tmp -seed 1 -preset default -short -trace default-1.jsonl >/dev/null \
+	  && ../raftkv-sim.tmp -seed 3 -preset figure8 -short -trace figure8-3.jsonl >/dev/null \
+	  && ../raftkv-sim.tmp -seed 2 -preset churn -short -trace churn-2.jsonl >/dev/null
+	rm "$(SITE)/raftkv-sim.tmp"
+	@printf 'site: %s (live/raftkv.wasm: %s bytes, %s gzipped)\n' "$(SITE)" \
+	  "$$(wc -c <"$(SITE)/live/raftkv.wasm")" "$$(gzip -9 -c "$(SITE)/live/raftkv.wasm" | wc -c)"
+
 # A long simulator swarm: SEEDS seeds of the swarm preset on all cores.
 SEEDS ?= 10000
 .PHONY: swarm
 swarm:
 	$(GO) run ./cmd/raftkv-sim -swarm -seeds $(SEEDS)
+
+# The nemesis (needs root: network namespaces, iptables): RUNS runs of
+# DURATION each against MEMBERS real raftkv processes under partitions,
+# crashes, pauses, delay and loss, each history checked by Porcupine.
+# SEED fixes the first run's seed (run i uses SEED+i); NEMESIS_ARGS passes
+# more flags (-compose 0.5, -faults split,pause, -q); see the README.
+DURATION ?= 60s
+RUNS     ?= 1
+MEMBERS  ?= 5
+SEED     ?= 0
+.PHONY: nemesis
+nemesis:
+	$(GO) run ./cmd/raftkv-nemesis -duration $(DURATION) -runs $(RUNS) -members $(MEMBERS) -seed $(SEED) $(NEMESIS_ARGS)
+
+# The reproductions of published Raft results in papers/: Figure 16 of the
+# Raft paper, then Pre-Vote and CheckQuorum against disruptions. Each
+# regenerates its folder's CSV data, SVG and PNG plots and results.md, with
+# its trials on every core and a progress bar (papers/*/README.md).
+.PHONY: papers
+papers:
+	$(GO) run ./papers/raft-fig16
+	$(GO) run ./papers/raft-disruption

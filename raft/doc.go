@@ -12,7 +12,8 @@
 // # What is implemented
 //
 //   - Leader election with randomized timeouts in [ElectionTick,
-//     2*ElectionTick) ticks; RequestVote with the §5.4.1 up-to-date check.
+//     2*ElectionTick) ticks (or [ElectionTick, ElectionTickMax] when set);
+//     RequestVote with the §5.4.1 up-to-date check.
 //   - Pre-Vote (thesis §9.6): before incrementing its term a member asks
 //     whether it could win; a member that cannot (partitioned, or behind)
 //     never disturbs the cluster's term. On by default.

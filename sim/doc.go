@@ -72,13 +72,13 @@
 //     learned (timeouts) used to make some checks run out of time; the
 //     checker now settles them key by key (see package linearizability:
 //     exact rewrites, then histories restricted to them taking effect
-//     soon or never, raced against the whole history) and decides every
-//     history of a 1000-seed swarm, the slowest in about 3 s on a busy
-//     2-core machine (a seed with one key and 18,571 operations, no
-//     ambiguous ones: Porcupine's own cost), so the limit is a safety
-//     net. A swarm reports its verdict counts and its slowest check
-//     (Result.CheckNs, wall clock, the one number of a run that depends
-//     on the machine).
+//     soon or never, before or beside the whole history) and decides
+//     every history of a 1000-seed swarm, most in milliseconds, the
+//     slowest in about a second on a shared 2-core machine (a seed with
+//     one key and 18,571 operations, none ambiguous: Porcupine's own
+//     cost), so the limit is a safety net. A swarm reports its verdict
+//     counts and its slowest check (Result.CheckNs, wall clock, the one
+//     number of a run that depends on the machine).
 //
 // # Fault model
 //
@@ -242,7 +242,8 @@
 //	deliver    same fields                     (handed to the member)
 //	drop       same fields, reason (loss|partition|down|removed: the
 //	           sender's removal is applied at the receiver, which refuses it;
-//	           user: dropped by a live session's user, traced when dropped)
+//	           user: dropped by a live session's user, traced when dropped;
+//	           filter: dropped by a papers/ experiment's network filter)
 //	append     id, index (first), count, term (of the last entry), log
 //	           (runs as in restart, when the entries span several terms)
 //	truncate   id, index (first removed), count

@@ -1,0 +1,222 @@
+// Command raft-disruption measures what Pre-Vote (Ongaro's thesis §9.6)
+// and CheckQuorum (§6.2) buy against two disruptions, with raftkv's own
+// node core in the deterministic simulator (sim.Disruption): a member that
+// is repeatedly partitioned and healed, and a leader cut off from the
+// other members but not from its clients. Each of the four combinations
+// (neither, each, both) runs for an hour of simulated time per scenario.
+// See README.md in this directory.
+//
+//	go run ./papers/raft-disruption [-out DIR] [-duration D] [-j N]
+//
+// It writes disruption.csv, results.md and disruption.svg and .png into
+// DIR (default papers/raft-disruption).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/raftkv/raftkv/papers/internal/run"
+	"github.com/raftkv/raftkv/sim"
+)
+
+func main() {
+	if err := runMain(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "raft-disruption:", err)
+		os.Exit(1)
+	}
+}
+
+// config is one combination of the two extensions.
+type config struct {
+	name                 string
+	preVote, checkQuorum bool
+}
+
+var configs = []config{
+	{"neither", false, false}, {"pre-vote", true, false}, {"checkquorum", false, true}, {"both", true, true},
+}
+
+var scenarios = []sim.DisruptionScenario{sim.FlappingMember, sim.IsolatedLeader}
+
+// The fault cycle: cut off for 2 s (long enough for several election
+// timeouts of 150–300 ms), then healed for 3 s: 720 cycles an hour.
+const (
+	partitionMs = 2000
+	healedMs    = 3000
+	slowMs      = 100 // an answer later than this "waited"
+)
+
+type job struct {
+	sc  sim.DisruptionScenario
+	c   config
+	res sim.DisruptionResult
+}
+
+func runMain(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("raft-disruption", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", filepath.Join("papers", "raft-disruption"), "directory for the data, plot and results.md")
+	duration := fs.Duration("duration", time.Hour, "simulated time per configuration")
+	jobs := fs.Int("j", 0, "runs at once (0: one per core)")
+	seed := fs.Uint64("seed", 1, "the seed of every run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *duration < time.Second {
+		return fmt.Errorf("-duration %v: want at least a second", *duration)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	var todo []job
+	for _, sc := range scenarios {
+		for _, c := range configs {
+			todo = append(todo, job{sc: sc, c: c})
+		}
+	}
+	durationMs := duration.Milliseconds()
+	bar := run.NewBar(stderr, "raft-disruption (simulated s)", int64(len(todo))*durationMs/1000)
+	err := run.Parallel(len(todo), *jobs, nil, func(i int) error {
+		j := &todo[i]
+		var reported int64
+		r, err := sim.Disruption(sim.DisruptionConfig{Scenario: j.sc, PreVote: j.c.preVote, CheckQuorum: j.c.checkQuorum,
+			Seed: *seed, DurationMs: durationMs, PartitionMs: partitionMs, HealedMs: healedMs, SlowMs: slowMs,
+			Progress: func(doneMs int64) {
+				bar.Add(doneMs/1000 - reported)
+				reported = doneMs / 1000
+			}})
+		if err != nil {
+			return fmt.Errorf("%v %s: %w", j.sc, j.c.name, err)
+		}
+		j.res = r
+		return nil
+	})
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	if err := writeCSV(filepath.Join(*out, "disruption.csv"), todo); err != nil {
+		return err
+	}
+	if err := plotAll(filepath.Join(*out, "disruption"), todo); err != nil {
+		return err
+	}
+	md := resultsMarkdown(todo, *duration)
+	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, md)
+	return nil
+}
+
+// perHour scales a count over the run to one hour.
+func perHour(x float64, r sim.DisruptionResult) float64 {
+	return x * 3_600_000 / float64(r.SimulatedMs)
+}
+
+func writeCSV(path string, js []job) error {
+	var rows [][]string
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
+	for _, j := range js {
+		r := j.res
+		rows = append(rows, []string{j.sc.String(), strconv.FormatBool(j.c.preVote), strconv.FormatBool(j.c.checkQuorum),
+			strconv.FormatInt(r.SimulatedMs, 10), strconv.Itoa(r.Partitions), strconv.Itoa(r.Skipped),
+			strconv.Itoa(r.LeaderChanges), strconv.FormatUint(r.Terms, 10), f(r.LeaderlessMs),
+			strconv.Itoa(r.Requests), strconv.Itoa(r.Answered), strconv.Itoa(r.Failed), strconv.Itoa(r.Waited),
+			f(r.P50Ms), f(r.P99Ms), f(r.MaxMs)})
+	}
+	return run.WriteCSV(path, []string{"scenario", "prevote", "checkquorum", "simulated_ms", "partitions", "skipped",
+		"leader_changes", "terms", "leaderless_ms", "requests", "answered", "failed", "waited_over_100ms",
+		"p50_ms", "p99_ms", "max_ms"}, rows)
+}
+
+func resultsMarkdown(js []job, duration time.Duration) string {
+	var b strings.Builder
+	b.WriteString("<!-- generated by go run ./papers/raft-disruption; do not edit -->\n\n")
+	fmt.Fprintf(&b, "Per hour of simulated time (each run: %v simulated, cycles of %d ms cut off and %d ms healed):\n\n", duration, partitionMs, healedMs)
+	b.WriteString("| scenario | Pre-Vote | CheckQuorum | cuts | leader changes | terms | without a leader | requests | failed | waited > 100 ms | p99 | worst |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	onOff := func(x bool) string {
+		if x {
+			return "on"
+		}
+		return "off"
+	}
+	for _, j := range js {
+		r := j.res
+		fmt.Fprintf(&b, "| %v | %s | %s | %.0f | %.0f | %.0f | %.1f s | %.0f | %.0f | %.0f | %.0f ms | %.0f ms |\n",
+			j.sc, onOff(j.c.preVote), onOff(j.c.checkQuorum), perHour(float64(r.Partitions), r),
+			perHour(float64(r.LeaderChanges), r), perHour(float64(r.Terms), r), perHour(r.LeaderlessMs, r)/1000,
+			perHour(float64(r.Requests), r), perHour(float64(r.Failed), r), perHour(float64(r.Waited), r), r.P99Ms, r.MaxMs)
+	}
+	return b.String()
+}
+
+// plotAll draws three bar charts side by side: leader changes, seconds
+// without a leader, and client requests that failed or waited, per hour,
+// for each combination, one bar per scenario.
+func plotAll(base string, js []job) error {
+	metrics := []struct {
+		title string
+		value func(sim.DisruptionResult) float64
+	}{
+		{"leader changes per hour", func(r sim.DisruptionResult) float64 { return perHour(float64(r.LeaderChanges), r) }},
+		{"seconds without a leader per hour", func(r sim.DisruptionResult) float64 { return perHour(r.LeaderlessMs, r) / 1000 }},
+		{"requests failed or waited > 100 ms per hour", func(r sim.DisruptionResult) float64 {
+			return perHour(float64(r.Failed+r.Waited), r)
+		}},
+	}
+	var row []*plot.Plot
+	names := make([]string, len(configs))
+	for i, c := range configs {
+		names[i] = c.name
+	}
+	for _, m := range metrics {
+		p := plot.New()
+		p.Title.Text = m.title
+		p.Y.Min = 0
+		p.Add(plotter.NewGrid())
+		w := vg.Points(14)
+		top := 0.0
+		for si, sc := range scenarios {
+			var vals plotter.Values
+			for _, c := range configs {
+				for _, j := range js {
+					if j.sc == sc && j.c == c {
+						vals = append(vals, m.value(j.res))
+						top = max(top, m.value(j.res))
+					}
+				}
+			}
+			bars, err := plotter.NewBarChart(vals, w)
+			if err != nil {
+				return err
+			}
+			bars.LineStyle.Width = 0
+			bars.Color = plotutil.Color(si)
+			bars.Offset = w * vg.Length(2*si-1) / 2
+			p.Add(bars)
+			p.Legend.Add(sc.String(), bars)
+		}
+		p.Legend.Top = true
+		p.Y.Max = max(1, top*1.3) // room for the legend
+		p.NominalX(names...)
+		row = append(row, p)
+	}
+	return run.SavePlots(base, 13*vg.Inch, 4.5*vg.Inch, [][]*plot.Plot{row})
+}
