@@ -48,7 +48,8 @@ func (e *Election) Campaign(ctx context.Context, proposal string) error {
 
 // Proclaim changes the leader's value without an election: an update of
 // its key that keeps the TTL. ErrNotLeader if this candidate does not
-// lead; a key found gone ends the leadership (ErrLostNotFound).
+// lead (or resigned meanwhile); a key found gone ends the leadership
+// (ErrLostNotFound).
 func (e *Election) Proclaim(ctx context.Context, value string) error {
 	h := e.current()
 	if !h.isHeld() {
@@ -57,7 +58,11 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 	_, err := e.c.Set(ctx, h.key, value, &client.SetOptions{PrevExist: client.PrevExist, TTL: e.ttl})
 	if client.IsKeyNotFound(err) {
 		h.end(fmt.Errorf("%w (%s: %v)", ErrLostNotFound, h.key, err))
-		return h.err()
+		if err := h.err(); err != nil {
+			return err
+		}
+		// A Resign ended the hold and deleted the key under the update.
+		return ErrNotLeader
 	}
 	return err
 }

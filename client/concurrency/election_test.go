@@ -1,8 +1,13 @@
 package concurrency_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -131,3 +136,47 @@ func TestElectionLeaderLosesKey(t *testing.T) {
 		t.Errorf("Leader = %+v, %v", l, err)
 	}
 }
+
+// TestElectionProclaimRacesResign: a Resign between Proclaim's check and
+// its update deletes the key under it; Proclaim must say ErrNotLeader,
+// not nil.
+func TestElectionProclaimRacesResign(t *testing.T) {
+	srv := newServer(t)
+	var e *concurrency.Election
+	var armed atomic.Bool
+	tr := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.Method == http.MethodPut && req.Body != nil && armed.Load() {
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				return nil, err
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			if strings.Contains(string(body), "value=proclaimed") && armed.CompareAndSwap(true, false) {
+				if err := e.Resign(req.Context()); err != nil {
+					t.Errorf("Resign: %v", err)
+				}
+			}
+		}
+		return http.DefaultTransport.RoundTrip(req)
+	})
+	c := newClient(t, srv, tr)
+	ctx := testContext(t)
+	e = concurrency.NewElection(c, "/elections/resigning", time.Minute)
+	if err := e.Campaign(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	if err := e.Proclaim(ctx, "proclaimed"); !errors.Is(err, concurrency.ErrNotLeader) {
+		t.Errorf("Proclaim racing Resign = %v, want ErrNotLeader", err)
+	}
+	if armed.Load() {
+		t.Fatal("the proclaim's update was not seen")
+	}
+	if _, err := e.Leader(ctx); !errors.Is(err, concurrency.ErrNoLeader) {
+		t.Errorf("Leader after Resign: %v", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

@@ -419,6 +419,10 @@ func queue(ctx context.Context, c *client.Client, dir string) ([]*client.Node, u
 	return files, resp.Index, nil
 }
 
+// testHookFront, set by tests only, runs when waitTurn has found the key
+// lowest, before it checks that the hold still lasts.
+var testHookFront func(*hold)
+
 // errWouldWait is waitTurn's answer in try mode when the key is not first.
 var errWouldWait = errors.New("would wait")
 
@@ -459,6 +463,15 @@ func (h *hold) waitTurn(ctx context.Context, try bool) error {
 			h.end(fmt.Errorf("%w (%s is not in %s at index %d)", ErrLostNotFound, h.key, h.dir, index))
 			return h.err()
 		case i == 0:
+			if testHookFront != nil {
+				testHookFront(h)
+			}
+			// The hold may have ended since the read (its deadline, a
+			// watch of the key): Lock must not return nil with Done
+			// closed already.
+			if h.ctx.Err() != nil {
+				return h.err()
+			}
 			h.mu.Lock()
 			h.held = true
 			h.mu.Unlock()

@@ -57,7 +57,8 @@ the command ends, and exits with the command's exit code. Flags after
 The lock's key has a TTL (--ttl) that raftkvctl refreshes while it holds
 the lock. If the lock is lost (its key deleted or expired, or no refresh
 succeeding for the TTL, as when raftkvctl is cut off or paused), the
-command is killed (SIGKILL) at once and raftkvctl exits 6.
+command's process group (the command and its children) is killed
+(SIGKILL) at once and raftkvctl exits 6.
 
 The fencing token is the key's createdIndex, higher for every later
 holder: pass it with each write to the resource the lock protects, and
@@ -239,14 +240,25 @@ func (a *app) release(fn func(context.Context) error) {
 // the command's exit code; if the lock is lost first the command is
 // killed and the exit code is 6; Ctrl-C sends the command SIGTERM (and
 // SIGKILL 10s later) and waits for it.
+//
+// The command runs in a process group of its own, and the signals go to
+// the whole group: a shell's children (sh -c 'a; b') must stop acting
+// too when the lock is lost, and Wait would otherwise wait for them
+// while they hold the output pipes open. (A process that leaves the
+// group, by setsid or setpgid, escapes.) Being outside the terminal's
+// foreground group, the command is stopped (SIGTTIN) if it reads from
+// the terminal.
 func (a *app) runLocked(argv []string, done <-chan struct{}, why func() error, env []string) int {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.in, a.out, a.err
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintln(a.err, "Error: ", err)
 		return exitBadArgs
 	}
+	// The group's id is the command's pid (Setpgid with Pgid 0).
+	signalGroup := func(sig syscall.Signal) { _ = syscall.Kill(-cmd.Process.Pid, sig) }
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
@@ -254,22 +266,22 @@ func (a *app) runLocked(argv []string, done <-chan struct{}, why func() error, e
 		return exitCodeOf(err)
 	case <-done:
 		// Stop acting at once: the lock may be someone else's already.
-		_ = cmd.Process.Kill()
+		signalGroup(syscall.SIGKILL)
 		<-exited
 		fmt.Fprintf(a.err, "Error:  lock lost: %v; killed %s\n", why(), argv[0])
 		return exitLost
 	case <-a.ctx.Done():
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+		signalGroup(syscall.SIGTERM)
 		t := time.NewTimer(10 * time.Second)
 		defer t.Stop()
 		select {
 		case err := <-exited:
 			return exitCodeOf(err)
 		case <-t.C:
-			_ = cmd.Process.Kill()
+			signalGroup(syscall.SIGKILL)
 			return exitCodeOf(<-exited)
 		case <-done:
-			_ = cmd.Process.Kill()
+			signalGroup(syscall.SIGKILL)
 			<-exited
 			fmt.Fprintf(a.err, "Error:  lock lost: %v; killed %s\n", why(), argv[0])
 			return exitLost

@@ -326,3 +326,59 @@ func TestLockPausedHolder(t *testing.T) {
 		t.Errorf("second holder: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
+
+// TestLockCommandKillsProcessGroup: the command's children die with it,
+// when the lock is lost (SIGKILL) and on Ctrl-C (SIGTERM). A surviving
+// child would also hold the output pipe open, and raftkvctl would wait
+// for it.
+func TestLockCommandKillsProcessGroup(t *testing.T) {
+	for _, how := range []string{"lost", "interrupted"} {
+		t.Run(how, func(t *testing.T) {
+			f := newLockFixture(t)
+			p := f.start(t, "lock", "--ttl", "60", "job", "--", "sh", "-c", "sleep 600 & echo $!; wait")
+			child, err := strconv.Atoi(f.lines(t, p, 1)[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+			keys := f.files(t, "/_locks/job", 1)
+			wantCode := exitLost
+			if how == "lost" {
+				if _, err := f.c.Delete(f.ctx, keys[0].Key, nil); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				p.stop()
+				wantCode = 128 + 15
+			}
+			select {
+			case res := <-p.done:
+				if res.code != wantCode {
+					t.Errorf("exit %d, want %d; stderr %q", res.code, wantCode, res.stderr)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("raftkvctl did not end: waiting for the command's child %d? stderr:\n%s", child, p.err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for processAlive(child) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the command's child %d outlived it", child)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// processAlive says whether pid runs: it is in /proc and not a zombie
+// (its reaper, once its parent died, need not be quick).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
