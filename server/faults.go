@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -33,8 +34,16 @@ import (
 // A rule drops each outbound raft message with probability drop, and
 // otherwise holds it for delay plus a uniform draw in [0, jitter) (rpc's
 // Filter: the messages queued behind it on its lane wait too). Forwarded
-// writes (the app lane) are not affected. The endpoint has no
-// authentication: never turn the flag on outside a test.
+// writes (the app lane) are not affected. drop must be a number in [0, 1];
+// delay and jitter whole milliseconds, each and together at most 30s;
+// anything else is refused with a 400.
+//
+// The endpoint has no authentication: it bypasses v2 auth (auth.go), so
+// any client that reaches a client URL can partition the member. Never
+// turn the flag on outside a test; it can be turned on by the environment
+// too (RAFTKV_EXPERIMENTAL_FAULT_INJECTION or
+// ETCD_EXPERIMENTAL_FAULT_INJECTION), so a member that has it says so
+// loudly in its log when it starts (newFaults).
 
 // faultRule is the fault rule for one peer.
 type faultRule struct {
@@ -54,7 +63,15 @@ type faults struct {
 	rules map[uint64]faultRule // by peer id; 0 is the rule for every peer
 }
 
-func newFaults(seed uint64) *faults {
+// newFaults makes the fault injection of a member, and warns on log that
+// it is on.
+func newFaults(seed uint64, log *slog.Logger) *faults {
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("TEST ONLY: fault injection is on (--experimental-fault-injection): " +
+		"/debug/faults on the client URLs drops and delays raft messages, without authentication; " +
+		"never run a member with it outside a test")
 	return &faults{rng: rand.New(rand.NewPCG(seed, 0x6661756c7473)), rules: map[uint64]faultRule{}}
 }
 
@@ -145,7 +162,7 @@ func (f *faults) set(r *http.Request) error {
 	var rule faultRule
 	if s := r.Form.Get("drop"); s != "" {
 		p, err := strconv.ParseFloat(s, 64)
-		if err != nil || p < 0 || p > 1 {
+		if err != nil || !(p >= 0 && p <= 1) { // NaN too
 			return fmt.Errorf("drop %q is not a probability between 0 and 1", s)
 		}
 		rule.Drop = p
@@ -161,8 +178,14 @@ func (f *faults) set(r *http.Request) error {
 			continue
 		}
 		v, err := time.ParseDuration(s)
-		if err != nil || v < 0 {
+		switch {
+		case err != nil || v < 0:
 			return fmt.Errorf("%s %q is not a duration such as 50ms", d.name, s)
+		case v%time.Millisecond != 0:
+			return fmt.Errorf("%s %q is not a whole number of milliseconds", d.name, s)
+		case v > maxFaultDelay:
+			// Checked alone first: the sum of two could overflow.
+			return fmt.Errorf("%s is %v, above the limit of %v", d.name, v, maxFaultDelay)
 		}
 		*d.to = v.Milliseconds()
 		total += v

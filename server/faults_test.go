@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,7 +15,7 @@ import (
 // rules, refuses bad input with a clear error, and the rules decide what
 // happens to messages.
 func TestFaultsEndpoint(t *testing.T) {
-	f := newFaults(1)
+	f := newFaults(1, slog.New(slog.DiscardHandler))
 	h := f.wrap(http.NotFoundHandler())
 	do := func(method, form string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, "/debug/faults", strings.NewReader(form))
@@ -55,8 +57,18 @@ func TestFaultsEndpoint(t *testing.T) {
 		{"drop=0.5", "peer is missing"},
 		{"peer=zz&drop=0.5", `peer "zz" is not a member id`},
 		{"peer=a&drop=1.5", `drop "1.5" is not a probability`},
+		{"peer=a&drop=-0.1", `drop "-0.1" is not a probability`},
+		{"peer=a&drop=NaN", `drop "NaN" is not a probability`},
+		{"peer=a&drop=Inf", `drop "Inf" is not a probability`},
+		{"peer=a&drop=1e400", `drop "1e400" is not a probability`},
 		{"peer=a&delay=soon", `delay "soon" is not a duration`},
+		{"peer=a&delay=-5ms", `delay "-5ms" is not a duration`},
+		{"peer=a&delay=1500us", `delay "1500us" is not a whole number of milliseconds`},
+		{"peer=a&jitter=0.5ms", `jitter "0.5ms" is not a whole number of milliseconds`},
 		{"peer=a&delay=20s&jitter=20s", "above the limit"},
+		{"peer=a&delay=31s", "delay is 31s, above the limit"},
+		// Each alone within int64, their sum not: refused all the same.
+		{"peer=a&delay=2000000h&jitter=2000000h", "above the limit"},
 	} {
 		if w := do(http.MethodPut, bad.form); w.Code != 400 || !strings.Contains(w.Body.String(), bad.want) {
 			t.Errorf("PUT %s: %d %q, want 400 with %q", bad.form, w.Code, w.Body, bad.want)
@@ -80,13 +92,21 @@ func TestFaultsEndpoint(t *testing.T) {
 }
 
 // TestFaultInjectionOffByDefault: a member started without the flag has
-// no /debug/faults.
+// no /debug/faults (and says nothing of it); one with it warns in its log.
 func TestFaultInjectionOffByDefault(t *testing.T) {
-	m := newMember(MemberConfig{})
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	m := newMember(MemberConfig{Logger: log})
 	if m.faults != nil {
 		t.Fatal("fault injection on without MemberConfig.FaultInjection")
 	}
-	if m := newMember(MemberConfig{FaultInjection: true}); m.faults == nil {
+	if logs.Len() != 0 {
+		t.Errorf("a member without fault injection logged %q", logs.String())
+	}
+	if m := newMember(MemberConfig{FaultInjection: true, Logger: log}); m.faults == nil {
 		t.Fatal("MemberConfig.FaultInjection did not turn it on")
+	}
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "TEST ONLY: fault injection is on") {
+		t.Errorf("no warning that fault injection is on; log: %q", out)
 	}
 }

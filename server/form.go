@@ -3,8 +3,10 @@ package server
 import (
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 )
@@ -13,14 +15,25 @@ import (
 // url-encoded body's first, then the query's), without its maps: a v2
 // request has a handful of parameters, and a slice of pairs searched in
 // order costs less to build than url.Values and a merged r.Form. Anything
-// out of the ordinary (another content type, a large or unknown-length
-// body, a malformed parameter) goes through r.ParseForm itself, so that
-// its errors are ParseForm's, word for word.
+// out of the ordinary (another content type or a malformed one, a large
+// or unknown-length body, a malformed parameter, many parameters) goes
+// through r.ParseForm itself, so that its errors are ParseForm's, word
+// for word.
 func readForm(r *http.Request) (form, error) {
 	var f form
 	switch r.Method {
 	case http.MethodPut, http.MethodPost, http.MethodPatch:
-		if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		if r.Body == nil {
+			return parseFormSlow(r) // "missing form body"
+		}
+		if r.ContentLength == 0 || r.Body == http.NoBody {
+			// Nothing to read, but ParseForm still parses the media
+			// type, and fails on a malformed one.
+			if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/x-www-form-urlencoded" {
+				if _, _, err := mime.ParseMediaType(ct); err != nil {
+					return parseFormSlow(r)
+				}
+			}
 			break
 		}
 		if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" ||
@@ -82,9 +95,12 @@ func parseFormSlow(r *http.Request) (form, error) {
 }
 
 // appendPairs parses a url-encoded list as url.ParseQuery does, appending
-// its pairs in order; any error (a semicolon, a bad escape) is reported
-// and the caller falls back to ParseForm.
+// its pairs in order; any error (a semicolon, a bad escape, too many
+// parameters) is reported and the caller falls back to ParseForm.
 func appendPairs(pairs []formPair, s string) ([]formPair, error) {
+	if strings.Count(s, "&")+1 > maxFastFormParams {
+		return pairs, errTooManyParams
+	}
 	for s != "" {
 		var kv string
 		kv, s, _ = strings.Cut(s, "&")
@@ -108,5 +124,27 @@ func appendPairs(pairs []formPair, s string) ([]formPair, error) {
 	return pairs, nil
 }
 
-// errSemicolon only signals the fallback: ParseForm names the error.
-var errSemicolon = errors.New("semicolon in a url-encoded list")
+// maxFastFormParams is the most parameters (counted as url.ParseQuery
+// counts them: one more than the '&'s) appendPairs parses. ParseQuery
+// refuses more than 10000 by default (GODEBUG urlmaxqueryparams sets
+// another limit); far below that, the limit in force is ParseForm's own,
+// unless the GODEBUG setting is lower still. A v2 request has a handful.
+const maxFastFormParams = 100
+
+// errSemicolon and errTooManyParams only signal the fallback: ParseForm
+// names the error.
+var (
+	errSemicolon     = errors.New("semicolon in a url-encoded list")
+	errTooManyParams = errors.New("too many parameters in a url-encoded list")
+)
+
+// cleanKeyPath is path.Clean("/" + p), without its two allocations when p
+// is clean already (as nearly every key a client sends is).
+func cleanKeyPath(p string) string {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' ||
+		strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") ||
+		strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+		return path.Clean("/" + p)
+	}
+	return p
+}

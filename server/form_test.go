@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
 	"testing"
 
@@ -33,14 +34,32 @@ func formList() *rapid.Generator[string] {
 
 // TestReadFormMatchesParseForm checks readForm against r.ParseForm (the
 // model) on random requests: the same error (or none), and for every key
-// the same presence and first value.
+// the same presence and first value. Bodies are often empty, content
+// types sometimes malformed (ParseForm parses them even for an empty
+// body), and a query or a body sometimes has more parameters than
+// url.ParseQuery takes (10000).
 func TestReadFormMatchesParseForm(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		method := rapid.SampledFrom([]string{"GET", "PUT", "POST", "DELETE", "PATCH"}).Draw(t, "method")
 		query := formList().Draw(t, "query")
 		body := formList().Draw(t, "body")
-		ct := rapid.SampledFrom([]string{"application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "", "text/plain"}).Draw(t, "ct")
+		if rapid.Bool().Draw(t, "emptyBody") {
+			body = ""
+		}
+		ct := rapid.SampledFrom([]string{"application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8", "", "text/plain",
+			";;", "a/b; =", "application/x-www-form-urlencoded; =", "/", "text/plain; charset"}).Draw(t, "ct")
 		chunked := rapid.Bool().Draw(t, "unknownLength")
+		// Many parameters, in the query or the body: around the number
+		// appendPairs parses itself, and around url.ParseQuery's limit.
+		many := rapid.SampledFrom([]int{0, 0, 0, maxFastFormParams, maxFastFormParams + 1, 10000, 10001}).Draw(t, "many")
+		if many > 0 {
+			list := strings.TrimSuffix(strings.Repeat("p=1&", many), "&")
+			if rapid.Bool().Draw(t, "manyInBody") {
+				body = list
+			} else {
+				query = list
+			}
+		}
 		mk := func() *http.Request {
 			r := httptest.NewRequest(method, "/v2/keys/a?"+query, strings.NewReader(body))
 			if ct != "" {
@@ -65,6 +84,20 @@ func TestReadFormMatchesParseForm(t *testing.T) {
 			if got.has(k) != wantHas || got.get(k) != want.Form.Get(k) {
 				t.Fatalf("%s: has %v get %q; ParseForm: has %v get %q", k, got.has(k), got.get(k), wantHas, want.Form.Get(k))
 			}
+		}
+	})
+}
+
+// TestCleanKeyPathIsPathClean checks the shortcut against path.Clean.
+func TestCleanKeyPathIsPathClean(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var b strings.Builder
+		for range rapid.IntRange(0, 6).Draw(t, "n") {
+			b.WriteString(rapid.SampledFrom([]string{"/", "a", "b", ".", "..", "/.", "/..", "//", "k1", "%2F"}).Draw(t, "piece"))
+		}
+		p := b.String()
+		if got, want := cleanKeyPath(p), path.Clean("/"+p); got != want {
+			t.Fatalf("cleanKeyPath(%q) = %q, want %q", p, got, want)
 		}
 	})
 }

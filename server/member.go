@@ -323,7 +323,7 @@ func newMember(cfg MemberConfig) *Member {
 	m.members.Store(&empty)
 	m.view.Store(&view{})
 	if cfg.FaultInjection {
-		m.faults = newFaults(uint64(time.Now().UnixNano()))
+		m.faults = newFaults(uint64(time.Now().UnixNano()), m.log)
 	}
 	return m
 }
