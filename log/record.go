@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 
 	"github.com/raftkv/raftkv/internal/msgpbuf"
 	"github.com/raftkv/raftkv/raft"
@@ -87,6 +88,25 @@ func AppendFrame(dst []byte, typ RecordType, payload []byte) []byte {
 	dst = append(dst, make([]byte, FrameHeaderSize)...)
 	dst = append(dst, byte(typ))
 	dst = append(dst, payload...)
+	return sealFrame(dst, start)
+}
+
+// AppendFrameParts is AppendFrame of the concatenation of parts, without
+// joining them first: dst grows once to the frame's size and each part is
+// copied once, which for a large record (a snapshot file) is the whole
+// difference in memory.
+func AppendFrameParts(dst []byte, typ RecordType, parts ...[]byte) []byte {
+	start := len(dst)
+	n := 1 // the type byte
+	for _, p := range parts {
+		n += len(p)
+	}
+	dst = slices.Grow(dst, frameSize(n))
+	dst = append(dst, make([]byte, FrameHeaderSize)...)
+	dst = append(dst, byte(typ))
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
 	return sealFrame(dst, start)
 }
 

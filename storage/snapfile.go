@@ -85,8 +85,16 @@ func encodeSnapshot(cluster, member uint64, snap raft.Snapshot) []byte {
 			_ = enc.EncodeUint(id)
 		}
 	}
-	_ = enc.EncodeBytes(snap.Data)
-	return log.AppendFrame(nil, log.RecordSnapshotFile, b.Bytes())
+	if snap.Data == nil {
+		_ = enc.EncodeBytes(nil) // msgpack's nil, not an empty bin
+		return log.AppendFrame(nil, log.RecordSnapshotFile, b.Bytes())
+	}
+	// The data (the whole key space) goes straight into the frame, once:
+	// encoded into b as well, then framed, it would be copied twice more,
+	// and the bytes.Buffer's doublings would hold up to twice its size on
+	// the way — a snapshot's peak memory, for the same bytes.
+	_ = enc.EncodeBytesLen(len(snap.Data))
+	return log.AppendFrameParts(nil, log.RecordSnapshotFile, b.Bytes(), snap.Data)
 }
 
 // decodeSnapshot parses a snapshot file's contents.
