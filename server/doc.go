@@ -32,6 +32,11 @@
 //     against (propose, read index, the store, status, members, stats),
 //     and Member's implementation of it.
 //   - http.go: the client API (the etcd v2 HTTP API) over a Backend.
+//   - fasthttp.go: the fast path of plain-HTTP client listeners: key
+//     requests that are not watches are read and answered by a small
+//     HTTP/1.1 server of ours (same handler, one writev per answer);
+//     anything else hands the connection to net/http. form.go and
+//     v2json.go read the form and write events without reflection or maps.
 //   - auth.go: v2 auth's records in the key space, the authorizer (who is
 //     asking, may they), and its cache of verified passwords.
 //   - auth_api.go: the /v2/auth API (enable, users, roles).

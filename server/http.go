@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/http/pprof"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,11 +43,26 @@ func (m *Member) serve() {
 	for _, ln := range m.cfg.ClientListeners {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		m.clientSrvs = append(m.clientSrvs, srv)
+		// Plain-HTTP listeners read key requests on the fast path first
+		// (fasthttp.go); it hands everything else to srv.
+		var fast *fastServer
+		if _, isTLS := ln.(*tlsListener); !isTLS {
+			fast = newFastServer(ln, h, m.log)
+			m.fastSrvs = append(m.fastSrvs, fast)
+		}
 		go func() {
 			select {
 			case <-m.publishedc:
 				m.log.Info("serving clients", "addr", ln.Addr().String())
-				_ = srv.Serve(ln)
+				if fast == nil {
+					_ = srv.Serve(ln)
+					return
+				}
+				go fast.serve()
+				_ = srv.Serve(fast.handoff)
+				// Serve returns at Shutdown, which closed the listener,
+				// or at once if Shutdown came first: close it then.
+				_ = fast.handoff.Close()
 			case <-m.drainc:
 				// Stopped before publishing: Shutdown had nothing to close.
 				ln.Close()
@@ -183,22 +197,34 @@ func (a *api) writeStoreError(w http.ResponseWriter, err error) {
 }
 
 func (a *api) setRaftHeaders(w http.ResponseWriter, etcdIndex uint64) {
-	a.setRaftHeadersAt(w, etcdIndex, 0)
+	a.setRaftHeadersAt(w, etcdIndex, node.Result{})
 }
 
-// setRaftHeadersAt is setRaftHeaders for the answer to a write applied at
-// raft index applied: X-Raft-Index is at least that, even before the loop
-// has published its view (a leader answers from its apply).
-func (a *api) setRaftHeadersAt(w http.ResponseWriter, etcdIndex, applied uint64) {
+// setRaftHeadersAt is setRaftHeaders for the answer to a write, res: its
+// entry's index and term bound X-Raft-Index and X-Raft-Term from below,
+// even before the loop has published its view (a leader answers from its
+// apply).
+func (a *api) setRaftHeadersAt(w http.ResponseWriter, etcdIndex uint64, res node.Result) {
 	st := a.b.Status()
-	st.Commit = max(st.Commit, applied)
+	st.Commit = max(st.Commit, res.Index)
+	st.Term = max(st.Term, res.Term)
 	h := w.Header()
-	// Canonical names assigned directly: Header.Set would canonicalize
-	// each name again on every request.
-	h["X-Etcd-Index"] = []string{strconv.FormatUint(etcdIndex, 10)}
-	h["X-Raft-Index"] = []string{strconv.FormatUint(st.Commit, 10)}
-	h["X-Raft-Term"] = []string{strconv.FormatUint(st.Term, 10)}
-	h["X-Etcd-Cluster-Id"] = []string{IDString(st.ClusterID)}
+	// Canonical names assigned directly (Header.Set would canonicalize
+	// each name again), and the four values made with two allocations:
+	// one string holding the three numbers, one array behind the slices.
+	var buf [64]byte
+	b := strconv.AppendUint(buf[:0], etcdIndex, 10)
+	n1 := len(b)
+	b = strconv.AppendUint(b, st.Commit, 10)
+	n2 := len(b)
+	b = strconv.AppendUint(b, st.Term, 10)
+	nums := string(b)
+	vals := make([]string, 4)
+	vals[0], vals[1], vals[2], vals[3] = nums[:n1], nums[n1:n2], nums[n2:], IDString(st.ClusterID)
+	h["X-Etcd-Index"] = vals[0:1:1]
+	h["X-Raft-Index"] = vals[1:2:2]
+	h["X-Raft-Term"] = vals[2:3:3]
+	h["X-Etcd-Cluster-Id"] = vals[3:4:4]
 }
 
 // form reads the v2 parameters of a request: only the first value of a
@@ -298,7 +324,7 @@ func parseKeyRequest(r *http.Request) (*keyRequest, *kv.Error) {
 		return nil, kv.NewError(kv.EcodeInvalidForm, err.Error(), 0)
 	}
 	kr := &keyRequest{}
-	kr.path = path.Clean("/" + strings.TrimPrefix(r.URL.Path, "/v2/keys"))
+	kr.path = cleanKeyPath(strings.TrimPrefix(r.URL.Path, "/v2/keys"))
 	var e *kv.Error
 	kr.recursive, e = f.bool("recursive")
 	kr.check(e)
@@ -415,7 +441,7 @@ func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := res.Event
-	a.setRaftHeadersAt(w, ev.Index, res.Index)
+	a.setRaftHeadersAt(w, ev.Index, res)
 	status := http.StatusOK
 	if ev.Action == kv.ActionCreate || (ev.Action == kv.ActionSet && ev.PrevNode == nil) {
 		status = http.StatusCreated

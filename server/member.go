@@ -166,6 +166,7 @@ type Member struct {
 	members atomic.Pointer[map[uint64]*MemberInfo]
 
 	clientSrvs []*http.Server
+	fastSrvs   []*fastServer // the plain-HTTP client listeners' fast paths (fasthttp.go)
 	peerSrv    *http.Server
 	peerMux    *peerListener
 	httpc      *http.Client // the peer port's HTTP API (membership on join)

@@ -22,6 +22,9 @@ func (m *Member) stop(ctx context.Context) error {
 	for _, s := range m.clientSrvs {
 		_ = s.Shutdown(ctx)
 	}
+	for _, s := range m.fastSrvs {
+		s.shutdown(ctx)
+	}
 	m.transferOnShutdown(ctx)
 	if m.peerSrv != nil {
 		_ = m.peerSrv.Shutdown(ctx)

@@ -1,0 +1,629 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The fast path for the client API's hot requests.
+//
+// On a plain-HTTP client listener, connections are read first by a small
+// HTTP/1.1 server of our own: a key request that is not a watch (GET, PUT,
+// POST or DELETE on /v2/keys, HTTP/1.1, a Content-Length body if any, no
+// Expect, Upgrade or Transfer-Encoding) is parsed here and given to the
+// very same handler as net/http would give it, and its answer is written
+// with one writev. Anything else — another path, a watch, HEAD, OPTIONS,
+// a header too large for the buffer, anything malformed — hands the
+// connection, with the bytes already read, to the net/http server for the
+// rest of its life. So behaviour is the handler's either way, and only the
+// transport differs: no goroutine per request besides the connection's,
+// no background read per request (net/http's, for CloseNotify), no header
+// clone, one write per answer. Key requests keep net/http's limits: 10 s
+// to read a request's head once it has begun, a 1 MiB body at most here
+// (larger ones go to net/http).
+//
+// A request served here has context.Background as its context: a
+// client's disconnect does not cancel it (its own timeout still bounds
+// it; writes cannot be taken back anyway).
+
+// fastServer serves one client listener.
+type fastServer struct {
+	ln      net.Listener
+	h       http.Handler
+	handoff *handoffListener
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	conns   map[*fastConn]struct{}
+	closing bool
+	active  sync.WaitGroup // requests being served
+}
+
+// fastMaxBody is the largest request body the fast path reads; larger ones
+// go to net/http.
+const fastMaxBody = 1 << 20
+
+// fastHeadTimeout is net/http's ReadHeaderTimeout of the client servers.
+const fastHeadTimeout = 10 * time.Second
+
+func newFastServer(ln net.Listener, h http.Handler, log *slog.Logger) *fastServer {
+	return &fastServer{
+		ln: ln, h: h, log: log,
+		handoff: &handoffListener{ln: ln, ch: make(chan net.Conn), done: make(chan struct{})},
+		conns:   map[*fastConn]struct{}{},
+	}
+}
+
+// serve accepts connections until the listener is closed (by the
+// net/http server's Shutdown or Close, through the handoff listener).
+func (s *fastServer) serve() {
+	for {
+		conn, err := s.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			_ = s.handoff.Close()
+			return
+		}
+		c := &fastConn{s: s, conn: conn}
+		if !s.track(c, true) {
+			conn.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *fastServer) track(c *fastConn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing {
+			return false
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	return true
+}
+
+// shutdown stops the fast path (the listener is closed by the net/http
+// server's Shutdown): idle connections are closed, and requests in flight
+// are waited for (within ctx), their connections closed after the answer.
+func (s *fastServer) shutdown(ctx context.Context) {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		if c.idle.Load() {
+			c.conn.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *fastServer) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// handoffListener gives net/http the connections the fast path hands over.
+// Closing it closes the real listener too, so net/http's Shutdown and
+// Close stop the accepting as they would have.
+type handoffListener struct {
+	ln   net.Listener
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.ln.Close()
+	})
+	return err
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.ln.Addr() }
+
+// give hands c to net/http; false if it no longer accepts.
+func (l *handoffListener) give(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// bufferedConn is a connection whose first bytes are already in r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// fastConn is one connection of the fast path.
+type fastConn struct {
+	s    *fastServer
+	conn net.Conn
+	br   *bufio.Reader
+	idle atomic.Bool // waiting for a request's first byte
+	// remote is conn.RemoteAddr().String(), made once.
+	remote string
+	// handedOff: net/http owns the connection (and br) now.
+	handedOff bool
+}
+
+var fastReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+func (c *fastConn) serve() {
+	c.br = fastReaders.Get().(*bufio.Reader)
+	c.br.Reset(c.conn)
+	defer func() {
+		if !c.handedOff {
+			c.conn.Close()
+			c.br.Reset(nil)
+			fastReaders.Put(c.br)
+		}
+		c.s.track(c, false)
+	}()
+	for {
+		c.idle.Store(true)
+		if c.s.isClosing() {
+			return
+		}
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		c.idle.Store(false)
+		req, headLen, ok := c.readHead()
+		if req == nil {
+			if !ok {
+				return // a read failed or timed out
+			}
+			// Not for the fast path: net/http takes the connection, with
+			// the bytes read so far.
+			_ = c.conn.SetReadDeadline(time.Time{})
+			c.handBack()
+			return
+		}
+		if !c.serveOne(req, headLen) {
+			return
+		}
+	}
+}
+
+// readHead waits for a whole request head in the buffer and parses it. It
+// returns the request (nil: hand the connection over; ok false: drop it)
+// and the head's length, still unread in br.
+func (c *fastConn) readHead() (req *fastRequest, headLen int, ok bool) {
+	deadline := false
+	defer func() {
+		if deadline {
+			_ = c.conn.SetReadDeadline(time.Time{})
+		}
+	}()
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+			return parseFastHead(buf[:i+4]), i + 4, true
+		}
+		if len(buf) >= c.br.Size() {
+			return nil, 0, true // a head larger than the buffer
+		}
+		if !deadline {
+			deadline = true
+			_ = c.conn.SetReadDeadline(time.Now().Add(fastHeadTimeout))
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			return nil, 0, false // closed, reset, or too slow (net/http drops these too)
+		}
+	}
+}
+
+// fastRequest is a parsed request head.
+type fastRequest struct {
+	method, target, host string
+	header               http.Header
+	contentLength        int64
+	close                bool
+}
+
+// parseFastHead parses a request head (ending in CRLF CRLF) for the fast
+// path; nil if the request is not one the fast path serves.
+func parseFastHead(head []byte) *fastRequest {
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	method, line, ok1 := bytes.Cut(line, []byte(" "))
+	target, proto, ok2 := bytes.Cut(line, []byte(" "))
+	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" {
+		return nil
+	}
+	var m string
+	switch string(method) { // no allocation: the constants are used
+	case http.MethodGet:
+		m = http.MethodGet
+	case http.MethodPut:
+		m = http.MethodPut
+	case http.MethodPost:
+		m = http.MethodPost
+	case http.MethodDelete:
+		m = http.MethodDelete
+	default:
+		return nil
+	}
+	path, query, _ := bytes.Cut(target, []byte("?"))
+	if !bytes.HasPrefix(path, []byte("/v2/keys")) || (len(path) > 8 && path[8] != '/') {
+		return nil
+	}
+	// Watches stay with net/http: they stream, flush, and end when their
+	// client goes away.
+	if bytes.Contains(query, []byte("wait")) || bytes.Contains(query, []byte("stream")) {
+		return nil
+	}
+	// One string holds the target and every header value, and one array
+	// backs the header's value slices: two allocations, not two per header.
+	strs := string(head)
+	// b is a subslice of head (cut and trimmed, never re-capped), so
+	// its offset in head is the capacity it lacks.
+	sub := func(b []byte) string {
+		if len(b) == 0 {
+			return "" // TrimSpace gives nil for blanks
+		}
+		i := cap(head) - cap(b)
+		return strs[i : i+len(b)]
+	}
+	vals := make([]string, 0, bytes.Count(rest, []byte("\r\n")))
+	r := &fastRequest{method: m, target: sub(target), header: make(http.Header, 6)}
+	clSeen := false
+	for len(rest) > 0 {
+		var hl []byte
+		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		if len(hl) == 0 {
+			break
+		}
+		if hl[0] == ' ' || hl[0] == '\t' {
+			return nil // obsolete line folding
+		}
+		name, value, ok := bytes.Cut(hl, []byte(":"))
+		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+			return nil
+		}
+		value = bytes.TrimSpace(value)
+		key := commonHeaderKey(name)
+		if key == "" {
+			key = textproto.CanonicalMIMEHeaderKey(string(name))
+		}
+		switch key {
+		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
+			return nil
+		case "Content-Length":
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if clSeen || err != nil || n < 0 || n > fastMaxBody {
+				return nil
+			}
+			clSeen, r.contentLength = true, n
+		case "Connection":
+			switch strings.ToLower(string(value)) {
+			case "close":
+				r.close = true
+			case "keep-alive":
+			default:
+				return nil
+			}
+		case "Host":
+			if r.host != "" {
+				return nil
+			}
+			r.host = sub(value)
+			continue // net/http keeps it in Request.Host only
+		}
+		if _, dup := r.header[key]; dup {
+			r.header[key] = append(r.header[key], sub(value))
+			continue
+		}
+		vals = append(vals, sub(value))
+		r.header[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	if r.host == "" {
+		return nil // HTTP/1.1 requires Host; net/http answers 400
+	}
+	return r
+}
+
+// commonHeaderKey is the canonical form of the headers clients send most,
+// without an allocation; "" for others.
+func commonHeaderKey(name []byte) string {
+	for _, k := range [...]string{"Host", "Content-Length", "Content-Type", "User-Agent", "Accept", "Accept-Encoding", "Authorization", "Connection"} {
+		if len(name) == len(k) && asciiEqualFold(name, k) {
+			return k
+		}
+	}
+	return ""
+}
+
+// asciiEqualFold compares an ASCII header name with k, ignoring case.
+func asciiEqualFold(b []byte, k string) bool {
+	for i := range b {
+		c, d := b[i], k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// serveOne serves the request whose head (headLen bytes) is at the front
+// of br. It reports whether the connection can take another request.
+func (c *fastConn) serveOne(fr *fastRequest, headLen int) bool {
+	s := c.s
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.active.Add(1)
+	s.mu.Unlock()
+	defer s.active.Done()
+
+	u, err := url.ParseRequestURI(fr.target)
+	if err != nil {
+		// Let net/http answer it (400): hand over before reading on.
+		return c.handBack()
+	}
+	_, _ = c.br.Discard(headLen)
+	body := &fastBody{r: c.br, n: fr.contentLength}
+	req := &http.Request{
+		Method: fr.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: fr.header, ContentLength: fr.contentLength, Host: fr.host,
+		RemoteAddr: c.remoteAddr(), RequestURI: fr.target, Close: fr.close,
+	}
+	if fr.contentLength > 0 {
+		req.Body = body
+	} else {
+		req.Body = http.NoBody
+	}
+	w := newFastWriter()
+	defer w.release()
+	if !c.callHandler(w, req) {
+		return false
+	}
+	// Whatever of the body the handler left unread is skipped, as net/http
+	// does (it reads up to 256 KiB before giving up on the connection).
+	if body.n > 0 {
+		if _, err := c.br.Discard(int(body.n)); err != nil {
+			return false
+		}
+	}
+	if err := w.writeTo(c.conn, fr.close); err != nil {
+		return false
+	}
+	return !fr.close && !s.isClosing()
+}
+
+func (c *fastConn) remoteAddr() string {
+	if c.remote == "" {
+		c.remote = c.conn.RemoteAddr().String()
+	}
+	return c.remote
+}
+
+// handBack gives the connection, whose request is still unread, to
+// net/http; the caller's loop then ends.
+func (c *fastConn) handBack() bool {
+	c.handedOff = c.s.handoff.give(&bufferedConn{Conn: c.conn, r: c.br})
+	return false
+}
+
+// callHandler runs the handler, recovering a panic as net/http does (the
+// connection is dropped and the panic logged).
+func (c *fastConn) callHandler(w *fastWriter, req *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				c.s.log.Error("panic serving a client request", "remote", req.RemoteAddr, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+			ok = false
+		}
+	}()
+	c.s.h.ServeHTTP(w, req)
+	return true
+}
+
+// fastBody is a request body of known length read from the connection.
+type fastBody struct {
+	r *bufio.Reader
+	n int64 // bytes left
+}
+
+func (b *fastBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *fastBody) Close() error { return nil }
+
+// fastWriter collects an answer and writes it with one writev.
+type fastWriter struct {
+	h           http.Header
+	status      int
+	wroteHeader bool
+	body        []byte
+	head        []byte
+}
+
+var fastWriters = sync.Pool{New: func() any {
+	return &fastWriter{body: make([]byte, 0, 1024), head: make([]byte, 0, 512)}
+}}
+
+func newFastWriter() *fastWriter {
+	w := fastWriters.Get().(*fastWriter)
+	w.h = make(http.Header, 8)
+	w.status, w.wroteHeader = 0, false
+	w.body, w.head = w.body[:0], w.head[:0]
+	return w
+}
+
+func (w *fastWriter) release() {
+	if cap(w.body) > maxPooledJSON || cap(w.head) > maxPooledJSON {
+		return
+	}
+	w.h = nil
+	fastWriters.Put(w)
+}
+
+func (w *fastWriter) Header() http.Header { return w.h }
+
+func (w *fastWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader, w.status = true, code
+}
+
+func (w *fastWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// writeTo writes the status line, the headers (with Date, Content-Length
+// and, if the handler set none, a sniffed Content-Type, as net/http adds
+// them) and the body in one writev.
+func (w *fastWriter) writeTo(conn net.Conn, closeAfter bool) error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	b := w.head
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(w.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(w.status)...)
+	b = append(b, "\r\n"...)
+	delete(w.h, "Content-Length")
+	delete(w.h, "Transfer-Encoding")
+	if bodyAllowed(w.status) {
+		if _, ok := w.h["Content-Type"]; !ok && len(w.body) > 0 {
+			w.h["Content-Type"] = []string{http.DetectContentType(w.body)}
+		}
+	}
+	for k, vs := range w.h {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendHeaderValue(b, v)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "Date: "...)
+	b = append(b, httpDate()...)
+	b = append(b, "\r\n"...)
+	if bodyAllowed(w.status) {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(w.body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	if closeAfter {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	w.head = b
+	bufs := net.Buffers{b, w.body}
+	_, err := bufs.WriteTo(conn)
+	return err
+}
+
+// appendHeaderValue appends v with CR and LF turned into spaces, as
+// net/http writes header values.
+func appendHeaderValue(b []byte, v string) []byte {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	}
+	return append(b, v...)
+}
+
+// httpDate is the Date header's value, made once a second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	if d := cachedDate.Load(); d != nil && d.sec == sec {
+		return d.s
+	}
+	d := &dateString{sec: sec, s: now.UTC().Format(http.TimeFormat)}
+	cachedDate.Store(d)
+	return d.s
+}
+
+type dateString struct {
+	sec int64
+	s   string
+}
+
+var cachedDate atomic.Pointer[dateString]
