@@ -19,6 +19,7 @@ const (
 	workloadPut   = "put"
 	workloadGet   = "get"
 	workloadQGet  = "qget"
+	workloadLGet  = "lget"
 	workloadWatch = "watch"
 )
 
@@ -85,6 +86,15 @@ type Result struct {
 	// Members is what each server process spent in the measured phase
 	// (nil when Config.Members was).
 	Members []MemberUsage
+
+	// The whole machine during the measured phase (Linux; zero
+	// elsewhere): the share of all cores that was busy, that busy time,
+	// and the 1-minute load average at the end (-1 unknown). With the
+	// members' and the generator's CPU, they tell how much of the machine
+	// other work took.
+	MachineBusy float64
+	MachineCPU  time.Duration
+	LoadAvg     float64
 }
 
 // OpsPerSec is the throughput: successful operations per second of the
@@ -169,9 +179,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 func (cfg *Config) validate() error {
 	switch cfg.Workload {
-	case workloadPut, workloadGet, workloadQGet, workloadWatch:
+	case workloadPut, workloadGet, workloadQGet, workloadLGet, workloadWatch:
 	default:
-		return fmt.Errorf("unknown workload %q (want put, get, qget or watch)", cfg.Workload)
+		return fmt.Errorf("unknown workload %q (want put, get, qget, lget or watch)", cfg.Workload)
 	}
 	switch cfg.Client {
 	case "", clientLean, clientNetHTTP:
@@ -320,8 +330,11 @@ func (g *opGen) do(ctx context.Context, c *client, w *worker) string {
 			return w.lean.do(ctx, "GET", u, nil, 200)
 		}
 		return get(ctx, c.ops, u)
-	default: // qget
+	default: // qget, lget
 		u := g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))] + "?quorum=true"
+		if g.workload == workloadLGet {
+			u = g.keys[w.ep][w.rng.IntN(len(g.keys[w.ep]))] + "?quorum=false"
+		}
 		if w.lean != nil {
 			return w.lean.do(ctx, "GET", u, nil, 200)
 		}
@@ -396,6 +409,7 @@ func closedLoop(ctx context.Context, cfg Config, c *client, g *opGen) (*Result, 
 	if cfg.Members != nil {
 		before = sampleMembers(ctx, c.ops, cfg.Members)
 	}
+	machine0 := readMachine()
 	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
@@ -433,6 +447,11 @@ func closedLoop(ctx context.Context, cfg Config, c *client, g *opGen) (*Result, 
 		Lat:         &Histogram{},
 		Errors:      map[string]uint64{},
 	}
+	if m1 := readMachine(); machine0.ok && m1.ok && m1.total > machine0.total {
+		r.MachineBusy = float64(m1.busy-machine0.busy) / float64(m1.total-machine0.total)
+		r.MachineCPU = time.Duration(m1.busy-machine0.busy) * time.Second / clockTicks
+	}
+	r.LoadAvg = loadAverage()
 	if cfg.Members != nil {
 		r.Members = usage(cfg.Members, before, sampleMembers(ctx, c.ops, cfg.Members))
 	}

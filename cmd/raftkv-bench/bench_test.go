@@ -110,6 +110,19 @@ func TestQuorumGet(t *testing.T) {
 	}
 }
 
+func TestLocalGet(t *testing.T) {
+	f := newFake(t)
+	cfg := testConfig(workloadLGet, f.start())
+	cfg.Keys = 3
+	r := mustRun(t, cfg)
+	f.mu.Lock()
+	lgets, qgets := f.lgets, f.qgets
+	f.mu.Unlock()
+	if lgets != 40 || qgets != 0 || r.Ops != 40 {
+		t.Fatalf("quorum=false gets=%d quorum gets=%d ops=%d; want every read with quorum=false", lgets, qgets, r.Ops)
+	}
+}
+
 func TestErrorsCountedByErrorCode(t *testing.T) {
 	f := newFake(t)
 	f.failEvery = 4

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 GO=${GO:-go}
-MATRIX=${BENCH_MATRIX:-put:1,put:1:leader,put:16,put:64,put:64:leader,put:256,get:64,qget:64}
+MATRIX=${BENCH_MATRIX:-put:1,put:1:leader,put:16,put:64,put:64:leader,put:256,get:64,qget:64,lget:64}
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-1s}
 VALUE_SIZE=${BENCH_VALUE_SIZE:-256}
@@ -83,7 +83,7 @@ fi
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 "$tmp/bin/raftkv-bench" --endpoints "$ENDPOINTS" --wait-healthy 30s \
   --matrix "$MATRIX" --duration "$DURATION" --warmup "$WARMUP" --value-size "$VALUE_SIZE" \
-  --runs "${BENCH_RUNS:-1}" "${compare[@]}" ${BENCH_ARGS:-} || {
+  --runs "${BENCH_RUNS:-1}" --label raftkv "${compare[@]}" ${BENCH_ARGS:-} || {
   status=$?
   echo "bench: raftkv-bench failed; raftkv-local said:" >&2
   cat "$tmp/raftkv-local.out" >&2

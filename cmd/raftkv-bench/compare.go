@@ -68,23 +68,28 @@ type column struct {
 	// value is the figure of one run; ok false when it was not measured.
 	value  func(r *Result) (float64, bool)
 	format string
+	// noRatio: the ratio row leaves this column blank (the machine's
+	// figures are not the systems').
+	noRatio bool
 }
 
 var compareColumns = []column{
-	{"ops/s", func(r *Result) (float64, bool) { return r.OpsPerSec(), true }, "%.0f"},
-	{"p50 ms", func(r *Result) (float64, bool) { return ms64(r.Lat.Quantile(0.5)), true }, "%.3f"},
-	{"p99 ms", func(r *Result) (float64, bool) { return ms64(r.Lat.Quantile(0.99)), true }, "%.3f"},
-	{"p99.9 ms", func(r *Result) (float64, bool) { return ms64(r.Lat.Quantile(0.999)), true }, "%.3f"},
-	{"errors", func(r *Result) (float64, bool) { return float64(r.ErrorCount()), true }, "%.0f"},
-	{"cluster µs/op", func(r *Result) (float64, bool) { v, _, _, ok := r.memberCPUPerOp(); return v, ok }, "%.1f"},
-	{"leader µs/op", func(r *Result) (float64, bool) { _, v, _, ok := r.memberCPUPerOp(); return v, ok }, "%.1f"},
-	{"follower µs/op", func(r *Result) (float64, bool) { _, _, v, ok := r.memberCPUPerOp(); return v, ok }, "%.1f"},
-	{"gen µs/op", func(r *Result) (float64, bool) { return r.genCPUPerOp(), true }, "%.1f"},
-	{"fsyncs/op", (*Result).fsyncsPerOp, "%.3f"},
-	{"msgs/op", (*Result).peerMsgsPerOp, "%.2f"},
-	{"peer B/op", (*Result).peerBytesPerOp, "%.0f"},
-	{"syscalls/op", (*Result).syscallsPerOp, "%.1f"},
-	{"peak rss MB", func(r *Result) (float64, bool) { v, ok := r.peakRSS(); return float64(v) / (1 << 20), ok }, "%.0f"},
+	{"ops/s", func(r *Result) (float64, bool) { return r.OpsPerSec(), true }, "%.0f", false},
+	{"p50 ms", func(r *Result) (float64, bool) { return ms64(r.Lat.Quantile(0.5)), true }, "%.3f", false},
+	{"p99 ms", func(r *Result) (float64, bool) { return ms64(r.Lat.Quantile(0.99)), true }, "%.3f", false},
+	{"p99.9 ms", func(r *Result) (float64, bool) { return ms64(r.Lat.Quantile(0.999)), true }, "%.3f", false},
+	{"errors", func(r *Result) (float64, bool) { return float64(r.ErrorCount()), true }, "%.0f", false},
+	{"cluster µs/op", func(r *Result) (float64, bool) { v, _, _, ok := r.memberCPUPerOp(); return v, ok }, "%.1f", false},
+	{"leader µs/op", func(r *Result) (float64, bool) { _, v, _, ok := r.memberCPUPerOp(); return v, ok }, "%.1f", false},
+	{"follower µs/op", func(r *Result) (float64, bool) { _, _, v, ok := r.memberCPUPerOp(); return v, ok }, "%.1f", false},
+	{"gen µs/op", func(r *Result) (float64, bool) { return r.genCPUPerOp(), true }, "%.1f", false},
+	{"fsyncs/op", (*Result).fsyncsPerOp, "%.3f", false},
+	{"msgs/op", (*Result).peerMsgsPerOp, "%.2f", false},
+	{"peer B/op", (*Result).peerBytesPerOp, "%.0f", false},
+	{"syscalls/op", (*Result).syscallsPerOp, "%.1f", false},
+	{"peak rss MB", func(r *Result) (float64, bool) { v, ok := r.peakRSS(); return float64(v) / (1 << 20), ok }, "%.0f", false},
+	{"machine busy", func(r *Result) (float64, bool) { return 100 * r.MachineBusy, r.MachineCPU > 0 }, "%.0f%%", true},
+	{"load", func(r *Result) (float64, bool) { return r.LoadAvg, r.LoadAvg >= 0 }, "%.1f", true},
 }
 
 func ms64(d interface{ Seconds() float64 }) float64 { return d.Seconds() * 1000 }
@@ -142,7 +147,11 @@ func WriteCompareTable(w io.Writer, systems []system, cfgs []Config, results [][
 		}
 		if len(systems) == 2 && len(meds[0]) > 0 && len(meds[1]) > 0 {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t\t", label, cfg.Concurrency, systems[0].name+"/"+systems[1].name)
-			for i := range compareColumns {
+			for i, c := range compareColumns {
+				if c.noRatio {
+					fmt.Fprint(tw, "\t")
+					continue
+				}
 				ok := oks[0][i] && oks[1][i] && meds[1][i] != 0
 				ratio := math.NaN()
 				if ok {

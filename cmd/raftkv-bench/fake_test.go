@@ -1,8 +1,8 @@
 package main
 
 import (
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -35,6 +35,7 @@ type fakeV2 struct {
 	puts    int
 	gets    int
 	qgets   int
+	lgets   int // GETs with an explicit quorum=false
 	health  int
 }
 
@@ -167,6 +168,9 @@ func (f *fakeV2) keysHandler(w http.ResponseWriter, r *http.Request, key string)
 		writeJSON(w, status, idx, map[string]any{"action": "set",
 			"node": map[string]any{"key": key, "value": v, "modifiedIndex": idx, "createdIndex": idx}})
 	case http.MethodGet:
+		if r.Form.Get("quorum") == "false" {
+			f.lgets++
+		}
 		if r.Form.Get("quorum") == "true" {
 			f.qgets++
 		} else {

@@ -8,6 +8,8 @@
 //	       or to a random key of a shared set of --keys keys
 //	get    GET a random key of the set (written once beforehand)
 //	qget   the same with ?quorum=true, a linearizable read
+//	lget   the same with ?quorum=false, a local read (etcd's default GET;
+//	       raftkv's default GET is linearizable, like qget)
 //	watch  --concurrency watchers on one directory and a single writer
 //	       PUTting to --keys keys under it at --watch-rate writes/s; the
 //	       latency is from sending the PUT to a watcher decoding the event
@@ -28,6 +30,21 @@
 // table row is labelled workload@leader.
 // --wait-healthy first waits until every endpoint's /health says true.
 // --cpuprofile writes the generator's own CPU profile.
+//
+// The generator measures the server, not itself: put, get, qget and lget
+// use a hand-written HTTP/1.1 client (--client lean, lean.go) unless
+// --client net/http; and each run reports, per member process, the CPU it
+// spent per operation and its read and write system calls (from /proc, for
+// members on this machine, found by their listening port), its peak RSS,
+// and fsyncs, peer messages and peer bytes per operation (from /metrics,
+// members.go); --members=false turns that off.
+//
+// --server BIN starts a fresh 3-member loopback cluster of a v2 server
+// binary (etcd's flags; ETCD_ENABLE_V2=true in the environment) and
+// measures it instead of --endpoints; --compare BIN starts a second one and
+// runs every matrix entry against both, alternating run by run; --runs N
+// repeats each entry. These end with a table of each system's medians and,
+// with --compare, their ratio (compare.go, cluster.go).
 //
 // The exit status is 1 for bad flags, an unreachable cluster, or a run in
 // which no operation succeeded; failed operations alone do not change it.
@@ -110,6 +127,7 @@ type options struct {
 	compareArgs string        // --compare-args
 	runs        int           // --runs
 	keepData    bool          // --keep-data
+	label       string        // --label: the --endpoints cluster's name in tables
 }
 
 // run is the whole command: parse the flags, wait for the cluster if asked,
@@ -168,7 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&endpoints, "endpoints", "http://127.0.0.1:2379", "comma-separated client URLs; clients are spread over them round-robin")
 	fs.BoolVar(&c.LeaderOnly, "leader-only", false, "send every request to the leader (found via /v2/stats/self or /v2/members/leader)")
-	fs.StringVar(&c.Workload, "workload", workloadPut, "put, get, qget (quorum GET) or watch")
+	fs.StringVar(&c.Workload, "workload", workloadPut, "put, get, qget (quorum=true GET), lget (quorum=false GET) or watch")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent clients (watch: watchers)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the measured phase")
 	fs.IntVar(&c.Total, "total", 0, "stop after this many operations (watch: writes) instead of after --duration")
@@ -192,6 +210,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&opts.compare, "compare", "", "also start a 3-member cluster of this v2 server binary (etcd 3.x gets ETCD_ENABLE_V2=true), run the matrix against both, alternating run by run, and print both with their ratio")
 	fs.StringVar(&opts.compareArgs, "compare-args", "", "more flags for every --compare member (space-separated)")
 	fs.IntVar(&opts.runs, "runs", 1, "run each matrix entry this many times (per cluster) and print the medians")
+	fs.StringVar(&opts.label, "label", "endpoints", "the --endpoints cluster's name in the --compare and --runs tables")
 	fs.BoolVar(&opts.keepData, "keep-data", false, "keep the data directories and logs of the clusters --server and --compare started")
 	var user, caFile, certFile, keyFile string
 	fs.StringVar(&user, "user", "", "v2 auth: send Basic credentials user:password with every request")
@@ -327,7 +346,7 @@ func runCompare(ctx context.Context, opts options, cfgs []Config, stdout, stderr
 				return err
 			}
 		}
-		s := system{name: "endpoints", endpoints: opts.base.Endpoints}
+		s := system{name: opts.label, endpoints: opts.base.Endpoints}
 		if opts.members {
 			s.members = findMembers(s.endpoints)
 		}

@@ -324,3 +324,55 @@ func listeningInodes() map[int]uint64 {
 	}
 	return out
 }
+
+// machineSample is a reading of the whole machine's CPU time (/proc/stat's
+// first line): busy and total, in clock ticks.
+type machineSample struct {
+	busy, total uint64
+	ok          bool
+}
+
+func readMachine() machineSample {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineSample{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return machineSample{}
+	}
+	var s machineSample
+	for i, v := range f[1:] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return machineSample{}
+		}
+		if i == 7 || i == 8 { // guest and guest_nice are counted in user already
+			continue
+		}
+		s.total += n
+		if i != 3 && i != 4 { // idle, iowait
+			s.busy += n
+		}
+	}
+	s.ok = true
+	return s
+}
+
+// loadAverage is /proc/loadavg's 1-minute figure, or -1.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}

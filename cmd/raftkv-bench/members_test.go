@@ -163,8 +163,9 @@ func TestReadProcAndFindMembersOfThisProcess(t *testing.T) {
 	if !ok {
 		t.Fatal("readProc of this process failed")
 	}
-	deadline := time.Now().Add(50 * time.Millisecond)
-	for time.Now().Before(deadline) { // spend CPU: 50 ms of it
+	// Spend 50 ms of CPU, as getrusage counts it (wall time says nothing
+	// on a busy machine).
+	for start := processCPU(); processCPU()-start < 50*time.Millisecond; {
 	}
 	f, err := os.Open("/proc/self/stat")
 	if err != nil {
@@ -176,11 +177,17 @@ func TestReadProcAndFindMembersOfThisProcess(t *testing.T) {
 	}
 	f.Close()
 	cpu1, sys1, _ := readProc(os.Getpid())
-	if cpu1-cpu0 < 30*time.Millisecond {
+	if cpu1-cpu0 < 30*time.Millisecond { // clock ticks of 10 ms
 		t.Errorf("CPU went from %v to %v over 50 ms of spinning", cpu0, cpu1)
 	}
 	if sys1-sys0 < 100 {
 		t.Errorf("read syscalls went from %d to %d over 100 reads", sys0, sys1)
+	}
+	if m := readMachine(); !m.ok || m.total == 0 || m.busy > m.total {
+		t.Errorf("readMachine = %+v; want busy <= total, both counted", m)
+	}
+	if l := loadAverage(); l < 0 {
+		t.Errorf("load average %v", l)
 	}
 	if rss := peakRSS(os.Getpid()); rss < 1<<20 {
 		t.Errorf("peak RSS %d bytes; a Go test binary has more than 1 MB", rss)

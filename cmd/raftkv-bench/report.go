@@ -86,6 +86,9 @@ func (r *Result) WriteReport(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %8d  %s\n", "", r.Errors[k], k)
 	}
 	fmt.Fprintf(w, "  %-10s %.2fs (%.2f cores)\n", "client cpu", r.ClientCPU.Seconds(), r.cores())
+	if len(r.Members) == 0 {
+		r.writeMachine(w)
+	}
 	r.writeServer(w)
 	if r.Lat.Count() > 0 {
 		fmt.Fprintf(w, "  histogram (ms)\n")
@@ -291,6 +294,7 @@ func (r *Result) writeServer(w io.Writer) {
 		return
 	}
 	cl, lead, foll, ok := r.memberCPUPerOp()
+	r.writeMachine(w)
 	fmt.Fprintf(w, "  %-10s cluster %s µs/op (leader %s, follower %s); generator %.1f µs/op\n", "cpu",
 		optional("%.1f", cl, ok), optional("%.1f", lead, ok), optional("%.1f", foll, ok), r.genCPUPerOp())
 	fs, fok := r.fsyncsPerOp()
@@ -324,4 +328,18 @@ func (r *Result) serverCells() []string {
 	return []string{optional("%.1f", cl, ok), optional("%.1f", lead, ok), optional("%.1f", foll, ok),
 		fmt.Sprintf("%.1f", r.genCPUPerOp()), optional("%.3f", fs, fok), optional("%.2f", pm, pok),
 		optional("%.1f", sc, sok), optional("%.0f", float64(rss)/(1<<20), rok)}
+}
+
+// writeMachine prints how busy the whole machine was, and how much of that
+// was the cluster and the generator.
+func (r *Result) writeMachine(w io.Writer) {
+	if r.MachineCPU <= 0 {
+		return
+	}
+	ours := r.ClientCPU
+	for _, m := range r.Members {
+		ours += m.CPU
+	}
+	fmt.Fprintf(w, "  %-10s %.0f%% busy (%.2fs of CPU), of which cluster and generator %.2fs; load average %.2f\n", "machine",
+		100*r.MachineBusy, r.MachineCPU.Seconds(), ours.Seconds(), r.LoadAvg)
 }
