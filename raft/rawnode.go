@@ -272,6 +272,34 @@ func (rn *RawNode) Status() Status {
 	return s
 }
 
+// VisitProgress calls visit with each member's replication progress, in
+// increasing id order, if this member leads (and never otherwise): the
+// Progress of Status without building a map, for observers that look at it
+// after every step (the simulator's trace). pr is a copy with Inflights
+// nil, as in Status. visit must not call back into the RawNode.
+func (rn *RawNode) VisitProgress(visit func(id uint64, pr tracker.Progress)) {
+	r := rn.raft
+	if r.state != StateLeader {
+		return
+	}
+	// r.prs holds exactly the voters and the learners, two disjoint sorted
+	// lists: merging them gives every id once, in order.
+	v, l := r.voters, r.learners
+	for len(v) > 0 || len(l) > 0 {
+		var id uint64
+		if len(l) == 0 || (len(v) > 0 && v[0] < l[0]) {
+			id, v = v[0], v[1:]
+		} else {
+			id, l = l[0], l[1:]
+		}
+		if pr := r.prs[id]; pr != nil {
+			p := *pr
+			p.Inflights = nil
+			visit(id, p)
+		}
+	}
+}
+
 // SoftState returns the member's role and the leader it knows, without
 // the copying Status does.
 func (rn *RawNode) SoftState() SoftState { return rn.raft.softState() }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -199,8 +198,10 @@ type member struct {
 	// ticking is set while a tick's work is handled: a campaign started
 	// then is an election timeout.
 	ticking bool
-	view    memberView
-	traced  tracedState
+	// tickFn is the event of m's next tick, made once (tick).
+	tickFn func()
+	view   memberView
+	traced tracedState
 
 	// With Options.SyncMs: the sync of the Ready being handled delays its
 	// output by syncDelayNs, and the member handles nothing more until
@@ -355,7 +356,7 @@ func (s *Sim) fail(class Class, check, msg string) {
 func (s *Sim) trace(e TraceEvent) {
 	if s.tr != nil {
 		e.T = msOf(s.nowNs)
-		s.tr.write(e)
+		s.tr.writeEvent(&e)
 	}
 }
 
@@ -506,21 +507,21 @@ func (s *Sim) traceState(m *member) {
 		tr.progress = nil
 		return
 	}
-	st := m.node.Status()
 	if tr.progress == nil {
 		tr.progress = map[uint64]tracker.Progress{}
 	}
-	for _, id := range slices.Sorted(maps.Keys(st.Progress)) {
-		pr := st.Progress[id]
+	// By increasing id, without the copying of Status: this runs after
+	// every step of a leader.
+	m.node.VisitProgress(func(id uint64, pr tracker.Progress) {
 		if id == m.id {
-			continue
+			return
 		}
 		if old, ok := tr.progress[id]; ok && old.Match == pr.Match && old.Next == pr.Next && old.State == pr.State {
-			continue
+			return
 		}
 		tr.progress[id] = pr
 		s.trace(TraceEvent{Type: "progress", ID: m.id, To: id, Match: pr.Match, Next: pr.Next, Kind: pr.State.String()})
-	}
+	})
 }
 
 // addKV adds every key of the tree to out (directories by their children).
@@ -599,7 +600,10 @@ func (s *Sim) tick(m *member) {
 	} else if m.up && s.opts.LeaseReads {
 		m.missedTicks++
 	}
-	s.after(s.opts.TickMs*1e6, func() { s.tick(m) })
+	if m.tickFn == nil {
+		m.tickFn = func() { s.tick(m) }
+	}
+	s.after(s.opts.TickMs*1e6, m.tickFn)
 }
 
 // crash simulates power loss: unsynced writes are lost (or torn), the

@@ -102,18 +102,28 @@ func newTracer(w io.Writer) *tracer {
 }
 
 func (t *tracer) write(v any) {
+	if e, ok := v.(TraceEvent); ok {
+		t.writeEvent(&e)
+		return
+	}
+	if t.err == nil {
+		t.err = t.enc.Encode(v)
+	}
+}
+
+// writeEvent writes an event without boxing it in an interface, which
+// would allocate a copy for every event traced.
+func (t *tracer) writeEvent(e *TraceEvent) {
 	if t.err != nil {
 		return
 	}
-	if e, ok := v.(TraceEvent); ok {
-		// Without reflection (tracejson.go): the same bytes.
-		if b, ok := e.appendJSON(t.buf[:0]); ok {
-			t.buf = b
-			_, t.err = t.w.Write(b)
-			return
-		}
+	// Without reflection (tracejson.go): the same bytes.
+	if b, ok := e.appendJSON(t.buf[:0]); ok {
+		t.buf = b
+		_, t.err = t.w.Write(b)
+		return
 	}
-	t.err = t.enc.Encode(v)
+	t.err = t.enc.Encode(*e)
 }
 
 func (t *tracer) flush() error {

@@ -15,6 +15,7 @@ import (
 	"github.com/raftkv/raftkv/internal/plant"
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/raft/tracker"
 	"github.com/raftkv/raftkv/storage"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -312,6 +313,13 @@ func (n *Node) Storage() *storage.Storage { return n.st }
 
 // Status is raft's view of the member.
 func (n *Node) Status() raft.Status { return n.raw.Status() }
+
+// VisitProgress calls visit with each member's replication progress, by
+// increasing id, if this member leads: Status().Progress without the
+// copying (raft.RawNode.VisitProgress).
+func (n *Node) VisitProgress(visit func(id uint64, pr tracker.Progress)) {
+	n.raw.VisitProgress(visit)
+}
 
 // ID is the member's id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
