@@ -4,7 +4,7 @@
 // clients whose history Porcupine checks. It needs root (ip netns,
 // iptables). See internal/nemesis and the README's "Nemesis" section.
 //
-//	raftkv-nemesis [-seed N] [-runs N] [-duration 60s] [-members 5] [-clients 6] [-faults all]
+//	raftkv-nemesis [-seed N] [-runs N] [-duration 60s] [-members 5] [-clients 6] [-locks 3] [-faults all] [-compose 0.5]
 //
 // Each run prints its faults as they happen and a summary table; several
 // runs end with the totals. The exit code is 0 if every run's verdict was
@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	clients := fs.Int("clients", 6, "concurrent KV clients")
 	locks := fs.Int("locks", 3, "clients of the lock workload (0: none)")
 	faults := fs.String("faults", "all", "comma-separated faults to draw from, or all")
+	compose := fs.Float64("compose", 0, "share (0 to 1) of faults with message delay or loss layered on them")
 	bin := fs.String("bin", "", "the raftkv binary (default: go build ./cmd/raftkv)")
 	keep := fs.Bool("keep", false, "keep the members' data dirs and logs of runs that passed too")
 	quiet := fs.Bool("q", false, "print only each run's verdict line and the totals")
@@ -53,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *members != 3 && *members != 5 {
 		fmt.Fprintf(stderr, "raftkv-nemesis: -members %d: 3 or 5\n", *members)
+		return 2
+	}
+	if *compose < 0 || *compose > 1 {
+		fmt.Fprintf(stderr, "raftkv-nemesis: -compose %v: a share between 0 and 1\n", *compose)
 		return 2
 	}
 	if *runs < 1 || *duration <= 0 || *clients < 1 || *locks < 0 {
@@ -91,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		s := *seed + uint64(i)
 		opts := nemesis.Options{
 			Bin: *bin, Seed: s, Duration: *duration, Members: *members, Clients: *clients,
-			Faults: kinds, Keep: *keep, Log: stdout, Locks: *locks,
+			Faults: kinds, Keep: *keep, Log: stdout, Locks: *locks, Compose: *compose,
 		}
 		if *quiet {
 			opts.Log = io.Discard

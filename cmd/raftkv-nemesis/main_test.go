@@ -17,6 +17,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-faults", "split,netem"}, `unknown fault "netem"`},
 		{[]string{"-runs", "0"}, "must be positive"},
 		{[]string{"-locks", "-1"}, "not negative"},
+		{[]string{"-compose", "2"}, "-compose 2: a share between 0 and 1"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"-duration", "soon"}, "invalid value"},
 	} {

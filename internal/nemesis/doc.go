@@ -27,7 +27,8 @@
 //
 // One at a time, drawn from the seed: a kind (Fault), its targets (the
 // member last seen leading, or others), and how long it lasts (1.5 to 6 s),
-// with 0.5 to 3 s of calm between two. Partitions are iptables rules in
+// with 0.5 to 3 s of calm between two; with Options.Compose, a share of
+// them get delay or loss layered on for their duration. Partitions are iptables rules in
 // the members' namespaces that drop packets from the other side's
 // addresses (never the clients'): a cut in both directions, or in one
 // (one-way). SIGKILL, SIGSTOP and SIGCONT go to the members' processes.

@@ -42,6 +42,10 @@ type Options struct {
 	Locks int
 	// Faults are the kinds to draw from (default AllFaults).
 	Faults []Fault
+	// Compose is the share (0 to 1) of faults that get message delay or
+	// loss (the fault hooks) layered on them for their whole duration
+	// (default 0: one fault at a time).
+	Compose float64
 	// Dir keeps the members' data dirs and logs (default: a temporary
 	// directory, removed after a run that passed unless Keep).
 	Dir  string
@@ -70,6 +74,9 @@ func (o *Options) setDefaults() error {
 	if o.Members != 3 && o.Members != 5 {
 		return fmt.Errorf("nemesis: %d members; 3 or 5", o.Members)
 	}
+	if !(o.Compose >= 0 && o.Compose <= 1) { // NaN too
+		return fmt.Errorf("nemesis: Compose %v is not between 0 and 1", o.Compose)
+	}
 	if o.Clients <= 0 {
 		o.Clients = 6
 	}
@@ -95,6 +102,9 @@ func (o *Options) setDefaults() error {
 		}
 		o.Replay = fmt.Sprintf("go run ./cmd/raftkv-nemesis -seed %d -duration %v -members %d -clients %d -locks %d -faults %s",
 			o.Seed, o.Duration, o.Members, o.Clients, max(o.Locks, 0), strings.Join(names, ","))
+		if o.Compose > 0 {
+			o.Replay += fmt.Sprintf(" -compose %v", o.Compose)
+		}
 	}
 	return nil
 }
@@ -351,8 +361,9 @@ func Run(ctx context.Context, opts Options) (_ *Result, err error) {
 }
 
 // nemesis injects faults until opts.Duration has passed, then heals
-// everything: one fault at a time, held for 1.5 to 6 s, with 0.5 to 3 s of
-// calm between faults.
+// everything: one fault at a time (with Compose, some with delay or loss
+// layered on), held for 1.5 to 6 s, with 0.5 to 3 s of calm between
+// faults.
 func (r *runner) nemesis(ctx context.Context, res *Result) error {
 	rng := rand.New(rand.NewPCG(r.opts.Seed, 1))
 	end := time.Now().Add(r.opts.Duration)
@@ -372,6 +383,18 @@ func (r *runner) nemesis(ctx context.Context, res *Result) error {
 	for wait(time.Duration(500+rng.IntN(2500)) * time.Millisecond) {
 		kind := r.opts.Faults[rng.IntN(len(r.opts.Faults))]
 		hold := time.Duration(1500+rng.IntN(4500)) * time.Millisecond
+		// A layer of delay or loss goes on first, so that it reaches a
+		// member before the fault pauses it. (Drawn only when composing,
+		// so that seeds keep their schedules without it.)
+		var layer *injected
+		if r.opts.Compose > 0 && rng.Float64() < r.opts.Compose && kind != FaultDelay && kind != FaultLoss {
+			lk := []Fault{FaultDelay, FaultLoss}[rng.IntN(2)]
+			var err error
+			if layer, err = r.inject(ctx, lk, rng, r.currentLeader()); err != nil {
+				return fmt.Errorf("injecting %s: %v", lk, err)
+			}
+			res.Faults[lk]++
+		}
 		inj, err := r.inject(ctx, kind, rng, r.currentLeader())
 		if err != nil {
 			return fmt.Errorf("injecting %s: %v", kind, err)
@@ -379,11 +402,19 @@ func (r *runner) nemesis(ctx context.Context, res *Result) error {
 		r.fault.Store(kind)
 		res.Faults[kind]++
 		line := fmt.Sprintf("%6.1fs %-15s %s for %v", time.Since(begin).Seconds(), kind, inj.what, hold)
+		if layer != nil {
+			line += fmt.Sprintf(", with %s: %s", layer.kind, layer.what)
+		}
 		res.FaultLog = append(res.FaultLog, line)
 		fmt.Fprintln(r.log, line)
 		wait(hold)
 		if err := inj.heal(context.Background()); err != nil {
 			return fmt.Errorf("healing %s: %v", kind, err)
+		}
+		if layer != nil {
+			if err := layer.heal(context.Background()); err != nil {
+				return fmt.Errorf("healing %s: %v", layer.kind, err)
+			}
 		}
 		r.fault.Store(Fault(""))
 	}
