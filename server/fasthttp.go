@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,16 @@ import (
 // A request served here has context.Background as its context: a
 // client's disconnect does not cancel it (its own timeout still bounds
 // it; writes cannot be taken back anyway).
+//
+// The head is parsed no more loosely than net/http parses it, so that the
+// two never see different requests in the same bytes (a proxy in front
+// agreeing with one of them): any CR or LF not part of a CRLF, a header
+// name that is not a token, a control byte (other than HTAB) in a value,
+// a Content-Length that is not plain digits or is given twice, a Host
+// outside letters, digits and "-._:[]", any '%' in a parameter's name
+// that could spell a watch — each hands the connection to net/http,
+// which answers or refuses it as it would anyway. Connections that are
+// TLS (a caller's crypto/tls listener) are handed over at once.
 
 // fastServer serves one client listener.
 type fastServer struct {
@@ -61,6 +73,12 @@ const fastMaxBody = 1 << 20
 // fastHeadTimeout is net/http's ReadHeaderTimeout of the client servers.
 const fastHeadTimeout = 10 * time.Second
 
+// The pause after a failed accept: net/http's.
+const (
+	fastAcceptMinDelay = 5 * time.Millisecond
+	fastAcceptMaxDelay = time.Second
+)
+
 func newFastServer(ln net.Listener, h http.Handler, log *slog.Logger) *fastServer {
 	return &fastServer{
 		ln: ln, h: h, log: log,
@@ -71,18 +89,32 @@ func newFastServer(ln net.Listener, h http.Handler, log *slog.Logger) *fastServe
 
 // serve accepts connections until the listener is closed (by the
 // net/http server's Shutdown or Close, through the handoff listener).
+// Other accept errors (EMFILE, ENFILE, a reset before accept) are logged
+// and retried after a pause, 5 ms doubling to 1 s, as net/http's Serve
+// does.
 func (s *fastServer) serve() {
+	var delay time.Duration
 	for {
 		conn, err := s.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
+			if errors.Is(err, net.ErrClosed) || s.isClosing() {
+				_ = s.handoff.Close()
+				return
 			}
-			_ = s.handoff.Close()
-			return
+			if delay == 0 {
+				delay = fastAcceptMinDelay
+			} else {
+				delay = min(2*delay, fastAcceptMaxDelay)
+			}
+			s.log.Warn("client listener: accept failed; retrying", "addr", s.ln.Addr().String(), "err", err, "retry-in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.handoff.done:
+				return
+			}
+			continue
 		}
+		delay = 0
 		c := &fastConn{s: s, conn: conn}
 		if !s.track(c, true) {
 			conn.Close()
@@ -185,6 +217,27 @@ type bufferedConn struct {
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// bufferedHalfCloser is a bufferedConn over a connection that can close
+// its writing half (a TCP connection): net/http does so before closing a
+// connection, so that a client's unread request bytes do not turn the
+// close into a reset that loses the last answer.
+type bufferedHalfCloser struct {
+	*bufferedConn
+	cw interface{ CloseWrite() error }
+}
+
+func (c bufferedHalfCloser) CloseWrite() error { return c.cw.CloseWrite() }
+
+// handedConn is conn, with the bytes in br still to be read, as net/http
+// is given it.
+func handedConn(conn net.Conn, br *bufio.Reader) net.Conn {
+	bc := &bufferedConn{Conn: conn, r: br}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		return bufferedHalfCloser{bc, cw}
+	}
+	return bc
+}
+
 // fastConn is one connection of the fast path.
 type fastConn struct {
 	s    *fastServer
@@ -200,6 +253,16 @@ type fastConn struct {
 var fastReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 func (c *fastConn) serve() {
+	if _, isTLS := c.conn.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
+		// A TLS connection (a caller's crypto/tls listener): its bytes
+		// are records, not requests. net/http serves it whole.
+		c.handedOff = c.s.handoff.give(c.conn)
+		if !c.handedOff {
+			c.conn.Close()
+		}
+		c.s.track(c, false)
+		return
+	}
 	c.br = fastReaders.Get().(*bufio.Reader)
 	c.br.Reset(c.conn)
 	defer func() {
@@ -251,6 +314,12 @@ func (c *fastConn) readHead() (req *fastRequest, headLen int, ok bool) {
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 			return parseFastHead(buf[:i+4]), i + 4, true
 		}
+		if !onlyCRLF(buf) {
+			// A bare LF or CR: net/http reads such heads its own way,
+			// and it alone must (the fast path would also wait here for
+			// a CRLF CRLF that may never come).
+			return nil, 0, true
+		}
 		if len(buf) >= c.br.Size() {
 			return nil, 0, true // a head larger than the buffer
 		}
@@ -273,8 +342,13 @@ type fastRequest struct {
 }
 
 // parseFastHead parses a request head (ending in CRLF CRLF) for the fast
-// path; nil if the request is not one the fast path serves.
+// path; nil if the request is not one the fast path serves, or is not
+// plainly well-formed (net/http then reads it, and answers 400 if it is
+// malformed).
 func parseFastHead(head []byte) *fastRequest {
+	if !onlyCRLF(head) {
+		return nil
+	}
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	method, line, ok1 := bytes.Cut(line, []byte(" "))
 	target, proto, ok2 := bytes.Cut(line, []byte(" "))
@@ -294,13 +368,18 @@ func parseFastHead(head []byte) *fastRequest {
 	default:
 		return nil
 	}
+	for _, b := range target {
+		if b <= ' ' || b >= 0x7f {
+			return nil
+		}
+	}
 	path, query, _ := bytes.Cut(target, []byte("?"))
 	if !bytes.HasPrefix(path, []byte("/v2/keys")) || (len(path) > 8 && path[8] != '/') {
 		return nil
 	}
 	// Watches stay with net/http: they stream, flush, and end when their
 	// client goes away.
-	if bytes.Contains(query, []byte("wait")) || bytes.Contains(query, []byte("stream")) {
+	if mayWatch(query) {
 		return nil
 	}
 	// One string holds the target and every header value, and one array
@@ -310,28 +389,32 @@ func parseFastHead(head []byte) *fastRequest {
 	// its offset in head is the capacity it lacks.
 	sub := func(b []byte) string {
 		if len(b) == 0 {
-			return "" // TrimSpace gives nil for blanks
+			return "" // trimming may give nil for blanks
 		}
 		i := cap(head) - cap(b)
 		return strs[i : i+len(b)]
 	}
 	vals := make([]string, 0, bytes.Count(rest, []byte("\r\n")))
 	r := &fastRequest{method: m, target: sub(target), header: make(http.Header, 6)}
-	clSeen := false
+	clSeen, hostSeen := false, false
 	for len(rest) > 0 {
 		var hl []byte
 		hl, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 		if len(hl) == 0 {
 			break
 		}
-		if hl[0] == ' ' || hl[0] == '\t' {
-			return nil // obsolete line folding
-		}
+		// A name is a token: this also refuses obsolete line folding (a
+		// line starting with SP or HTAB) and a space before the colon.
 		name, value, ok := bytes.Cut(hl, []byte(":"))
-		if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
+		if !ok || !isToken(name) {
 			return nil
 		}
-		value = bytes.TrimSpace(value)
+		value = trimOWS(value)
+		for _, b := range value {
+			if b < ' ' && b != '\t' || b == 0x7f {
+				return nil
+			}
+		}
 		key := commonHeaderKey(name)
 		if key == "" {
 			key = textproto.CanonicalMIMEHeaderKey(string(name))
@@ -340,8 +423,9 @@ func parseFastHead(head []byte) *fastRequest {
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
 			return nil
 		case "Content-Length":
-			n, err := strconv.ParseInt(string(value), 10, 64)
-			if clSeen || err != nil || n < 0 || n > fastMaxBody {
+			// Plain digits only (no sign, no space, no list), and once.
+			n, ok := parseDigits(value)
+			if clSeen || !ok || n > fastMaxBody {
 				return nil
 			}
 			clSeen, r.contentLength = true, n
@@ -354,10 +438,10 @@ func parseFastHead(head []byte) *fastRequest {
 				return nil
 			}
 		case "Host":
-			if r.host != "" {
+			if hostSeen || !plainHost(value) {
 				return nil
 			}
-			r.host = sub(value)
+			hostSeen, r.host = true, sub(value)
 			continue // net/http keeps it in Request.Host only
 		}
 		if _, dup := r.header[key]; dup {
@@ -371,6 +455,121 @@ func parseFastHead(head []byte) *fastRequest {
 		return nil // HTTP/1.1 requires Host; net/http answers 400
 	}
 	return r
+}
+
+// onlyCRLF reports whether every CR and LF in b is part of a CRLF (a CR
+// that ends b may yet be followed by its LF).
+func onlyCRLF(b []byte) bool {
+	for i, c := range b {
+		switch c {
+		case '\n':
+			if i == 0 || b[i-1] != '\r' {
+				return false
+			}
+		case '\r':
+			if i+1 < len(b) && b[i+1] != '\n' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// mayWatch reports whether a query may ask for a watch: it names wait or
+// stream, raw or once its parameters' names are unescaped as readForm
+// unescapes them (wa%69t=true is wait=true).
+func mayWatch(query []byte) bool {
+	if bytes.Contains(query, []byte("wait")) || bytes.Contains(query, []byte("stream")) {
+		return true
+	}
+	if bytes.IndexByte(query, '%') < 0 {
+		return false
+	}
+	for q := query; len(q) > 0; {
+		var kv []byte
+		kv, q, _ = bytes.Cut(q, []byte("&"))
+		name, _, _ := bytes.Cut(kv, []byte("="))
+		if bytes.IndexByte(name, '%') < 0 {
+			continue
+		}
+		n, err := url.QueryUnescape(string(name))
+		if err != nil || strings.Contains(n, "wait") || strings.Contains(n, "stream") {
+			return true
+		}
+	}
+	return false
+}
+
+// tchars marks the bytes of a token (RFC 9110, 5.6.2): letters, digits and
+// !#$%&'*+-.^_`|~.
+var tchars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken[S []byte | string](b S) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for i := range len(b) {
+		if !tchars[b[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// trimOWS trims SP and HTAB, and only those, from both ends of b.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseDigits parses a non-empty run of ASCII digits (at most 18 of
+// them, so that it cannot overflow).
+func parseDigits(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// plainHost reports whether a Host value is non-empty and made only of
+// letters, digits and "-._:[]" (a name, an IPv4 or bracketed IPv6
+// address, a port): anything else is left to net/http's judgement.
+func plainHost(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == ':', c == '[', c == ']':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // commonHeaderKey is the canonical form of the headers clients send most,
@@ -443,10 +642,12 @@ func (c *fastConn) serveOne(fr *fastRequest, headLen int) bool {
 			return false
 		}
 	}
-	if err := w.writeTo(c.conn, fr.close); err != nil {
+	// The last answer before a shutdown says so, as net/http's does.
+	closeAfter := fr.close || s.isClosing()
+	if err := w.writeTo(c.conn, closeAfter); err != nil {
 		return false
 	}
-	return !fr.close && !s.isClosing()
+	return !closeAfter
 }
 
 func (c *fastConn) remoteAddr() string {
@@ -459,7 +660,7 @@ func (c *fastConn) remoteAddr() string {
 // handBack gives the connection, whose request is still unread, to
 // net/http; the caller's loop then ends.
 func (c *fastConn) handBack() bool {
-	c.handedOff = c.s.handoff.give(&bufferedConn{Conn: c.conn, r: c.br})
+	c.handedOff = c.s.handoff.give(handedConn(c.conn, c.br))
 	return false
 }
 
@@ -508,6 +709,7 @@ type fastWriter struct {
 	wroteHeader bool
 	body        []byte
 	head        []byte
+	keys        []string // writeTo's, kept for the next answer
 }
 
 var fastWriters = sync.Pool{New: func() any {
@@ -554,9 +756,10 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// writeTo writes the status line, the headers (with Date, Content-Length
-// and, if the handler set none, a sniffed Content-Type, as net/http adds
-// them) and the body in one writev.
+// writeTo writes the status line, the headers (the handler's sorted by
+// name, then Date, Content-Length, a sniffed Content-Type if the handler
+// set none, and Connection: close if closeAfter — net/http's order, so
+// the same answer is the same bytes) and the body, in one writev.
 func (w *fastWriter) writeTo(conn net.Conn, closeAfter bool) error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -565,29 +768,50 @@ func (w *fastWriter) writeTo(conn net.Conn, closeAfter bool) error {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(w.status), 10)
 	b = append(b, ' ')
-	b = append(b, http.StatusText(w.status)...)
+	if text := http.StatusText(w.status); text != "" {
+		b = append(b, text...)
+	} else {
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(w.status), 10)
+	}
 	b = append(b, "\r\n"...)
 	delete(w.h, "Content-Length")
 	delete(w.h, "Transfer-Encoding")
+	sniffed := ""
 	if bodyAllowed(w.status) {
 		if _, ok := w.h["Content-Type"]; !ok && len(w.body) > 0 {
-			w.h["Content-Type"] = []string{http.DetectContentType(w.body)}
+			sniffed = http.DetectContentType(w.body)
 		}
 	}
-	for k, vs := range w.h {
-		for _, v := range vs {
+	keys := w.keys[:0]
+	for k := range w.h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !isToken(k) {
+			continue // net/http drops such names too
+		}
+		for _, v := range w.h[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
 			b = appendHeaderValue(b, v)
 			b = append(b, "\r\n"...)
 		}
 	}
+	clear(keys)
+	w.keys = keys[:0]
 	b = append(b, "Date: "...)
 	b = append(b, httpDate()...)
 	b = append(b, "\r\n"...)
 	if bodyAllowed(w.status) {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, int64(len(w.body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	if sniffed != "" {
+		b = append(b, "Content-Type: "...)
+		b = append(b, sniffed...)
 		b = append(b, "\r\n"...)
 	}
 	if closeAfter {
@@ -600,13 +824,13 @@ func (w *fastWriter) writeTo(conn net.Conn, closeAfter bool) error {
 	return err
 }
 
-// appendHeaderValue appends v with CR and LF turned into spaces, as
-// net/http writes header values.
+// appendHeaderValue appends v with CR and LF turned into spaces, and then
+// spaces and tabs trimmed from its ends, as net/http writes header values.
 func appendHeaderValue(b []byte, v string) []byte {
 	if strings.ContainsAny(v, "\r\n") {
 		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 	}
-	return append(b, v...)
+	return append(b, strings.Trim(v, " \t")...)
 }
 
 // httpDate is the Date header's value, made once a second.

@@ -495,6 +495,14 @@ func (a *api) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
 // serveWatch serves a long-poll (one event) or streaming watch from this
 // member's store.
 func (a *api) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// A writer that cannot flush (the fast path's, which hands
+		// watches to net/http) would hold the events, and the watcher,
+		// until the watch ends: refuse rather than start one.
+		http.Error(w, "a watch needs a streaming response", http.StatusInternalServerError)
+		return
+	}
 	wt, err := a.b.Store().Watch(kr.path, kr.recursive, kr.stream, kr.waitIndex)
 	if err != nil {
 		a.writeStoreError(w, err)
@@ -504,10 +512,7 @@ func (a *api) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest)
 	a.setRaftHeaders(w, wt.Index())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	if flusher != nil {
-		flusher.Flush()
-	}
+	flusher.Flush()
 	enc := json.NewEncoder(w)
 	for {
 		select {
@@ -521,9 +526,7 @@ func (a *api) serveWatch(w http.ResponseWriter, r *http.Request, kr *keyRequest)
 			if err := enc.Encode(ev); err != nil {
 				return
 			}
-			if flusher != nil {
-				flusher.Flush()
-			}
+			flusher.Flush()
 			if !kr.stream {
 				return
 			}
