@@ -21,3 +21,17 @@ func TestAppendFramePartsIsAppendFrameOfTheJoinedParts(t *testing.T) {
 		}
 	})
 }
+
+// TestFramePartsWrittenInTurnIsAppendFrameParts checks that FrameParts's
+// head, the parts and its pad, joined, are AppendFrameParts's frame.
+func TestFramePartsWrittenInTurnIsAppendFrameParts(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		typ := RecordType(rapid.IntRange(1, 5).Draw(t, "type"))
+		parts := rapid.SliceOfN(rapid.SliceOfN(rapid.Byte(), 0, 40), 0, 4).Draw(t, "parts")
+		head, pad := FrameParts(typ, parts...)
+		got := bytes.Join(append(append([][]byte{head}, parts...), pad), nil)
+		if want := AppendFrameParts(nil, typ, parts...); !bytes.Equal(got, want) {
+			t.Fatalf("FrameParts written in turn:\n got %x\nwant %x", got, want)
+		}
+	})
+}

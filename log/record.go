@@ -110,6 +110,24 @@ func AppendFrameParts(dst []byte, typ RecordType, parts ...[]byte) []byte {
 	return sealFrame(dst, start)
 }
 
+// FrameParts is AppendFrameParts for a writer: the frame's head (length
+// and CRC words, type byte) and its zero padding, such that head, the
+// parts and pad written in turn are the bytes AppendFrameParts appends to
+// an aligned dst, without the parts being copied.
+func FrameParts(typ RecordType, parts ...[]byte) (head, pad []byte) {
+	n := 1 // the type byte
+	crc := crc32.Update(0, castagnoli, []byte{byte(typ)})
+	for _, p := range parts {
+		n += len(p)
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	head = make([]byte, FrameHeaderSize+1)
+	binary.LittleEndian.PutUint32(head, uint32(n))
+	binary.LittleEndian.PutUint32(head[4:], crc)
+	head[FrameHeaderSize] = byte(typ)
+	return head, make([]byte, frameSize(n)-FrameHeaderSize-n)
+}
+
 // sealFrame fills in the header of the frame that starts at dst[start] and
 // whose type byte and payload run to the end of dst, then pads it.
 func sealFrame(dst []byte, start int) []byte {

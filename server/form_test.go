@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"pgregory.net/rapid"
 )
@@ -120,4 +121,21 @@ func BenchmarkReadForm(b *testing.B) {
 			_, _ = readForm(r)
 		}
 	})
+}
+
+// A write's command has a path of its own, not a piece of the request's
+// (the key space keeps it, and the fast path's is a piece of the whole
+// head); a read's needs none.
+func TestWriteCommandOwnsItsPath(t *testing.T) {
+	for _, method := range []string{http.MethodPut, http.MethodPost} {
+		r := httptest.NewRequest(method, "/v2/keys/a/b", strings.NewReader("value=v"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		kr, kerr := parseKeyRequest(r)
+		if kerr != nil {
+			t.Fatal(kerr)
+		}
+		if kr.cmd.Path != "/a/b" || unsafe.StringData(kr.cmd.Path) == unsafe.StringData(kr.path) {
+			t.Errorf("%s: command path %q shares the request's", method, kr.cmd.Path)
+		}
+	}
 }

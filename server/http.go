@@ -368,10 +368,15 @@ func parseKeyRequest(r *http.Request) (*keyRequest, *kv.Error) {
 		Refresh: refresh, Recursive: kr.recursive, Sorted: kr.sorted,
 	}
 	switch r.Method {
-	case http.MethodPut:
+	case http.MethodPut, http.MethodPost:
 		kr.cmd.Method = kv.MethodPut
-	case http.MethodPost:
-		kr.cmd.Method = kv.MethodPost
+		if r.Method == http.MethodPost {
+			kr.cmd.Method = kv.MethodPost
+		}
+		// The key space keeps the path of a key it creates, and the fast
+		// path's is a piece of the whole request head: a copy of its own
+		// frees the rest.
+		kr.cmd.Path = strings.Clone(kr.path)
 	case http.MethodDelete:
 		kr.cmd.Method = kv.MethodDelete
 	}

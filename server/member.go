@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,22 +338,41 @@ func (m *Member) openNode(voters, learners []uint64) error {
 		ID: m.id, ClusterID: m.clusterID, Peers: voters, Learners: learners,
 		FS: cfg.FS, Dir: filepath.Join(cfg.DataDir, "member"),
 		ElectionTick: int(cfg.ElectionTimeout / cfg.HeartbeatInterval), HeartbeatTick: 1, TickInterval: cfg.HeartbeatInterval,
-		Rand:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
-		SnapshotCount: cfg.SnapshotCount,
-		SegmentSize:   cfg.WALSegmentSize,
-		Preallocate:   true,
-		ObserveSync:   m.metrics.observeSync,
-		LeaseReads:    cfg.LeaseReads,
-		KV:            kv.Options{HistorySize: cfg.EventHistory},
-		Background:    m.background,
-		Transport:     m,
-		Logger:        m.log,
+		Rand:            rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), m.id)),
+		SnapshotCount:   cfg.SnapshotCount,
+		SnapshotStagger: snapshotStagger(m.id, voters, cfg.SnapshotCount),
+		SegmentSize:     cfg.WALSegmentSize,
+		Preallocate:     true,
+		ObserveSync:     m.metrics.observeSync,
+		LeaseReads:      cfg.LeaseReads,
+		KV:              kv.Options{HistorySize: cfg.EventHistory},
+		Background:      m.background,
+		Transport:       m,
+		Logger:          m.log,
 	})
 	if err != nil {
 		return fmt.Errorf("server: opening data dir %s: %w", cfg.DataDir, err)
 	}
 	m.node = n
 	return nil
+}
+
+// snapshotStagger spreads the first snapshots of a cluster's members over
+// half of count (node.Config.SnapshotStagger): the member of rank r among
+// the n voters, ordered by id, takes its first one r*count/(2n) entries
+// early, so that they do not all encode and write their key space at the
+// same moment. A member that is not among voters (a learner, one added
+// later) is not staggered.
+func snapshotStagger(id uint64, voters []uint64, count uint64) uint64 {
+	if count == 0 {
+		count = 100000 // node.Config's default
+	}
+	sorted := slices.Sorted(slices.Values(voters))
+	r, ok := slices.BinarySearch(sorted, id)
+	if !ok {
+		return 0
+	}
+	return uint64(r) * count / uint64(2*len(sorted))
 }
 
 // start starts the member's goroutines: the loop, the HTTP servers, the

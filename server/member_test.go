@@ -337,3 +337,27 @@ func TestLeaseReads(t *testing.T) {
 		}
 	}
 }
+
+// The members of a cluster take their first snapshots spread over half
+// of the snapshot count, by rank of id; one not among the voters is not
+// staggered.
+func TestSnapshotStagger(t *testing.T) {
+	voters := []uint64{0x9c, 0x12, 0x57}
+	for _, tc := range []struct {
+		id, count, want uint64
+	}{
+		{0x12, 100000, 0},
+		{0x57, 100000, 16666},
+		{0x9c, 100000, 33333},
+		{0x9c, 0, 33333}, // node.Config's default count
+		{0x9c, 10, 3},
+		{0x77, 100000, 0},
+	} {
+		if got := snapshotStagger(tc.id, voters, tc.count); got != tc.want {
+			t.Errorf("snapshotStagger(%#x, %v, %d) = %d; want %d", tc.id, voters, tc.count, got, tc.want)
+		}
+	}
+	if !slices.Equal(voters, []uint64{0x9c, 0x12, 0x57}) {
+		t.Errorf("voters reordered: %v", voters)
+	}
+}

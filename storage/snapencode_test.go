@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/raftkv/raftkv/log"
 	"github.com/raftkv/raftkv/raft"
+	"github.com/raftkv/raftkv/vfs"
 )
 
 // encodeSnapshotModel is encodeSnapshot as it was before it framed the
@@ -58,9 +60,41 @@ func TestEncodeSnapshotBytesUnchanged(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("encodeSnapshot changed the bytes (%d against %d)", len(got), len(want))
 		}
+		parts := snapshotParts(cluster, member, snap)
+		if len(snap.Data) > 0 && &parts[2][0] != &snap.Data[0] {
+			t.Fatalf("snapshotParts copied the data")
+		}
 		c, m, back, err := decodeSnapshot(got)
 		if err != nil || c != cluster || m != member || back.Metadata.Index != snap.Metadata.Index || !bytes.Equal(back.Data, snap.Data) {
 			t.Fatalf("round trip: %v %d %d %+v", err, c, m, back.Metadata)
+		}
+	})
+}
+
+// The snapshot a Storage keeps after CreateSnapshot has the data's bytes
+// in a buffer not much larger than they are: a caller's buffer with much
+// slack (grown while the key space was encoded) is not kept, a snug one
+// is.
+func TestSnapshotKeptWithoutSlack(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		s := mustOpen(t, fsys, dir, testOpts())
+		defer s.Close()
+		if err := s.Save(raft.HardState{Term: 1, Commit: 10}, ents(1, 1, 10), true); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []int{4000, 1000, 1040} {
+			data := append(make([]byte, 0, c), fmt.Sprintf("state at %d", i+7)...)
+			data = append(data, bytes.Repeat([]byte{'.'}, 1000-len(data))...)
+			if _, err := s.CreateSnapshot(uint64(i+7), raft.ConfState{Voters: []uint64{1}}, data); err != nil {
+				t.Fatal(err)
+			}
+			snap, _ := s.Snapshot()
+			if string(snap.Data) != string(data) || cap(snap.Data) > len(data)+len(data)/8 {
+				t.Fatalf("capacity %d: kept %d bytes with capacity %d", c, len(snap.Data), cap(snap.Data))
+			}
+			if shared := &snap.Data[0] == &data[0]; shared != (c != 4000) {
+				t.Fatalf("capacity %d for %d bytes: kept the caller's buffer: %v", c, len(data), shared)
+			}
 		}
 	})
 }

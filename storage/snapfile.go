@@ -68,6 +68,15 @@ func (s *Storage) listSnapshots(removeTmp bool) ([]snapFile, error) {
 
 // encodeSnapshot frames snap as a snapshot file's contents.
 func encodeSnapshot(cluster, member uint64, snap raft.Snapshot) []byte {
+	return bytes.Join(snapshotParts(cluster, member, snap), nil)
+}
+
+// snapshotParts is encodeSnapshot's bytes in pieces to be written in turn:
+// the frame's head, the metadata, the data itself (snap.Data, not a copy)
+// and the frame's padding. The data, the whole key space, is neither
+// copied into a buffer nor framed in one: either would hold a second copy
+// of it in memory while the file is written, the member's peak.
+func snapshotParts(cluster, member uint64, snap raft.Snapshot) [][]byte {
 	var b bytes.Buffer
 	enc := msgpack.NewEncoder(&b)
 	md := snap.Metadata
@@ -87,14 +96,23 @@ func encodeSnapshot(cluster, member uint64, snap raft.Snapshot) []byte {
 	}
 	if snap.Data == nil {
 		_ = enc.EncodeBytes(nil) // msgpack's nil, not an empty bin
-		return log.AppendFrame(nil, log.RecordSnapshotFile, b.Bytes())
+	} else {
+		_ = enc.EncodeBytesLen(len(snap.Data))
 	}
-	// The data (the whole key space) goes straight into the frame, once:
-	// encoded into b as well, then framed, it would be copied twice more,
-	// and the bytes.Buffer's doublings would hold up to twice its size on
-	// the way — a snapshot's peak memory, for the same bytes.
-	_ = enc.EncodeBytesLen(len(snap.Data))
-	return log.AppendFrameParts(nil, log.RecordSnapshotFile, b.Bytes(), snap.Data)
+	head, pad := log.FrameParts(log.RecordSnapshotFile, b.Bytes(), snap.Data)
+	return [][]byte{head, b.Bytes(), snap.Data, pad}
+}
+
+// keptData is the data a Storage keeps of a snapshot it wrote (raft sends
+// it to followers that need it): data itself, or a copy at its exact size
+// when data's buffer is more than an eighth larger (grown while the key
+// space was encoded into it), so that the slack is not held until the
+// next one.
+func keptData(data []byte) []byte {
+	if cap(data)-len(data) > len(data)/8 {
+		return bytes.Clone(data)
+	}
+	return data
 }
 
 // decodeSnapshot parses a snapshot file's contents.
@@ -174,19 +192,21 @@ func (s *Storage) readSnapshot(index, term uint64) (raft.Snapshot, error) {
 	return snap, nil
 }
 
-// writeSnapshotFile makes buf durable as snap's file: temporary name,
-// sync, rename, directory sync (vfs.WriteFileAtomic, with the sync timed).
-// A failure leaves the temporary file for Open to remove.
-func (s *Storage) writeSnapshotFile(snap raft.Snapshot, buf []byte) error {
+// writeSnapshotFile makes parts, written in turn, durable as snap's file:
+// temporary name, sync, rename, directory sync (vfs.WriteFileAtomic, with
+// the sync timed). A failure leaves the temporary file for Open to remove.
+func (s *Storage) writeSnapshotFile(snap raft.Snapshot, parts [][]byte) error {
 	path := filepath.Join(s.snapDir(), snapshotName(snap.Metadata.Index, snap.Metadata.Term))
 	p, err := vfs.CreatePending(s.fsys, path)
 	if err != nil {
 		return err
 	}
 	p.ObserveSync = s.opts.ObserveSync
-	if _, err := p.Write(buf); err != nil {
-		p.Close()
-		return err
+	for _, b := range parts {
+		if _, err := p.Write(b); err != nil {
+			p.Close()
+			return err
+		}
 	}
 	return p.Commit()
 }

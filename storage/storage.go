@@ -339,15 +339,20 @@ func (s *Storage) prepare(snap raft.Snapshot) (*PreparedSnapshot, error) {
 	if snap.Metadata.Index <= cur {
 		return nil, raft.ErrSnapOutOfDate
 	}
-	buf := encodeSnapshot(s.opts.ClusterID, s.opts.MemberID, snap)
-	if len(buf) > log.MaxRecordLen {
+	parts := snapshotParts(s.opts.ClusterID, s.opts.MemberID, snap)
+	size := 0
+	for _, b := range parts {
+		size += len(b)
+	}
+	if size > log.MaxRecordLen {
 		return nil, ErrSnapshotTooLarge
 	}
-	if err := s.writeSnapshotFile(snap, buf); err != nil {
+	if err := s.writeSnapshotFile(snap, parts); err != nil {
 		s.wmu.Lock()
 		defer s.wmu.Unlock()
 		return nil, s.failed(err)
 	}
+	snap.Data = keptData(snap.Data)
 	return &PreparedSnapshot{snap: snap}, nil
 }
 

@@ -58,7 +58,9 @@
 // every member applies it through raft when the entry is applied, and the
 // resulting membership is what the next snapshot records. Every
 // SnapshotCount applied entries the member snapshots its key space
-// (kv.Store.Save) and compacts its log through storage; a restart comes
+// (kv.Store.Save) and compacts its log through storage (the first
+// snapshot of a log comes Config.SnapshotStagger entries early, so that
+// the members of a cluster do not all snapshot at once); a restart comes
 // back from the newest snapshot plus the WAL after it. A follower too far
 // behind receives the leader's snapshot by InstallSnapshot in chunks of
 // Config.SnapshotChunkSize, one in flight at a time: a lost chunk is sent

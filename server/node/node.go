@@ -85,8 +85,16 @@ type Config struct {
 	// snapshot encodes and writes the whole key space, and at 10000 (etcd
 	// 2's) a busy member spent much of its time and disk doing so.
 	SnapshotCount uint64
-	Transport     Transport
-	Logger        *slog.Logger
+	// SnapshotStagger brings the member's first snapshot of a log that
+	// has none this many entries earlier (below SnapshotCount; larger
+	// values are capped). Members of a cluster started together would
+	// otherwise all snapshot at the same index, at the same moment, and
+	// writes stall while every member encodes and writes its key space at
+	// once. Later snapshots follow every SnapshotCount entries, so the
+	// members stay apart. 0 (the simulator): no stagger.
+	SnapshotStagger uint64
+	Transport       Transport
+	Logger          *slog.Logger
 
 	// LeaseReads turns on raft's read lease (raft.Config.
 	// ReadOnlyLeaseBased): a leader answers ReadIndex from its lease while
@@ -159,6 +167,23 @@ type envelope struct {
 	Cmd      []byte
 }
 
+// envelopeSlack is more than the bytes an envelope adds to its command:
+// an array header, two uint64s and a bin header, 1+9+9+5.
+const envelopeSlack = 24
+
+// encodeEnvelope is msgpack.Marshal(e) into a buffer of about its size.
+// The entry lives in the in-memory log until the next snapshot, and
+// Marshal's buffer, grown by doubling from 64 bytes, is up to twice the
+// entry (512 bytes for a 300-byte entry).
+func encodeEnvelope(e *envelope) ([]byte, error) {
+	buf := bytes.NewBuffer(make([]byte, 0, len(e.Cmd)+envelopeSlack))
+	enc := msgpack.GetEncoder()
+	enc.Reset(buf)
+	err := enc.Encode(e)
+	msgpack.PutEncoder(enc)
+	return buf.Bytes(), err
+}
+
 type readyRead struct {
 	index uint64
 	done  func(index uint64)
@@ -213,6 +238,15 @@ type Node struct {
 	// bgErr is its failure, returned by the next HandleReady.
 	snapshotting bool
 	bgErr        error
+	// snapLen is the length of the newest snapshot's data and sinceSnap
+	// the bytes of the entries applied after it that created a key:
+	// together (and a sixteenth more) an estimate of the next snapshot's
+	// size, which its buffer is given at once instead of doubling its way
+	// there (each doubling a copy, and the old and the new buffer held
+	// together: the member's peak memory). Overwrites are not counted: a
+	// key space rewritten in place does not grow, and a buffer sized by
+	// every entry would be many times its size.
+	snapLen, sinceSnap int
 
 	lastSyncNs int64
 	graceNs    int64
@@ -231,6 +265,9 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	if cfg.SnapshotCount == 0 {
 		cfg.SnapshotCount = 100000
+	}
+	if cfg.SnapshotStagger >= cfg.SnapshotCount {
+		cfg.SnapshotStagger = cfg.SnapshotCount - 1
 	}
 	if cfg.SyncInterval == 0 {
 		cfg.SyncInterval = 500 * time.Millisecond
@@ -277,6 +314,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	cfg.bugs.Raft.Plant(rc)
 	n.snapIndex, n.applied = snap.Metadata.Index, snap.Metadata.Index
+	n.snapLen = len(snap.Data)
 	n.confState = snap.Metadata.ConfState
 	if _, cs, _ := st.InitialState(); len(cs.Voters) == 0 {
 		rc.Peers, rc.Learners = cfg.Peers, cfg.Learners
@@ -364,7 +402,7 @@ func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
 		return err
 	}
 	n.seq++
-	data, err := msgpack.Marshal(&envelope{From: n.cfg.ID, Seq: n.seq, Cmd: b})
+	data, err := encodeEnvelope(&envelope{From: n.cfg.ID, Seq: n.seq, Cmd: b})
 	if err != nil {
 		return err
 	}
@@ -506,6 +544,7 @@ func (n *Node) applyReady(rd *raft.Ready) error {
 		n.dropWaitsUpTo(rd.Snapshot.Metadata.Index)
 		n.applied = rd.Snapshot.Metadata.Index
 		n.snapIndex = n.applied
+		n.snapLen, n.sinceSnap = len(rd.Snapshot.Data), 0
 		n.confState = rd.Snapshot.Metadata.ConfState
 	}
 	if n.cfg.bugs.SnapshotBeforeApply && len(rd.CommittedEntries) > 0 {
@@ -553,15 +592,21 @@ func (n *Node) answerReads() {
 // background when Config.Background is set), and the log compacted by its
 // finish, on the Node's goroutine.
 func (n *Node) maybeSnapshot() error {
-	if n.snapshotting || n.applied < n.snapIndex+n.cfg.SnapshotCount {
+	next := n.snapIndex + n.cfg.SnapshotCount
+	if n.snapIndex == 0 {
+		next -= n.cfg.SnapshotStagger
+	}
+	if n.snapshotting || n.applied < next {
 		return nil
 	}
 	// confState is replaced on every change, never modified: the work may
 	// keep it.
 	index, cs, frozen := n.applied, n.confState, n.store.Freeze()
+	size, since := n.snapLen+n.sinceSnap, n.sinceSnap
+	size += size / 16
 	encode := func() ([]byte, error) {
-		var buf bytes.Buffer
-		err := frozen.Save(&buf)
+		buf := bytes.NewBuffer(make([]byte, 0, size))
+		err := frozen.Save(buf)
 		return buf.Bytes(), err
 	}
 	bugs := n.cfg.bugs
@@ -578,7 +623,7 @@ func (n *Node) maybeSnapshot() error {
 		if err == nil {
 			p, err = st.PrepareSnapshot(index, cs, data)
 		}
-		return func() { n.finishSnapshot(index, p, err) }
+		return func() { n.finishSnapshot(index, len(data), since, p, err) }
 	}
 	n.snapshotting = true
 	if n.cfg.Background == nil || bugs.SnapshotPastApplied || bugs.SnapshotBeforeApply {
@@ -591,7 +636,7 @@ func (n *Node) maybeSnapshot() error {
 
 // finishSnapshot compacts the log to a prepared snapshot, or records why
 // the snapshot failed.
-func (n *Node) finishSnapshot(index uint64, p *storage.PreparedSnapshot, err error) {
+func (n *Node) finishSnapshot(index uint64, size, since int, p *storage.PreparedSnapshot, err error) {
 	n.snapshotting = false
 	if err == nil {
 		err = n.st.CommitSnapshot(p)
@@ -599,6 +644,8 @@ func (n *Node) finishSnapshot(index uint64, p *storage.PreparedSnapshot, err err
 	switch {
 	case err == nil:
 		n.snapIndex = index
+		// The entries applied while it was written stay counted.
+		n.snapLen, n.sinceSnap = size, max(n.sinceSnap-since, 0)
 	case errors.Is(err, raft.ErrSnapOutOfDate):
 		// The leader's snapshot overtook ours while it was written.
 	default:
@@ -670,6 +717,10 @@ func (n *Node) apply(e raft.Entry) error {
 		}
 	}
 	ev, aerr := n.store.Apply(cmd)
+	if aerr == nil && ev != nil && ev.PrevNode == nil {
+		// A new key: the next snapshot grows by about its entry.
+		n.sinceSnap += len(e.Data)
+	}
 	if !waiting {
 		return nil
 	}

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // syncNet is a synchronous test network: messages queue until deliver.
@@ -386,6 +388,64 @@ func TestNodeBackgroundSnapshot(t *testing.T) {
 	for i := range 20 {
 		if _, err := c.nodes[1].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {
 			t.Fatalf("after restart: /k%d: %v", i, err)
+		}
+	}
+}
+
+// SnapshotStagger brings only the first snapshot forward: the next ones
+// come every SnapshotCount entries after it, so staggered members stay
+// apart. A stagger of SnapshotCount or more is capped below it.
+func TestNodeSnapshotStagger(t *testing.T) {
+	for _, tc := range []struct {
+		stagger uint64
+		want    []uint64 // the snapshot indexes, in turn
+	}{
+		{stagger: 0, want: []uint64{0, 10, 20}},
+		{stagger: 4, want: []uint64{0, 6, 16}},
+		{stagger: 50, want: []uint64{1, 11, 21}}, // capped at 9
+	} {
+		c := newTestClusterWith(t, func(cfg *Config) {
+			cfg.SnapshotCount = 10
+			cfg.SnapshotStagger = tc.stagger
+		}, 1)
+		n := c.nodes[1]
+		c.leader() // index 1: the leader's empty entry
+		var taken []uint64
+		for i := 0; ; i++ {
+			if s, _ := n.Storage().Snapshot(); len(taken) == 0 || s.Metadata.Index != taken[len(taken)-1] {
+				taken = append(taken, s.Metadata.Index)
+			}
+			if n.applied >= 25 {
+				break
+			}
+			c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
+		}
+		if !slices.Equal(taken, tc.want) {
+			t.Errorf("stagger %d: snapshots at %v; want %v", tc.stagger, taken, tc.want)
+		}
+	}
+}
+
+// encodeEnvelope writes msgpack.Marshal's bytes into a buffer that holds
+// them without growing.
+func TestEncodeEnvelopeAsMarshal(t *testing.T) {
+	for _, n := range []int{-1, 0, 1, 31, 255, 256, 300, 65535, 65536} {
+		for _, ids := range [][2]uint64{{0, 0}, {1, 127}, {0x9c4e1b2a7d3f5e61, ^uint64(0)}} {
+			e := &envelope{From: ids[0], Seq: ids[1]}
+			if n >= 0 {
+				e.Cmd = bytes.Repeat([]byte{'c'}, n)
+			}
+			want, err := msgpack.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := encodeEnvelope(e)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("cmd of %d bytes, %x: %d bytes (%v), not Marshal's %d", n, ids, len(got), err, len(want))
+			}
+			if cap(got) != max(n, 0)+envelopeSlack {
+				t.Errorf("cmd of %d bytes, %x: capacity %d for %d bytes: the buffer grew", n, ids, cap(got), len(got))
+			}
 		}
 	}
 }
