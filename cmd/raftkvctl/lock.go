@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/raftkv/raftkv/client"
 	"github.com/raftkv/raftkv/client/concurrency"
 )
 
@@ -78,14 +79,7 @@ what keeps it from overwriting a newer holder's work.`,
 			if len(args) == 0 {
 				return a.badArgs("lock name required")
 			}
-			dir, err := nameDir(lockRoot, args[0])
-			if err != nil {
-				return a.badArgs(err.Error())
-			}
-			if ttl == 0 {
-				return a.badArgs("--ttl must be at least 1 second")
-			}
-			c, code := a.newClient(true)
+			dir, c, code := a.holdClient(lockRoot, args[0], ttl)
 			if c == nil {
 				return code
 			}
@@ -149,14 +143,7 @@ value, until Ctrl-C. A vacancy (no candidate left) prints nothing.`,
 			if ok, code := a.checkArgs(args, nil, 2); !ok {
 				return code
 			}
-			dir, err := nameDir(electRoot, args[0])
-			if err != nil {
-				return a.badArgs(err.Error())
-			}
-			if ttl == 0 {
-				return a.badArgs("--ttl must be at least 1 second")
-			}
-			c, code := a.newClient(true)
+			dir, c, code := a.holdClient(electRoot, args[0], ttl)
 			if c == nil {
 				return code
 			}
@@ -180,6 +167,21 @@ value, until Ctrl-C. A vacancy (no candidate left) prints nothing.`,
 			return a.holdUntil(e.Done(), e.Err, "leadership")
 		},
 	}
+}
+
+// holdClient checks the name and --ttl of a lock or an election and makes
+// the client: it returns the name's directory under root and the client,
+// or a nil client and the exit code.
+func (a *app) holdClient(root, name string, ttl uint64) (string, *client.Client, int) {
+	dir, err := nameDir(root, name)
+	if err != nil {
+		return "", nil, a.badArgs(err.Error())
+	}
+	if ttl == 0 {
+		return "", nil, a.badArgs("--ttl must be at least 1 second")
+	}
+	c, code := a.newClient(true)
+	return dir, c, code
 }
 
 // printHold prints a lock's key and token, or a leader's key and value,

@@ -39,7 +39,9 @@
 // # Checks
 //
 //   - The KV clients' history (linearizability.History, one Recorder per
-//     client, unique values, unknown outcomes as the package prescribes),
+//     client, unique values, unknown outcomes as the package prescribes;
+//     each operation is linearizability/v2workload's Step, as in
+//     server/clustertest's TestLinearizableUnderFaults),
 //     with the final quorum reads of every key from every member appended,
 //     is checked by Porcupine: an acknowledged write that a member lost
 //     fails it. Keys change every 10 s, so that each key's history, which

@@ -21,6 +21,7 @@ import (
 
 	"github.com/raftkv/raftkv/internal/testcluster"
 	"github.com/raftkv/raftkv/linearizability"
+	"github.com/raftkv/raftkv/linearizability/v2workload"
 )
 
 // Options configures one run.
@@ -273,17 +274,19 @@ func Run(ctx context.Context, opts Options) (_ *Result, err error) {
 	var clients []*kvClient
 	for i := range opts.Clients {
 		cl := &kvClient{
-			id: i, rec: h.NewRecorder(), hc: r.cluster.HTTPClient(4 * time.Second),
-			rng:  rand.New(rand.NewPCG(opts.Seed, uint64(100+i))),
-			urls: r.cluster.ClientURLs(), keys: ks, tally: t,
-			last: map[string]string{}, used: map[string]bool{},
-			staleReads: opts.staleReads,
+			Client: v2workload.Client{
+				ID: i, Rec: h.NewRecorder(), HC: r.cluster.HTTPClient(4 * time.Second),
+				Rng:        rand.New(rand.NewPCG(opts.Seed, uint64(100+i))),
+				Last:       map[string]string{},
+				StaleReads: opts.staleReads,
+			},
+			urls: r.cluster.ClientURLs(), keys: ks, tally: t, used: map[string]bool{},
 		}
 		clients = append(clients, cl)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer cl.hc.CloseIdleConnections()
+			defer cl.HC.CloseIdleConnections()
 			cl.run(loadCtx)
 		}()
 	}
@@ -446,7 +449,7 @@ func (r *runner) monitor(ctx context.Context) {
 		for i, m := range r.cluster.Members {
 			var s selfStats
 			c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-			err := getJSON(c, r.ctl, m.ClientURL+"/v2/stats/self", &s)
+			err := testcluster.GetJSON(c, r.ctl, m.ClientURL+"/v2/stats/self", &s)
 			cancel()
 			if err != nil {
 				continue
@@ -539,11 +542,11 @@ func readFinal(ctx context.Context, hc *http.Client, rec *linearizability.Record
 	var last string
 	for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
 		rec.Call(linearizability.Input{Op: linearizability.OpGet, Key: key})
-		resp, err := keys(ctx, hc, http.MethodGet, base, key, nil)
+		resp, err := testcluster.Keys(ctx, hc, http.MethodGet, base, key, nil)
 		switch {
 		case err == nil && resp.Status == http.StatusOK:
-			rec.Return(linearizability.Output{Status: linearizability.StatusOK, Value: resp.Node.value(), Index: resp.Node.ModifiedIndex})
-			return resp.Node.value(), ""
+			rec.Return(linearizability.Output{Status: linearizability.StatusOK, Value: resp.Node.Val(), Index: resp.Node.ModifiedIndex})
+			return resp.Node.Val(), ""
 		case err == nil && resp.ErrorCode == 100:
 			rec.Return(linearizability.Output{Status: linearizability.StatusNotFound})
 			return "(not found)", ""
@@ -607,4 +610,12 @@ func Build(dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/raftkv: %v\n%s", err, b)
 	}
 	return bin, nil
+}
+
+// selfStats is the part of /v2/stats/self the nemesis reads.
+type selfStats struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	RaftTerm uint64 `json:"raftTerm"`
 }

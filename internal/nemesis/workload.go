@@ -2,34 +2,32 @@ package nemesis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
 	"github.com/raftkv/raftkv/linearizability"
+	"github.com/raftkv/raftkv/linearizability/v2workload"
 )
 
-// Outcome is the class of a client operation's answer.
+// Outcome is the class of a client operation's answer (v2workload's).
 type Outcome uint8
 
 const (
 	// OutcomeOK: the operation succeeded.
-	OutcomeOK Outcome = iota
+	OutcomeOK = Outcome(v2workload.OK)
 	// OutcomeFailed: a definite failure the model knows (key not found,
 	// compare failed, already exists): nothing changed.
-	OutcomeFailed
-	// OutcomeUnknown: a timeout, a broken connection or error 300; a
-	// write stays in the history with an unknown outcome.
-	OutcomeUnknown
+	OutcomeFailed = Outcome(v2workload.Failed)
+	// OutcomeUnknown: a timeout, a broken connection, error 300 or an
+	// answer outside the model; a write stays in the history with an
+	// unknown outcome.
+	OutcomeUnknown = Outcome(v2workload.Unknown)
 	// OutcomeRefused: the connection was refused (the member was down):
 	// the request never left.
-	OutcomeRefused
-	numOutcomes
+	OutcomeRefused = Outcome(v2workload.Refused)
+	numOutcomes    = OutcomeRefused + 1
 )
 
 var outcomeNames = [numOutcomes]string{"ok", "failed", "unknown", "refused"}
@@ -92,25 +90,17 @@ func (k keySpace) pick(rng *rand.Rand) string {
 // through a member chosen at random, recorded in the shared history
 // through its own Recorder.
 type kvClient struct {
-	id    int
-	rec   *linearizability.Recorder
-	hc    *http.Client
-	rng   *rand.Rand
+	v2workload.Client
 	urls  []string
 	keys  keySpace
 	tally *tally
-	// last is the last value this client saw for each key, for CAS.
-	last map[string]string
-	seq  int
 	// used collects every key the client touched (for the final reads).
 	used map[string]bool
-	// staleReads is Options.staleReads (a planted bug).
-	staleReads bool
 }
 
 func (c *kvClient) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		if c.step(c.urls[c.rng.IntN(len(c.urls))]) == OutcomeRefused {
+		if c.step(c.urls[c.Rng.IntN(len(c.urls))]) == OutcomeRefused {
 			// The member is down: a refused connection returns at once,
 			// and retrying in a tight loop only burns the CPU the
 			// members need.
@@ -123,87 +113,12 @@ func (c *kvClient) run(ctx context.Context) {
 }
 
 func (c *kvClient) step(base string) Outcome {
-	key := c.keys.pick(c.rng)
+	key := c.keys.pick(c.Rng)
 	c.used[key] = true
-	c.seq++
-	value := fmt.Sprintf("c%d.%d", c.id, c.seq)
-	var in linearizability.Input
-	var method string
-	form := url.Values{}
-	switch p := c.rng.IntN(100); {
-	case p < 40:
-		in, method = linearizability.Input{Op: linearizability.OpGet, Key: key}, http.MethodGet
-		if c.staleReads {
-			form.Set("quorum", "false")
-		}
-	case p < 65 || (p < 90 && c.last[key] == ""):
-		in, method = linearizability.Input{Op: linearizability.OpSet, Key: key, Value: value}, http.MethodPut
-		form.Set("value", value)
-	case p < 90:
-		in, method = linearizability.Input{Op: linearizability.OpCompareAndSwap, Key: key, Value: value, PrevValue: c.last[key]}, http.MethodPut
-		form.Set("value", value)
-		form.Set("prevValue", c.last[key])
-	case p < 95:
-		in, method = linearizability.Input{Op: linearizability.OpCreate, Key: key, Value: value}, http.MethodPut
-		form.Set("value", value)
-		form.Set("prevExist", "false")
-	default:
-		in, method = linearizability.Input{Op: linearizability.OpDelete, Key: key}, http.MethodDelete
+	op, o, unexpected := c.Step(base, "", key)
+	if unexpected != "" {
+		c.tally.unexpectedAnswer(unexpected)
 	}
-	c.rec.Call(in)
-	// Not the run's context: an operation in flight when the load stops
-	// finishes (bounded by the client's timeout) rather than turning
-	// unknown for nothing.
-	r, err := keys(context.Background(), c.hc, method, base, key, form)
-	o := c.record(in, value, r, err, base)
-	c.tally.add(in.Op, o)
-	return o
-}
-
-// record classifies an answer and records it; it returns the outcome.
-func (c *kvClient) record(in linearizability.Input, value string, r *v2Resp, err error, base string) Outcome {
-	var opErr *net.OpError
-	switch {
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		// Refused (the member is down): the request never left.
-		c.rec.NoEffect()
-		return OutcomeRefused
-	case err != nil:
-		// Reset, or a timeout (a paused or cut-off member).
-		c.rec.Ambiguous()
-		return OutcomeUnknown
-	case r.Status == http.StatusOK || r.Status == http.StatusCreated:
-		out := linearizability.Output{Status: linearizability.StatusOK}
-		if r.Node != nil {
-			out.Index = r.Node.ModifiedIndex
-		}
-		switch in.Op {
-		case linearizability.OpGet:
-			out.Value = r.Node.value()
-			c.last[in.Key] = out.Value
-		case linearizability.OpDelete:
-			c.last[in.Key] = ""
-		default:
-			c.last[in.Key] = value
-		}
-		c.rec.Return(out)
-		return OutcomeOK
-	case r.ErrorCode == 300:
-		// The member could not tell (no leader, leader lost, timeout).
-		c.rec.Ambiguous()
-		return OutcomeUnknown
-	default:
-		if st, known := linearizability.StatusOf(r.ErrorCode); known {
-			c.rec.Return(linearizability.Output{Status: st})
-			if st == linearizability.StatusNotFound {
-				c.last[in.Key] = ""
-			}
-			return OutcomeFailed
-		}
-		// Outside the model: sound to record as unknown, but it should
-		// not happen; the run reports it.
-		c.rec.Ambiguous()
-		c.tally.unexpectedAnswer(fmt.Sprintf("%v %s from %s: %v", in.Op, in.Key, base, r))
-		return OutcomeUnknown
-	}
+	c.tally.add(op, Outcome(o))
+	return Outcome(o)
 }

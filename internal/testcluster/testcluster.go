@@ -12,7 +12,9 @@
 // mutual TLS, on certificates made in the cluster's directory. With
 // Options.Hosts, Wrap and Dial the members run elsewhere than on loopback:
 // the nemesis (internal/nemesis) gives each its own address in a network
-// namespace of its own and dials them from another.
+// namespace of its own and dials them from another. Keys and GetJSON are
+// the raw v2 HTTP client the real-process tests and the nemesis talk to
+// the members with.
 package testcluster
 
 import (

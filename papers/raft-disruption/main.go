@@ -13,7 +13,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,12 +30,7 @@ import (
 	"github.com/raftkv/raftkv/sim"
 )
 
-func main() {
-	if err := runMain(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "raft-disruption:", err)
-		os.Exit(1)
-	}
-}
+func main() { run.Main("raft-disruption", runMain) }
 
 // config is one combination of the two extensions.
 type config struct {
@@ -65,17 +59,12 @@ type job struct {
 }
 
 func runMain(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("raft-disruption", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", filepath.Join("papers", "raft-disruption"), "directory for the data, plot and results.md")
+	fs := run.NewFlags("raft-disruption", stderr, "directory for the data, plot and results.md", "runs at once (0: one per core)")
+	out, jobs := fs.Out, fs.Jobs
 	duration := fs.Duration("duration", time.Hour, "simulated time per configuration")
-	jobs := fs.Int("j", 0, "runs at once (0: one per core)")
 	seed := fs.Uint64("seed", 1, "the seed of every run")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *duration < time.Second {
 		return fmt.Errorf("-duration %v: want at least a second", *duration)
@@ -117,11 +106,7 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	md := resultsMarkdown(todo, *duration)
-	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprint(stdout, md)
-	return nil
+	return run.WriteResults(*out, md, stdout)
 }
 
 // perHour scales a count over the run to one hour.

@@ -13,7 +13,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"image/color"
 	"io"
@@ -33,12 +32,7 @@ import (
 	"github.com/raftkv/raftkv/sim"
 )
 
-func main() {
-	if err := runMain(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "raft-fig16:", err)
-		os.Exit(1)
-	}
-}
+func main() { run.Main("raft-fig16", runMain) }
 
 // span is one line of the figure: election timeouts drawn from
 // [minMs, maxMs].
@@ -106,17 +100,12 @@ type result struct {
 }
 
 func runMain(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("raft-fig16", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", filepath.Join("papers", "raft-fig16"), "directory for the data, plots and results.md")
+	fs := run.NewFlags("raft-fig16", stderr, "directory for the data, plots and results.md", "trials run at once (0: one per core)")
+	out, jobs := fs.Out, fs.Jobs
 	scale := fs.Float64("scale", 1, "fraction of the paper's trial counts to run (at least 2 per line)")
-	jobs := fs.Int("j", 0, "trials run at once (0: one per core)")
 	only := fs.String("variants", "", "comma-separated variants to run (default all: "+names()+")")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *scale <= 0 || *scale > 1 {
 		return fmt.Errorf("-scale %g: want a fraction in (0, 1]", *scale)
@@ -179,11 +168,7 @@ func runMain(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	md := resultsMarkdown(vs, stats)
-	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(md), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprint(stdout, md)
-	return nil
+	return run.WriteResults(*out, md, stdout)
 }
 
 func names() string {

@@ -346,7 +346,7 @@ func TestForceNewClusterFromOneSurvivor(t *testing.T) {
 	}
 	// The survivor has applied every write (a quorum read there waits
 	// for it), so its own commit index covers them.
-	if r, err := keys(t.Context(), hc, http.MethodGet, urls[s], "/data/k49", vals("quorum", "true")); err != nil || r.Node.value() != "v49" {
+	if r, err := keys(t.Context(), hc, http.MethodGet, urls[s], "/data/k49", vals("quorum", "true")); err != nil || r.Node.Val() != "v49" {
 		t.Fatalf("quorum read on the survivor: %v %v", r, err)
 	}
 	// A running member's data dir is not backed up: its lock is held.

@@ -341,7 +341,7 @@ func TestDashboardKeys(t *testing.T) {
 	keyForm(t, ctx, "set", "/browser/short", "soon gone", "100")
 	pageMessage(t, ctx, "notice", "set /browser/short")
 	r, err := keys(t.Context(), hc, http.MethodGet, other, "/browser/short", nil)
-	if err != nil || r.Status != http.StatusOK || r.Node.value() != "soon gone" {
+	if err != nil || r.Status != http.StatusOK || r.Node.Val() != "soon gone" {
 		t.Fatalf("GET /browser/short: %v %v", r, err)
 	}
 	var withTTL struct {

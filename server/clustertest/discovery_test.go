@@ -88,7 +88,7 @@ func TestDiscoveryRealProcesses(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if r.Status != http.StatusOK || r.Node.value() != "v1" {
+		if r.Status != http.StatusOK || r.Node.Val() != "v1" {
 			return errors.New(r.String())
 		}
 		return nil
@@ -110,7 +110,7 @@ func TestDiscoveryRealProcesses(t *testing.T) {
 			watched <- err.Error()
 			return
 		}
-		watched <- w.Node.value()
+		watched <- w.Node.Val()
 	}()
 	if r, err := keys(ctx, hc, http.MethodPut, ms[2].clientURL, "/via-proxy", vals("value", "p2")); err != nil || r.Status != http.StatusOK {
 		t.Fatalf("PUT on a member: %v %v", r, err)
@@ -137,7 +137,7 @@ func TestDiscoveryRealProcesses(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if r.Status != http.StatusOK || r.Node.value() != "v1" {
+		if r.Status != http.StatusOK || r.Node.Val() != "v1" {
 			return errors.New(r.String())
 		}
 		return nil

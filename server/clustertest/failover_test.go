@@ -79,7 +79,7 @@ func (l *load) run(i int, w *writer, stop <-chan struct{}) {
 			// the next member.
 			target = (target + 1) % len(urls)
 		case r.Status == http.StatusOK || r.Status == http.StatusCreated:
-			if r.Node.value() != strconv.Itoa(seq) {
+			if r.Node.Val() != strconv.Itoa(seq) {
 				w.failures = append(w.failures, fmt.Sprintf("PUT %s=%d acknowledged with %v", w.key, seq, r))
 			}
 			w.lastAcked = seq
@@ -207,7 +207,7 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: GET %s: %v", base, w.key, err)
 			}
-			got, err := strconv.Atoi(r.Node.value())
+			got, err := strconv.Atoi(r.Node.Val())
 			if r.Status != http.StatusOK || err != nil {
 				t.Errorf("%s: GET %s: %v", base, w.key, r)
 				continue
@@ -226,7 +226,7 @@ func TestLeaderKilledUnderLoad(t *testing.T) {
 		check(m.ClientURL, func(key string) (*v2Resp, error) {
 			r, err := keys(t.Context(), hc, http.MethodGet, m.ClientURL, key, nil)
 			if err == nil && r.Node != nil {
-				final[key] = r.Node.value()
+				final[key] = r.Node.Val()
 			}
 			return r, err
 		})

@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,7 +20,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -36,52 +34,13 @@ const (
 	election  = 500 * time.Millisecond
 )
 
-// v2Node is a node of a v2 response.
-type v2Node struct {
-	Key           string  `json:"key"`
-	Value         *string `json:"value"`
-	Dir           bool    `json:"dir"`
-	ModifiedIndex uint64  `json:"modifiedIndex"`
-	CreatedIndex  uint64  `json:"createdIndex"`
-}
+// The v2 client the tests talk with (shared with the nemesis).
+type v2Resp = testcluster.V2Resp
 
-func (n *v2Node) value() string {
-	if n == nil || n.Value == nil {
-		return ""
-	}
-	return *n.Value
-}
-
-// v2Resp is a /v2/keys response: an event or an error.
-type v2Resp struct {
-	Status int
-	Header http.Header
-
-	Action   string  `json:"action"`
-	Node     *v2Node `json:"node"`
-	PrevNode *v2Node `json:"prevNode"`
-
-	ErrorCode int    `json:"errorCode"`
-	Message   string `json:"message"`
-	Cause     string `json:"cause"`
-	Index     uint64 `json:"index"`
-}
-
-// etcdIndex is the X-Etcd-Index header.
-func (r *v2Resp) etcdIndex() uint64 {
-	i, _ := strconv.ParseUint(r.Header.Get("X-Etcd-Index"), 10, 64)
-	return i
-}
-
-func (r *v2Resp) String() string {
-	if r.ErrorCode != 0 {
-		return fmt.Sprintf("%d errorCode %d %q (cause %q, index %d)", r.Status, r.ErrorCode, r.Message, r.Cause, r.Index)
-	}
-	if r.Node == nil {
-		return fmt.Sprintf("%d %s (no node)", r.Status, r.Action)
-	}
-	return fmt.Sprintf("%d %s %s=%q (modifiedIndex %d)", r.Status, r.Action, r.Node.Key, r.Node.value(), r.Node.ModifiedIndex)
-}
+var (
+	keys    = testcluster.Keys
+	getJSON = testcluster.GetJSON
+)
 
 // newHTTPClient is a plain net/http client: it follows redirects (for a
 // PUT or DELETE too, since form bodies can be re-sent), as curl -L does.
@@ -90,41 +49,6 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 		Timeout:   timeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
 	}
-}
-
-// keys sends one /v2/keys request: form values go in the body of a PUT or
-// POST (as curl -d sends them) and in the query otherwise.
-func keys(ctx context.Context, hc *http.Client, method, base, key string, form url.Values) (*v2Resp, error) {
-	u := base + "/v2/keys" + key
-	var body io.Reader
-	if method == http.MethodPut || method == http.MethodPost {
-		body = strings.NewReader(form.Encode())
-	} else if len(form) > 0 {
-		u += "?" + form.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := &v2Resp{Status: resp.StatusCode, Header: resp.Header}
-	if len(bytes.TrimSpace(b)) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return nil, fmt.Errorf("%s %s: %s: body %q is not v2 JSON: %v", method, u, resp.Status, b, err)
-		}
-	}
-	return out, nil
 }
 
 func vals(kv ...string) url.Values {
@@ -150,23 +74,6 @@ func listMembers(ctx context.Context, hc *http.Client, base string) ([]memberEnt
 	}
 	err := getJSON(ctx, hc, base+"/v2/members", &body)
 	return body.Members, err
-}
-
-// getJSON GETs u and decodes its 200 answer into v.
-func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // selfID is member base's id from /v2/stats/self.
@@ -233,12 +140,12 @@ func waitLocalValue(t *testing.T, hc *http.Client, base, key, want string, timeo
 			continue
 		}
 		last = r.String()
-		if r.Status == http.StatusOK && r.Node.value() == want {
+		if r.Status == http.StatusOK && r.Node.Val() == want {
 			return
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 2*election)
 		_, _ = keys(wctx, hc, http.MethodGet, base, key,
-			vals("wait", "true", "waitIndex", strconv.FormatUint(r.etcdIndex()+1, 10)))
+			vals("wait", "true", "waitIndex", strconv.FormatUint(r.EtcdIndex()+1, 10)))
 		wcancel()
 	}
 	t.Fatalf("%s: local read of %s never showed %q within %v; last: %s", base, key, want, timeout, last)

@@ -2,11 +2,7 @@ package clustertest
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +15,7 @@ import (
 
 	"github.com/raftkv/raftkv/internal/testcluster"
 	"github.com/raftkv/raftkv/linearizability"
+	"github.com/raftkv/raftkv/linearizability/v2workload"
 )
 
 // linTally is what the clients of the linearizability workload count
@@ -37,15 +34,9 @@ type linTally struct {
 // every request in the shared history through its own Recorder, one
 // request at a time.
 type linClient struct {
-	id   int
-	rec  *linearizability.Recorder
-	hc   *http.Client
-	rng  *rand.Rand
-	urls []string
-	keys []string
-	// last is the last value this client saw for each key, for CAS.
-	last  map[string]string
-	seq   int
+	v2workload.Client
+	urls  []string
+	keys  []string
 	tally *linTally
 }
 
@@ -53,7 +44,7 @@ func (c *linClient) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		// A random member each time, so that a member coming back (a
 		// restarted or resumed old leader) is asked at once.
-		i := c.rng.IntN(len(c.urls))
+		i := c.Rng.IntN(len(c.urls))
 		if c.step(c.urls[i]) {
 			c.tally.perMember[i].Add(1)
 		}
@@ -63,85 +54,20 @@ func (c *linClient) run(ctx context.Context) {
 // step runs one operation against base and reports whether the answer
 // was definite.
 func (c *linClient) step(base string) bool {
-	key := c.keys[c.rng.IntN(len(c.keys))]
-	c.seq++
-	value := fmt.Sprintf("c%d.%d", c.id, c.seq)
-	var in linearizability.Input
-	var method string
-	form := vals()
-	switch p := c.rng.IntN(100); {
-	case p < 40:
-		in, method = linearizability.Input{Op: linearizability.OpGet, Key: key}, http.MethodGet
-	case p < 65 || (p < 90 && c.last[key] == ""):
-		in, method = linearizability.Input{Op: linearizability.OpSet, Key: key, Value: value}, http.MethodPut
-		form.Set("value", value)
-	case p < 90:
-		in, method = linearizability.Input{Op: linearizability.OpCompareAndSwap, Key: key, Value: value, PrevValue: c.last[key]}, http.MethodPut
-		form.Set("value", value)
-		form.Set("prevValue", c.last[key])
-	case p < 95:
-		in, method = linearizability.Input{Op: linearizability.OpCreate, Key: key, Value: value}, http.MethodPut
-		form.Set("value", value)
-		form.Set("prevExist", "false")
-	default:
-		in, method = linearizability.Input{Op: linearizability.OpDelete, Key: key}, http.MethodDelete
-	}
-	c.rec.Call(in)
-	// Not the test's context: an operation in flight when the load stops
-	// finishes (bounded by the client's timeout) rather than turning
-	// ambiguous for nothing.
-	r, err := keys(context.Background(), c.hc, method, base, "/lin"+key, form)
-	var opErr *net.OpError
+	key := c.keys[c.Rng.IntN(len(c.keys))]
+	_, o, unexpected := c.Step(base, "/lin", key)
 	switch {
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		// The connection was refused (the member is down): the request
-		// never left, so it had no effect.
-		c.rec.NoEffect()
-		return false
-	case err != nil:
-		// Reset, or a timeout (a paused member): unknown outcome.
-		c.rec.Ambiguous()
-		c.tally.ambiguous.Add(1)
-		return false
-	case r.Status == http.StatusOK || r.Status == http.StatusCreated:
-		out := linearizability.Output{Status: linearizability.StatusOK}
-		if r.Node != nil {
-			out.Index = r.Node.ModifiedIndex
-		}
-		if in.Op == linearizability.OpGet {
-			out.Value = r.Node.value()
-			c.last[key] = out.Value
-		} else if in.Op != linearizability.OpDelete {
-			c.last[key] = value
-		} else {
-			c.last[key] = ""
-		}
-		c.rec.Return(out)
+	case o == v2workload.OK || o == v2workload.Failed:
 		c.tally.ok.Add(1)
 		return true
-	case r.ErrorCode == 300:
-		// The member could not tell (no leader, leader lost mid-request,
-		// timeout): unknown outcome.
-		c.rec.Ambiguous()
-		c.tally.ambiguous.Add(1)
-		return false
-	default:
-		if st, known := linearizability.StatusOf(r.ErrorCode); known {
-			c.rec.Return(linearizability.Output{Status: st})
-			if st == linearizability.StatusNotFound {
-				c.last[key] = ""
-			}
-			c.tally.ok.Add(1)
-			return true
-		}
-		// Outside the model: sound to record as unknown, but it should
-		// not happen.
-		c.rec.Ambiguous()
+	case unexpected != "":
 		c.tally.mu.Lock()
-		c.tally.unexpected = append(c.tally.unexpected, fmt.Sprintf("%v %s from %s: %v", in.Op, key, base, r))
+		c.tally.unexpected = append(c.tally.unexpected, unexpected)
 		c.tally.mu.Unlock()
-		return false
+	case o == v2workload.Unknown:
+		c.tally.ambiguous.Add(1)
 	}
+	return false
 }
 
 // TestLinearizableUnderFaults runs concurrent HTTP clients (writes, CAS,
@@ -169,15 +95,17 @@ func linearizableUnderFaults(t *testing.T, c *testcluster.Cluster) {
 	const clients = 6
 	for i := range clients {
 		cl := &linClient{
-			id: i, rec: h.NewRecorder(), hc: c.HTTPClient(2 * time.Second),
-			rng:  rand.New(rand.NewPCG(seed, uint64(i))),
-			urls: c.ClientURLs(), keys: []string{"/a", "/b", "/c", "/d"}, last: map[string]string{},
-			tally: tally,
+			Client: v2workload.Client{
+				ID: i, Rec: h.NewRecorder(), HC: c.HTTPClient(2 * time.Second),
+				Rng:  rand.New(rand.NewPCG(seed, uint64(i))),
+				Last: map[string]string{},
+			},
+			urls: c.ClientURLs(), keys: []string{"/a", "/b", "/c", "/d"}, tally: tally,
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer cl.hc.CloseIdleConnections()
+			defer cl.HC.CloseIdleConnections()
 			cl.run(ctx)
 		}()
 	}

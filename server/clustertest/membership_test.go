@@ -113,7 +113,7 @@ func TestMembershipAddAndRemove(t *testing.T) {
 		t.Fatalf("PUT through the new member: %v %v", r, err)
 	}
 	for _, base := range append(c.ClientURLs(), clientURL) {
-		if r, err := keys(ctx, hc, http.MethodGet, base, "/from-m4", nil); err != nil || r.Node.value() != "hi" {
+		if r, err := keys(ctx, hc, http.MethodGet, base, "/from-m4", nil); err != nil || r.Node.Val() != "hi" {
 			t.Fatalf("%s: GET /from-m4: %v %v", base, r, err)
 		}
 	}

@@ -42,12 +42,12 @@ func TestGettingStartedEveryMember(t *testing.T) {
 					t.Fatalf("%s: PUT: %v", m.Name, err)
 				}
 				// The key was deleted by the previous round: a new key is 201.
-				if put.Status != http.StatusCreated || put.Action != "set" || put.Node.value() != "Hello" ||
+				if put.Status != http.StatusCreated || put.Action != "set" || put.Node.Val() != "Hello" ||
 					put.Node.Key != "/message" || put.PrevNode != nil || put.Node.ModifiedIndex == 0 {
 					t.Fatalf("%s: PUT value=Hello: %v, want 201 set /message=\"Hello\" without prevNode", m.Name, put)
 				}
-				if put.etcdIndex() < put.Node.ModifiedIndex {
-					t.Errorf("%s: PUT: X-Etcd-Index %d below the node's modifiedIndex %d", m.Name, put.etcdIndex(), put.Node.ModifiedIndex)
+				if put.EtcdIndex() < put.Node.ModifiedIndex {
+					t.Errorf("%s: PUT: X-Etcd-Index %d below the node's modifiedIndex %d", m.Name, put.EtcdIndex(), put.Node.ModifiedIndex)
 				}
 				id := put.Header.Get("X-Etcd-Cluster-Id")
 				if id == "" || (clusterID != "" && id != clusterID) {
@@ -62,7 +62,7 @@ func TestGettingStartedEveryMember(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s: GET quorum=false: %v", m.Name, err)
 					}
-					if local.Status != http.StatusOK || local.Node.value() != "Hello" {
+					if local.Status != http.StatusOK || local.Node.Val() != "Hello" {
 						t.Errorf("%s: local read right after PUT value=Hello through it: %v", m.Name, local)
 					}
 				}
@@ -73,7 +73,7 @@ func TestGettingStartedEveryMember(t *testing.T) {
 					if err != nil {
 						t.Fatalf("%s: GET: %v", o.Name, err)
 					}
-					if get.Status != http.StatusOK || get.Action != "get" || get.Node.value() != "Hello" ||
+					if get.Status != http.StatusOK || get.Action != "get" || get.Node.Val() != "Hello" ||
 						get.Node.ModifiedIndex != put.Node.ModifiedIndex {
 						t.Fatalf("%s: GET after PUT through %s: %v, want 200 get \"Hello\" at modifiedIndex %d",
 							o.Name, m.Name, get, put.Node.ModifiedIndex)
@@ -88,7 +88,7 @@ func TestGettingStartedEveryMember(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: DELETE: %v", m.Name, err)
 				}
-				if del.Status != http.StatusOK || del.Action != "delete" || del.PrevNode.value() != "Hello" ||
+				if del.Status != http.StatusOK || del.Action != "delete" || del.PrevNode.Val() != "Hello" ||
 					del.Node == nil || del.Node.ModifiedIndex <= put.Node.ModifiedIndex {
 					t.Fatalf("%s: DELETE: %v, want 200 delete with prevNode \"Hello\" and a later modifiedIndex", m.Name, del)
 				}

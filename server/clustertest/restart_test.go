@@ -54,7 +54,7 @@ func TestRestartedMemberCatchesUp(t *testing.T) {
 			// Entries apply in order: the last write is there, so all are.
 			for i := range n {
 				r, err := keys(ctx, hc, http.MethodGet, m.ClientURL, fmt.Sprintf("/k/%d", i), vals("quorum", "false"))
-				if err != nil || r.Status != http.StatusOK || r.Node.value() != fmt.Sprint("v", i) {
+				if err != nil || r.Status != http.StatusOK || r.Node.Val() != fmt.Sprint("v", i) {
 					t.Fatalf("%s after catching up: local read of /k/%d: %v %v", m.Name, i, r, err)
 				}
 			}
@@ -65,7 +65,7 @@ func TestRestartedMemberCatchesUp(t *testing.T) {
 				t.Fatalf("PUT /after through the restarted %s: %v %v", m.Name, r, err)
 			}
 			for _, o := range c.Members {
-				if r, err := keys(ctx, hc, http.MethodGet, o.ClientURL, "/after", nil); err != nil || r.Node.value() != m.Name {
+				if r, err := keys(ctx, hc, http.MethodGet, o.ClientURL, "/after", nil); err != nil || r.Node.Val() != m.Name {
 					t.Fatalf("%s: GET /after: %v %v", o.Name, r, err)
 				}
 			}

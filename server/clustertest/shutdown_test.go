@@ -51,7 +51,7 @@ func TestLeaderSIGTERMHandsOver(t *testing.T) {
 	}
 
 	// Nothing was lost, the two serve, and the stopped member rejoins.
-	if r, err := keys(ctx, hc, http.MethodGet, c.Members[newLeader].ClientURL, "/before-stop", nil); err != nil || r.Node.value() != "1" {
+	if r, err := keys(ctx, hc, http.MethodGet, c.Members[newLeader].ClientURL, "/before-stop", nil); err != nil || r.Node.Val() != "1" {
 		t.Fatalf("GET /before-stop after the handover: %v %v", r, err)
 	}
 	if r, err := keys(ctx, hc, http.MethodPut, c.Members[newLeader].ClientURL, "/after-stop", vals("value", "2")); err != nil || r.Status != http.StatusCreated {

@@ -7,37 +7,21 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import vm from 'node:vm';
 
 import { createTimeline } from '../static/trace.js';
+import { hostWorker } from './workerhost.mjs';
 import { CHUNK_MS, fireDue, newRun, nextTarget, scenarioLimit } from '../static/live.js';
 import { SCENARIOS } from '../static/live/scenarios.js';
 
 const dir = process.env.RAFTKV_LIVE_DIR;
 if (!dir) throw new Error('RAFTKV_LIVE_DIR is not set: run this through go test -run TestScenariosInNode ./visualizer');
 
-const inbox = [];
-let waiters = [];
-globalThis.self = globalThis;
-globalThis.location = { href: 'file://' + path.join(dir, 'worker.js') };
-globalThis.postMessage = (m) => {
-  inbox.push(structuredClone(m));
-  const w = waiters;
-  waiters = [];
-  w.forEach((f) => f());
-};
-globalThis.importScripts = (...names) => {
-  for (const n of names) vm.runInThisContext(fs.readFileSync(path.join(dir, n), 'utf8'), { filename: n });
-};
-globalThis.fetch = async (url) => new Response(fs.readFileSync(new URL(String(url)).pathname), { headers: { 'content-type': 'application/wasm' } });
-vm.runInThisContext(fs.readFileSync(path.join(dir, 'worker.js'), 'utf8'), { filename: 'worker.js' });
+const { inbox, wait } = hostWorker(dir);
 
 async function next() {
   for (;;) {
     if (inbox.length) return inbox.shift();
-    await new Promise((r) => waiters.push(r));
+    await wait();
   }
 }
 

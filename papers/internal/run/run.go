@@ -1,6 +1,7 @@
-// Package run holds what the papers/ reproductions share: running
-// independent trials on every core with a progress bar, writing CSV, and
-// saving gonum plots as SVG and PNG.
+// Package run holds what the papers/ reproductions share: the command
+// line (-out, -j) and results.md, running independent trials on every
+// core with a progress bar, writing CSV, and saving gonum plots as SVG
+// and PNG.
 //
 // Each trial is a function of its index only (the simulator is
 // deterministic per seed), so results do not depend on how many trials run

@@ -2,36 +2,20 @@
 // WebAssembly, in node as a page would: node's test runner, started by
 // TestWorkerInNode (worker_test.go), which builds raftkv.wasm and puts it,
 // wasm_exec.js and worker.js in the folder $RAFTKV_LIVE_DIR. The worker
-// runs in this process with the few globals of a worker it uses.
+// runs in this process with the few globals of a worker it uses
+// (jstest/workerhost.mjs, shared with the scenarios test).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
-import vm from 'node:vm';
+
+import { hostWorker } from '../../jstest/workerhost.mjs';
 
 const dir = process.env.RAFTKV_LIVE_DIR;
 if (!dir) throw new Error('RAFTKV_LIVE_DIR is not set: run this through go test ./visualizer/wasm');
 
 // A worker's globals, on this process's global object.
-const inbox = [];
-let waiters = [];
-globalThis.self = globalThis;
-globalThis.location = { href: 'file://' + path.join(dir, 'worker.js') };
-globalThis.postMessage = (m) => {
-  inbox.push(structuredClone(m));
-  const w = waiters;
-  waiters = [];
-  w.forEach((f) => f());
-};
-globalThis.importScripts = (...names) => {
-  for (const n of names) vm.runInThisContext(fs.readFileSync(path.join(dir, n), 'utf8'), { filename: n });
-};
-globalThis.fetch = async (url) => {
-  const p = new URL(String(url)).pathname;
-  return new Response(fs.readFileSync(p), { headers: { 'content-type': 'application/wasm' } });
-};
-vm.runInThisContext(fs.readFileSync(path.join(dir, 'worker.js'), 'utf8'), { filename: 'worker.js' });
+const { inbox, wait } = hostWorker(dir);
 
 const send = (m) => self.onmessage({ data: m });
 
@@ -44,7 +28,7 @@ async function next(type) {
       if (m.type === 'error' && type !== 'error') throw new Error('worker error: ' + m.message);
       if (!type || m.type === type) return m;
     }
-    await new Promise((r) => waiters.push(r));
+    await wait();
   }
 }
 

@@ -1,4 +1,4 @@
-package nemesis
+package testcluster
 
 import (
 	"bytes"
@@ -8,50 +8,63 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
-// v2Node is a node of a v2 response.
-type v2Node struct {
+// V2Node is a node of a v2 response.
+type V2Node struct {
 	Key           string  `json:"key"`
 	Value         *string `json:"value"`
+	Dir           bool    `json:"dir"`
 	ModifiedIndex uint64  `json:"modifiedIndex"`
 	CreatedIndex  uint64  `json:"createdIndex"`
 }
 
-func (n *v2Node) value() string {
+// Val is the node's value, "" for a nil node or one without a value.
+func (n *V2Node) Val() string {
 	if n == nil || n.Value == nil {
 		return ""
 	}
 	return *n.Value
 }
 
-// v2Resp is a /v2/keys response: an event or an error.
-type v2Resp struct {
+// V2Resp is a /v2/keys response: an event or an error.
+type V2Resp struct {
 	Status int
 	Header http.Header
 
-	Action    string  `json:"action"`
-	Node      *v2Node `json:"node"`
-	PrevNode  *v2Node `json:"prevNode"`
-	ErrorCode int     `json:"errorCode"`
-	Message   string  `json:"message"`
-	Cause     string  `json:"cause"`
+	Action   string  `json:"action"`
+	Node     *V2Node `json:"node"`
+	PrevNode *V2Node `json:"prevNode"`
+
+	ErrorCode int    `json:"errorCode"`
+	Message   string `json:"message"`
+	Cause     string `json:"cause"`
+	Index     uint64 `json:"index"`
 }
 
-func (r *v2Resp) String() string {
+// EtcdIndex is the X-Etcd-Index header.
+func (r *V2Resp) EtcdIndex() uint64 {
+	i, _ := strconv.ParseUint(r.Header.Get("X-Etcd-Index"), 10, 64)
+	return i
+}
+
+func (r *V2Resp) String() string {
 	if r.ErrorCode != 0 {
-		return fmt.Sprintf("%d errorCode %d %q (cause %q)", r.Status, r.ErrorCode, r.Message, r.Cause)
+		return fmt.Sprintf("%d errorCode %d %q (cause %q, index %d)", r.Status, r.ErrorCode, r.Message, r.Cause, r.Index)
 	}
 	if r.Node == nil {
 		return fmt.Sprintf("%d %s (no node)", r.Status, r.Action)
 	}
-	return fmt.Sprintf("%d %s %s=%q (modifiedIndex %d)", r.Status, r.Action, r.Node.Key, r.Node.value(), r.Node.ModifiedIndex)
+	return fmt.Sprintf("%d %s %s=%q (modifiedIndex %d)", r.Status, r.Action, r.Node.Key, r.Node.Val(), r.Node.ModifiedIndex)
 }
 
-// keys sends one /v2/keys request: form values go in the body of a PUT or
-// POST and in the query otherwise.
-func keys(ctx context.Context, hc *http.Client, method, base, key string, form url.Values) (*v2Resp, error) {
+// Keys sends one /v2/keys request with a plain net/http client, as curl
+// and v2 client libraries do: form values go in the body of a PUT or POST
+// (as curl -d sends them) and in the query otherwise. A non-2xx answer is
+// not an error: it is in the response's Status and ErrorCode.
+func Keys(ctx context.Context, hc *http.Client, method, base, key string, form url.Values) (*V2Resp, error) {
 	u := base + "/v2/keys" + key
 	var body io.Reader
 	if method == http.MethodPut || method == http.MethodPost {
@@ -75,7 +88,7 @@ func keys(ctx context.Context, hc *http.Client, method, base, key string, form u
 	if err != nil {
 		return nil, err
 	}
-	out := &v2Resp{Status: resp.StatusCode, Header: resp.Header}
+	out := &V2Resp{Status: resp.StatusCode, Header: resp.Header}
 	if len(bytes.TrimSpace(b)) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
 			return nil, fmt.Errorf("%s %s: %s: body %q is not v2 JSON: %v", method, u, resp.Status, b, err)
@@ -84,8 +97,8 @@ func keys(ctx context.Context, hc *http.Client, method, base, key string, form u
 	return out, nil
 }
 
-// getJSON GETs u and decodes its 200 answer into v.
-func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
+// GetJSON GETs u and decodes its 200 answer into v.
+func GetJSON(ctx context.Context, hc *http.Client, u string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
@@ -99,12 +112,4 @@ func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
 		return fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// selfStats is the part of /v2/stats/self the nemesis reads.
-type selfStats struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	RaftTerm uint64 `json:"raftTerm"`
 }
