@@ -180,18 +180,29 @@ func leftovers(t *testing.T) []string {
 
 // TestLeftoversRemoved: namespaces of a run whose process is gone are
 // removed at the next start, with the processes still running in them;
-// those of a live process are kept.
+// those of a live process are kept. So is one of this process's own, but
+// not one that bears this process's pid without being its own: an
+// earlier process with the same pid left it.
 func TestLeftoversRemoved(t *testing.T) {
 	needNamespaces(t)
 	ctx := t.Context()
 	dead := nsPrefix + "999999999r1-c" // no such pid
 	live := nsPrefix + "1r1-c"         // pid 1 is alive
-	for _, ns := range []string{dead, live} {
+	reused := fmt.Sprintf("%s%dr9001-c", nsPrefix, os.Getpid())
+	mine := fmt.Sprintf("%s%dr9002-c", nsPrefix, os.Getpid())
+	own(strings.TrimSuffix(mine, "c"))
+	for _, ns := range []string{dead, live, reused, mine} {
 		if err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = run(context.Background(), "", "ip", "netns", "del", live) })
+	t.Cleanup(func() {
+		for _, ns := range []string{live, reused, mine} {
+			if _, err := os.Stat("/run/netns/" + ns); err == nil {
+				_ = run(context.Background(), "", "ip", "netns", "del", ns)
+			}
+		}
+	})
 	// A member left running by the killed run.
 	orphan := exec.Command("ip", "netns", "exec", dead, "sleep", "600")
 	if err := orphan.Start(); err != nil {
@@ -215,8 +226,8 @@ func TestLeftoversRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(gone, dead) || slices.Contains(gone, live) {
-		t.Errorf("removed %v; want %s removed and %s kept", gone, dead, live)
+	if !slices.Contains(gone, dead) || !slices.Contains(gone, reused) || slices.Contains(gone, live) || slices.Contains(gone, mine) {
+		t.Errorf("removed %v; want %s and %s removed, %s and %s kept", gone, dead, reused, live, mine)
 	}
 	if _, err := os.Stat("/run/netns/" + live); err != nil {
 		t.Errorf("%s: %v", live, err)

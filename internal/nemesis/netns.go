@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -22,6 +23,25 @@ var ErrUnavailable = errors.New("nemesis: network namespaces are not available")
 // that follows tells leftovers of a killed run (pid gone) from a live
 // run's.
 const nsPrefix = "rkvnem-"
+
+// owned holds the name prefixes of the namespaces this process makes
+// (each run's, and Available's probe). A namespace named with this
+// process's pid but no owned prefix is a leftover of an earlier process
+// that had the same pid (pids are reused): removeLeftovers removes it
+// like any other, where trusting the pid alone would keep it, and the
+// run that then asks for the same name would fail.
+var owned sync.Map // prefix -> struct{}
+
+func own(prefix string) { owned.Store(prefix, struct{}{}) }
+
+func ownedHere(name string) bool {
+	found := false
+	owned.Range(func(k, _ any) bool {
+		found = strings.HasPrefix(name, k.(string))
+		return !found
+	})
+	return found
+}
 
 // subnet is the private network inside the namespaces: the clients'
 // namespace holds the bridge with clientAddr, member i has memberAddr(i).
@@ -72,6 +92,7 @@ func Available(ctx context.Context) error {
 		}
 	}
 	probe := fmt.Sprintf("%s%dprobe", nsPrefix, os.Getpid())
+	own(probe)
 	if err := run(ctx, "", "ip", "netns", "add", probe); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -92,6 +113,7 @@ func removeLeftovers(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	var gone []string
+	var failed error
 	for _, e := range entries {
 		name, ok := strings.CutPrefix(e.Name(), nsPrefix)
 		if !ok {
@@ -102,17 +124,27 @@ func removeLeftovers(ctx context.Context) ([]string, error) {
 			digits = name[:i]
 		}
 		pid, err := strconv.Atoi(digits)
-		if err != nil || pidAlive(pid) {
+		if err != nil {
+			continue
+		}
+		if pid == os.Getpid() {
+			if ownedHere(e.Name()) {
+				continue
+			}
+		} else if pidAlive(pid) {
 			continue
 		}
 		// Members of a killed run outlive it, still in their namespace.
 		killNamespacePids(ctx, e.Name())
 		if err := run(ctx, "", "ip", "netns", "del", e.Name()); err != nil {
-			return gone, err
+			// Go on with the others: one that cannot be removed now
+			// must not keep this run from starting.
+			failed = errors.Join(failed, err)
+			continue
 		}
 		gone = append(gone, e.Name())
 	}
-	return gone, nil
+	return gone, failed
 }
 
 // killNamespacePids SIGKILLs every process in namespace name.
@@ -140,6 +172,7 @@ func pidAlive(pid int) bool {
 // this process) for members members.
 func setupNetwork(ctx context.Context, tag string, members int) (*network, error) {
 	n := &network{prefix: fmt.Sprintf("%s%d%s-", nsPrefix, os.Getpid(), tag), members: members, nsFd: -1}
+	own(n.prefix)
 	ok := false
 	defer func() {
 		if !ok {

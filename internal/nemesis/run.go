@@ -208,10 +208,14 @@ func Run(ctx context.Context, opts Options) (_ *Result, err error) {
 	if err := Available(ctx); err != nil {
 		return nil, err
 	}
-	if gone, err := removeLeftovers(ctx); err != nil {
-		return nil, fmt.Errorf("removing the namespaces of earlier runs: %v", err)
-	} else if len(gone) > 0 {
+	gone, err := removeLeftovers(ctx)
+	if len(gone) > 0 {
 		fmt.Fprintf(opts.Log, "removed namespaces left by killed runs: %s\n", strings.Join(gone, " "))
+	}
+	if err != nil {
+		// Names are unique to this run: others' leftovers are in the
+		// way only of the machine's tidiness.
+		fmt.Fprintf(opts.Log, "warning: could not remove every namespace left by killed runs: %v\n", err)
 	}
 	dir := opts.Dir
 	if dir == "" {
