@@ -191,10 +191,13 @@ func TestCheckAgreesWithPorcupine(t *testing.T) {
 	verdicts := map[Verdict]int{}
 	rapid.Check(t, func(rt *rapid.T) {
 		o := genOptions{
-			seed:         rapid.Uint64().Draw(rt, "seed"),
-			clients:      rapid.IntRange(1, 5).Draw(rt, "clients"),
-			keys:         rapid.IntRange(1, 2).Draw(rt, "keys"),
-			ops:          rapid.IntRange(1, 60).Draw(rt, "ops"),
+			seed:    rapid.Uint64().Draw(rt, "seed"),
+			clients: rapid.IntRange(1, 5).Draw(rt, "clients"),
+			keys:    rapid.IntRange(1, 2).Draw(rt, "keys"),
+			ops:     rapid.IntRange(1, 60).Draw(rt, "ops"),
+			// Porcupine alone, the reference, must decide every history
+			// this small (2,000 checks of it took 4 s under -race); Check
+			// exists for the longer ones.
 			ambiguousPct: rapid.IntRange(0, 50).Draw(rt, "ambiguousPct"),
 			bug:          plantedBug(rapid.IntRange(int(bugNone), int(bugWrongIndex)).Draw(rt, "bug")),
 		}
@@ -205,7 +208,7 @@ func TestCheckAgreesWithPorcupine(t *testing.T) {
 		}
 		want := porcupine.CheckOperationsTimeout(Model(), norm, 20*time.Second)
 		if want == porcupine.Unknown {
-			rt.Skip("porcupine alone timed out")
+			rt.Fatalf("Porcupine alone could not decide this history in 20 s: the generator must stay within what the reference decides")
 		}
 		res, err := Check(ops, CheckOptions{Timeout: 20 * time.Second})
 		if err != nil {
