@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -347,7 +346,7 @@ func (a *api) serveAuthUsers(w http.ResponseWriter, r *http.Request) {
 // means update; roles mean create; a password alone creates or updates.
 func (a *api) putUser(ctx context.Context, w http.ResponseWriter, r *http.Request, name string) {
 	var in authUser
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+	if err := decodeBody(w, r, &in); err != nil {
 		message(w, http.StatusBadRequest, "Invalid JSON in request body.")
 		return
 	}
@@ -521,7 +520,7 @@ func (a *api) serveAuthRoles(w http.ResponseWriter, r *http.Request) {
 // update, anything else a create).
 func (a *api) putRole(ctx context.Context, w http.ResponseWriter, r *http.Request, name string) {
 	var in authRole
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+	if err := decodeBody(w, r, &in); err != nil {
 		message(w, http.StatusBadRequest, "Invalid JSON in request body.")
 		return
 	}

@@ -620,7 +620,7 @@ func readPeerURLs(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 	var body struct {
 		PeerURLs []string `json:"peerURLs"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+	if err := decodeBody(w, r, &body); err != nil {
 		message(w, http.StatusBadRequest, "bad JSON body: %v", err)
 		return nil, false
 	}
@@ -747,4 +747,10 @@ func (a *api) confChange(w http.ResponseWriter, r *http.Request, cc raft.ConfCha
 		return false
 	}
 	return true
+}
+
+// decodeBody decodes the JSON body of a request of the members or auth
+// API, of at most 1 MiB, into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	return json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v)
 }

@@ -96,11 +96,5 @@ func runProxy(o *options, cfg server.MemberConfig, members []server.InitialMembe
 	}
 	<-ctx.Done()
 	logger.Info("stopping the proxy")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Stop(sctx); err != nil {
-		logger.Error("proxy stopped with an error", "err", err)
-		return 1
-	}
-	return 0
+	return stopWithin(logger, 5*time.Second, "proxy stopped with an error", p.Stop)
 }

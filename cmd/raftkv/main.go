@@ -286,13 +286,7 @@ func runIO(args, env []string, stdout, stderr io.Writer) int {
 	select {
 	case s := <-sigs:
 		logger.Info("stopping", "signal", s.String())
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := m.Stop(ctx); err != nil {
-			logger.Error("stopped with an error", "err", err)
-			return 1
-		}
-		return 0
+		return stopWithin(logger, 10*time.Second, "stopped with an error", m.Stop)
 	case <-m.Done():
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -439,4 +433,16 @@ func tlsConfig(o *options, cfg *server.MemberConfig, logger *slog.Logger) error 
 		return err
 	}
 	return nil
+}
+
+// stopWithin calls stop with a deadline d from now and returns the exit
+// code: 0, or 1 (logging failed with the error) if it failed.
+func stopWithin(logger *slog.Logger, d time.Duration, failed string, stop func(context.Context) error) int {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		logger.Error(failed, "err", err)
+		return 1
+	}
+	return 0
 }
