@@ -158,32 +158,6 @@ var (
 	ErrCorruptEntry = errors.New("server: committed entry cannot be decoded")
 )
 
-// envelope is the payload of a normal log entry: who proposed the command,
-// so the proposer can recognise its own entry when it is applied.
-type envelope struct {
-	_msgpack struct{} `msgpack:",as_array"` //lint:ignore U1000 msgpack reads the tag
-	From     uint64
-	Seq      uint64
-	Cmd      []byte
-}
-
-// envelopeSlack is more than the bytes an envelope adds to its command:
-// an array header, two uint64s and a bin header, 1+9+9+5.
-const envelopeSlack = 24
-
-// encodeEnvelope is msgpack.Marshal(e) into a buffer of about its size.
-// The entry lives in the in-memory log until the next snapshot, and
-// Marshal's buffer, grown by doubling from 64 bytes, is up to twice the
-// entry (512 bytes for a 300-byte entry).
-func encodeEnvelope(e *envelope) ([]byte, error) {
-	buf := bytes.NewBuffer(make([]byte, 0, len(e.Cmd)+envelopeSlack))
-	enc := msgpack.GetEncoder()
-	enc.Reset(buf)
-	err := enc.Encode(e)
-	msgpack.PutEncoder(enc)
-	return buf.Bytes(), err
-}
-
 type readyRead struct {
 	index uint64
 	done  func(index uint64)
@@ -402,10 +376,7 @@ func (n *Node) propose(cmd *kv.Command, done func(Result)) error {
 		return err
 	}
 	n.seq++
-	data, err := encodeEnvelope(&envelope{From: n.cfg.ID, Seq: n.seq, Cmd: b})
-	if err != nil {
-		return err
-	}
+	data := encodeEnvelope(&envelope{From: n.cfg.ID, Seq: n.seq, Cmd: b})
 	index, err := n.raw.Propose(data)
 	if err != nil {
 		return err
@@ -707,11 +678,10 @@ func (n *Node) apply(e raft.Entry) error {
 	ours := waiting && bytes.Equal(e.Data, w.data)
 	cmd := w.cmd
 	if !ours {
-		var env envelope
-		if err := msgpack.Unmarshal(e.Data, &env); err != nil {
+		env, err := decodeEnvelope(e.Data)
+		if err != nil {
 			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
 		}
-		var err error
 		if cmd, err = kv.DecodeCommand(env.Cmd); err != nil {
 			return fmt.Errorf("%w: index %d: %v", ErrCorruptEntry, e.Index, err)
 		}

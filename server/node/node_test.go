@@ -14,7 +14,6 @@ import (
 	"github.com/raftkv/raftkv/kv"
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // syncNet is a synchronous test network: messages queue until deliver.
@@ -422,30 +421,6 @@ func TestNodeSnapshotStagger(t *testing.T) {
 		}
 		if !slices.Equal(taken, tc.want) {
 			t.Errorf("stagger %d: snapshots at %v; want %v", tc.stagger, taken, tc.want)
-		}
-	}
-}
-
-// encodeEnvelope writes msgpack.Marshal's bytes into a buffer that holds
-// them without growing.
-func TestEncodeEnvelopeAsMarshal(t *testing.T) {
-	for _, n := range []int{-1, 0, 1, 31, 255, 256, 300, 65535, 65536} {
-		for _, ids := range [][2]uint64{{0, 0}, {1, 127}, {0x9c4e1b2a7d3f5e61, ^uint64(0)}} {
-			e := &envelope{From: ids[0], Seq: ids[1]}
-			if n >= 0 {
-				e.Cmd = bytes.Repeat([]byte{'c'}, n)
-			}
-			want, err := msgpack.Marshal(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := encodeEnvelope(e)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("cmd of %d bytes, %x: %d bytes (%v), not Marshal's %d", n, ids, len(got), err, len(want))
-			}
-			if cap(got) != max(n, 0)+envelopeSlack {
-				t.Errorf("cmd of %d bytes, %x: capacity %d for %d bytes: the buffer grew", n, ids, cap(got), len(got))
-			}
 		}
 	}
 }
