@@ -11,7 +11,9 @@
 // Open recovers the directory (below) or creates it. st.Fresh() says a new
 // member (bootstrap) rather than a restart. st is the raft.Storage given to
 // raft: InitialState (hard state, membership of the snapshot), Snapshot,
-// FirstIndex/LastIndex, Term and Entries are answered from memory.
+// FirstIndex/LastIndex, Term and Entries are answered from memory. The
+// snapshot's data is the exception a member may choose: DropSnapshotData
+// leaves it in its file, and Snapshot reads it back when raft needs it.
 //
 // For every Ready, in this order (Raft's "persist before you speak"):
 //

@@ -64,7 +64,8 @@ type Options struct {
 }
 
 // Storage is a member's durable state. It implements raft.Storage from an
-// in-memory index: reads never touch files. Reads are safe concurrently
+// in-memory index: reads never touch files (but for Snapshot after
+// DropSnapshotData). Reads are safe concurrently
 // with each other and with one writer (Save, SaveSnapshot, CreateSnapshot,
 // Close, which are serialised among themselves).
 type Storage struct {
@@ -81,6 +82,11 @@ type Storage struct {
 	mu   sync.RWMutex // guards the index below; never held across I/O
 	hs   raft.HardState
 	snap raft.Snapshot
+	// snapOnDisk: the snapshot's data was dropped from memory
+	// (DropSnapshotData); snap.Data is nil until Snapshot reads the file.
+	snapOnDisk bool
+	// loadMu serialises Snapshot's reads of the file; held across I/O.
+	loadMu sync.Mutex
 	// ents are the entries after snap.Metadata.Index.
 	// invariant: ents[i].Index == snap.Metadata.Index + 1 + i.
 	ents []raft.Entry
@@ -223,10 +229,56 @@ func (s *Storage) FirstIndex() (uint64, error) {
 }
 
 // Snapshot implements raft.Storage: the newest saved snapshot.
+//
+// After DropSnapshotData, the first call reads the snapshot's file again
+// (and keeps its data until the next DropSnapshotData): the one read of
+// raft.Storage that touches a file, and may fail like one.
 func (s *Storage) Snapshot() (raft.Snapshot, error) {
 	s.mu.RLock()
+	snap, onDisk := s.snap, s.snapOnDisk
+	s.mu.RUnlock()
+	if !onDisk {
+		return snap, nil
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	s.mu.RLock()
+	snap, onDisk = s.snap, s.snapOnDisk
+	s.mu.RUnlock()
+	if !onDisk {
+		return snap, nil // loaded meanwhile
+	}
+	loaded, err := s.readSnapshot(snap.Metadata.Index, snap.Metadata.Term)
+	if err != nil {
+		return raft.Snapshot{}, err
+	}
+	s.mu.Lock()
+	if s.snapOnDisk && s.snap.Metadata.Index == loaded.Metadata.Index {
+		s.snap.Data, s.snapOnDisk = loaded.Data, false
+	}
+	s.mu.Unlock()
+	return loaded, nil
+}
+
+// SnapshotMetadata is the current snapshot's metadata (zero if none),
+// without its data.
+func (s *Storage) SnapshotMetadata() raft.SnapshotMetadata {
+	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.snap, nil
+	return s.snap.Metadata
+}
+
+// DropSnapshotData lets go of the current snapshot's data, which the
+// Storage otherwise keeps in memory from the moment it wrote or read the
+// file until the next snapshot: as large as the key space it encodes, and
+// needed only to send to a follower too far behind for the log. The next
+// Snapshot reads it from the file again.
+func (s *Storage) DropSnapshotData() {
+	s.mu.Lock()
+	if !s.snap.IsEmpty() && !s.snapOnDisk {
+		s.snap.Data, s.snapOnDisk = nil, true
+	}
+	s.mu.Unlock()
 }
 
 // failed records a write error: the Storage is unusable from now on.
@@ -385,7 +437,7 @@ func (s *Storage) CommitSnapshot(p *PreparedSnapshot) error {
 	} else {
 		s.ents = nil
 	}
-	s.snap = snap
+	s.snap, s.snapOnDisk = snap, false
 	s.mu.Unlock()
 	if err := s.purgeSnapshots(snap.Metadata.Index); err != nil {
 		return s.failed(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/raftkv/raftkv/log"
@@ -379,6 +380,67 @@ func TestPurgeKeepsTheMarkedSnapshotBesidePreparedOnes(t *testing.T) {
 		defer s.Close()
 		if snap, _ := s.Snapshot(); snap.Metadata.Index != 10 || string(snap.Data) != "state at 10" {
 			t.Fatalf("reopened at snapshot %d (%q); want 10", snap.Metadata.Index, snap.Data)
+		}
+	})
+}
+
+// DropSnapshotData leaves the snapshot's data in its file: Snapshot reads
+// it back (the same snapshot), concurrent callers share one read, a
+// damaged file is an error rather than a wrong snapshot, and a newer
+// snapshot is held in memory again until the next drop.
+func TestDropSnapshotData(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		s := mustOpen(t, fsys, dir, testOpts())
+		defer s.Close()
+		s.DropSnapshotData() // no snapshot: nothing to drop
+		if snap, err := s.Snapshot(); err != nil || !snap.IsEmpty() {
+			t.Fatalf("no snapshot yet: %+v %v", snap, err)
+		}
+		if err := s.Save(raft.HardState{Term: 1, Commit: 9}, ents(1, 1, 10), true); err != nil {
+			t.Fatal(err)
+		}
+		cs := raft.ConfState{Voters: []uint64{1, 2, 3}}
+		want, err := s.CreateSnapshot(6, cs, []byte("state at 6"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.DropSnapshotData()
+		s.mu.RLock()
+		held := s.snap.Data
+		s.mu.RUnlock()
+		if held != nil {
+			t.Fatal("the data is still held after DropSnapshotData")
+		}
+		if md := s.SnapshotMetadata(); !reflect.DeepEqual(md, want.Metadata) {
+			t.Fatalf("SnapshotMetadata = %+v; want %+v", md, want.Metadata)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if got, err := s.Snapshot(); err != nil || !reflect.DeepEqual(got, want) {
+					t.Errorf("Snapshot after the drop = %+v, %v; want %+v", got, err, want)
+				}
+			})
+		}
+		wg.Wait()
+		// Held again: damage to the file no longer matters until a drop.
+		p := filepath.Join(dir, "snap", snapshotName(6, 1))
+		b, _ := vfs.ReadFile(fsys, p)
+		b[len(b)-9] ^= 0x01
+		_ = vfs.WriteFile(fsys, p, b)
+		if got, err := s.Snapshot(); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("held snapshot = %+v, %v", got, err)
+		}
+		s.DropSnapshotData()
+		if _, err := s.Snapshot(); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("damaged file read back: %v", err)
+		}
+		next, err := s.CreateSnapshot(9, cs, []byte("state at 9"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Snapshot(); err != nil || !reflect.DeepEqual(got, next) {
+			t.Fatalf("newer snapshot = %+v, %v; want %+v", got, err, next)
 		}
 	})
 }

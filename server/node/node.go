@@ -116,6 +116,13 @@ type Config struct {
 	// (the simulator): snapshots are taken whole inside HandleReady.
 	Background func(work func() (finish func()))
 
+	// DropSnapshotData keeps the newest snapshot's data in its file
+	// rather than in memory (storage.Storage.DropSnapshotData) whenever
+	// no follower is being sent one: the data is as large as the key
+	// space, and needed only for such a transfer, which reads the file
+	// back. Off (the simulator), the storage keeps it.
+	DropSnapshotData bool
+
 	// OnReady, if set, sees every Ready before it is handled (the
 	// simulator's trace and checkers use it).
 	OnReady func(rd raft.Ready)
@@ -276,6 +283,9 @@ func NewNode(cfg Config) (*Node, error) {
 		if err := n.store.Restore(bytes.NewReader(snap.Data)); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("server: restoring snapshot %d: %w", snap.Metadata.Index, err)
+		}
+		if cfg.DropSnapshotData {
+			st.DropSnapshotData()
 		}
 	}
 	rc := &raft.Config{
@@ -460,7 +470,24 @@ func (n *Node) HandleReady() (bool, error) {
 	if err := n.maybeSnapshot(); err != nil {
 		return true, err
 	}
+	n.maybeDropSnapshotData()
 	return true, nil
+}
+
+// maybeDropSnapshotData drops the storage's copy of the snapshot's data
+// (Config.DropSnapshotData) unless this member, leading, is sending a
+// snapshot: each chunk of a transfer reads the snapshot again.
+func (n *Node) maybeDropSnapshotData() {
+	if !n.cfg.DropSnapshotData {
+		return
+	}
+	sending := false
+	n.raw.VisitProgress(func(_ uint64, pr tracker.Progress) {
+		sending = sending || pr.State == tracker.StateSnapshot
+	})
+	if !sending {
+		n.st.DropSnapshotData()
+	}
 }
 
 // persistAndSend makes the Ready's snapshot, hard state and entries durable
@@ -617,6 +644,7 @@ func (n *Node) finishSnapshot(index uint64, size, since int, p *storage.Prepared
 		n.snapIndex = index
 		// The entries applied while it was written stay counted.
 		n.snapLen, n.sinceSnap = size, max(n.sinceSnap-since, 0)
+		n.maybeDropSnapshotData()
 	case errors.Is(err, raft.ErrSnapOutOfDate):
 		// The leader's snapshot overtook ours while it was written.
 	default:
