@@ -66,9 +66,24 @@ func BenchmarkSet1M(b *testing.B) {
 // new key in one existing directory, as raftkv-bench's put does with
 // /raftkv-bench/<runid>-<n>. The directory starts with 10^5 keys, so that
 // the tree's depth, and ns/op, change little with b.N.
-func BenchmarkSetNewKeys(b *testing.B) {
-	const prefill = 100_000
+func BenchmarkSetNewKeys(b *testing.B) { benchSetNewKeys(b, New(Options{})) }
+
+// BenchmarkSetNewKeysWatched is BenchmarkSetNewKeys with the watchers a
+// raftkv server always has registered (recursive, on the members and auth
+// directories), which match none of the writes: what a member's store does
+// for each write of the write benchmark.
+func BenchmarkSetNewKeysWatched(b *testing.B) {
 	s := New(Options{})
+	for _, p := range []string{"/_raftkv/members", "/_raftkv/_auth"} {
+		if _, err := s.Watch(p, true, true, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchSetNewKeys(b, s)
+}
+
+func benchSetNewKeys(b *testing.B, s *Store) {
+	const prefill = 100_000
 	paths := make([]string, prefill+b.N)
 	for i := range paths {
 		paths[i] = fmt.Sprintf("/raftkv-bench/r0123456789-%d", i)

@@ -1,14 +1,11 @@
 package kv
 
 import (
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
-	"github.com/raftkv/raftkv/internal/msgpbuf"
-	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
@@ -62,8 +59,9 @@ const MaxTTLSec = 1 << 32
 //
 // Encode and DecodeCommand are written by hand to give what msgpack's
 // reflection over these tags gives (see doc.go): a new field needs them,
-// encodedLen and commandFields updated, and TestCommandCodecMatchesReflection
-// fails until they are.
+// encodedLen, commandFields and the field constants updated, and
+// TestCommandFieldIndexes and TestCommandCodecMatchesReflection fail until
+// they are.
 type Command struct {
 	Method Method `msgpack:"m"`
 	// Path is the key path; it is cleaned (path.Clean of "/"+Path) on apply.
@@ -141,89 +139,106 @@ func (c *Command) Encode() ([]byte, error) {
 	if c == nil {
 		return []byte{msgpcode.Nil}, nil // as msgpack.Marshal((*Command)(nil))
 	}
-	ce := encoders.Get().(*commandEncoder)
-	defer encoders.Put(ce)
-	ce.w.B = make([]byte, 0, c.encodedLen())
-	ce.encode(c)
-	b := ce.w.B
-	ce.w.B = nil
-	return b, nil
+	w := commandWriter{b: make([]byte, 0, c.encodedLen())}
+	w.encode(c)
+	return w.b, nil
 }
 
-// commandEncoder is an Encoder writing to a byte slice, pooled: the
-// leader encodes every proposal. Writing to a slice cannot fail, so its
-// methods ignore msgpack's errors, which can only come from the writer.
-type commandEncoder struct {
-	// w holds the encoding. Encode sizes w.B exactly, so it never grows.
-	w    msgpbuf.Writer
-	enc  *msgpack.Encoder
-	keys int // map keys written so far by encode
+// commandWriter appends a Command's encoding to b, each value as the
+// msgpack Encoder's primitive for its type writes it (EncodeMapLen,
+// EncodeString, EncodeUint8, EncodeUint64, EncodeInt64, EncodeBool), but
+// by appending to the slice rather than through an Encoder's io.Writer.
+type commandWriter struct {
+	b    []byte // Encode sizes it exactly, so it never grows
+	keys int    // map keys written so far by encode
 }
-
-var encoders = sync.Pool{New: func() any {
-	ce := &commandEncoder{}
-	ce.enc = msgpack.NewEncoder(&ce.w)
-	return ce
-}}
 
 // encode appends c as a map of its non-empty fields (Method always), in
-// declaration order, to the empty ce.w.B. The map header is written for no
+// declaration order, to the empty w.b. The map header is written for no
 // keys and its count patched in at the end: a Command has 13 fields, so
 // the header is the one byte of a fixmap, as msgpack writes it.
-func (ce *commandEncoder) encode(c *Command) {
-	enc := ce.enc
-	ce.keys = 0
-	_ = enc.EncodeMapLen(0)
-	ce.key("m")
-	_ = enc.EncodeUint8(uint8(c.Method))
-	ce.str("p", c.Path)
-	ce.str("v", c.Value)
-	ce.flag("d", c.Dir)
+func (w *commandWriter) encode(c *Command) {
+	w.keys = 0
+	w.b = append(w.b, msgpcode.FixedMapLow) // EncodeMapLen(0)
+	w.key("m")
+	w.b = append(w.b, msgpcode.Uint8, uint8(c.Method)) // EncodeUint8
+	w.str("p", c.Path)
+	w.str("v", c.Value)
+	w.flag("d", c.Dir)
 	if c.TTLSec != nil {
-		ce.key("t")
-		_ = enc.EncodeUint64(*c.TTLSec)
+		w.key("t")
+		w.uint64(msgpcode.Uint64, *c.TTLSec)
 	}
-	ce.str("pv", c.PrevValue)
+	w.str("pv", c.PrevValue)
 	if c.PrevIndex != 0 {
-		ce.key("pi")
-		_ = enc.EncodeUint64(c.PrevIndex)
+		w.key("pi")
+		w.uint64(msgpcode.Uint64, c.PrevIndex)
 	}
 	if c.PrevExist != nil {
-		ce.key("pe")
-		_ = enc.EncodeBool(*c.PrevExist)
+		w.key("pe")
+		w.bool(*c.PrevExist)
 	}
-	ce.flag("r", c.Refresh)
-	ce.flag("rc", c.Recursive)
-	ce.flag("s", c.Sorted)
-	ce.int64("tm", c.TimeUnixNano)
-	ce.int64("g", c.GraceNs)
-	ce.w.B[0] |= byte(ce.keys)
+	w.flag("r", c.Refresh)
+	w.flag("rc", c.Recursive)
+	w.flag("s", c.Sorted)
+	w.int64("tm", c.TimeUnixNano)
+	w.int64("g", c.GraceNs)
+	w.b[0] |= byte(w.keys)
 }
 
-func (ce *commandEncoder) key(k string) {
-	_ = ce.enc.EncodeString(k)
-	ce.keys++
+func (w *commandWriter) key(k string) {
+	w.string(k)
+	w.keys++
+}
+
+// string is EncodeString: the shortest str header, then the bytes.
+func (w *commandWriter) string(s string) {
+	switch n := len(s); {
+	case n < 32:
+		w.b = append(w.b, msgpcode.FixedStrLow|byte(n))
+	case n < 1<<8:
+		w.b = append(w.b, msgpcode.Str8, byte(n))
+	case n < 1<<16:
+		w.b = binary.BigEndian.AppendUint16(append(w.b, msgpcode.Str16), uint16(n))
+	default:
+		w.b = binary.BigEndian.AppendUint32(append(w.b, msgpcode.Str32), uint32(n))
+	}
+	w.b = append(w.b, s...)
+}
+
+// uint64 is EncodeUint64 (code Uint64) or EncodeInt64 (code Int64): the
+// code and all eight bytes, whatever the value.
+func (w *commandWriter) uint64(code byte, v uint64) {
+	w.b = binary.BigEndian.AppendUint64(append(w.b, code), v)
+}
+
+func (w *commandWriter) bool(v bool) {
+	if v {
+		w.b = append(w.b, msgpcode.True)
+	} else {
+		w.b = append(w.b, msgpcode.False)
+	}
 }
 
 // str, flag and int64 write a field unless it is empty (omitempty).
-func (ce *commandEncoder) str(k, v string) {
+func (w *commandWriter) str(k, v string) {
 	if v != "" {
-		ce.key(k)
-		_ = ce.enc.EncodeString(v)
+		w.key(k)
+		w.string(v)
 	}
 }
 
-func (ce *commandEncoder) flag(k string, set bool) {
+func (w *commandWriter) flag(k string, set bool) {
 	if set {
-		ce.key(k)
-		_ = ce.enc.EncodeBool(true)
+		w.key(k)
+		w.bool(true)
 	}
 }
 
-func (ce *commandEncoder) int64(k string, v int64) {
+func (w *commandWriter) int64(k string, v int64) {
 	if v != 0 {
-		ce.key(k)
-		_ = ce.enc.EncodeInt64(v)
+		w.key(k)
+		w.uint64(msgpcode.Int64, uint64(v))
 	}
 }
 
@@ -280,86 +295,126 @@ var ErrBadCommand = errors.New("kv: bad command encoding")
 // trailing bytes and unknown fields: a member must never half-understand an
 // entry, because every member has to apply it identically.
 //
-// It reads field by field what msgpack.Unmarshal into a Command would by
-// reflection (with unknown fields disallowed), and accepts and rejects the
-// same inputs with the same errors: a map in any key order, repeated keys
-// (the last wins), nil for any field (zero; nil pointers), integers of any
-// msgpack width or sign (Method keeps the low 8 bits, as reflection's
-// SetUint does), strings as str or bin, and the array form of the struct (13
-// values in declaration order). TestCommandCodecMatchesReflection checks it
-// against the reflection decoder.
+// It parses b directly, and accepts and rejects what msgpack.Unmarshal into
+// a Command would by reflection (with unknown fields disallowed), with the
+// same errors: a map in any key order, repeated keys (the last wins), nil
+// for any field (zero; nil pointers), integers of any msgpack width or sign
+// (Method keeps the low 8 bits, as reflection's SetUint does), strings and
+// keys as str or bin, and the array form of the struct (13 values in
+// declaration order). TestCommandCodecMatchesReflection and
+// FuzzDecodeCommand check it against the reflection decoder. One difference
+// is left, in an error's text only: reflection reads a string longer than a
+// MiB in MiB chunks, and when the entry ends exactly at the end of one of
+// them it says "EOF" where DecodeCommand says "unexpected EOF".
+//
+// A decoded command costs one allocation for the Command (together with
+// what TTLSec and PrevExist point at) and one for each of Path, Value and
+// PrevValue that is not empty. The strings are not one block, although
+// that would save an allocation: the store keeps Path and Value for
+// different lengths of time (an update or compare-and-swap keeps the
+// node's old path with the new value), and a kept substring keeps its
+// whole block, an old value included.
 func DecodeCommand(b []byte) (*Command, error) {
-	cd := decoders.Get().(*commandDecoder)
-	cd.b = b
-	cd.r.Reset(b)
-	var c Command
-	err := cd.decode(&c)
-	if err == nil && cd.r.Len() != 0 {
-		err = fmt.Errorf("%d trailing bytes", cd.r.Len())
+	r := commandReader{b: b}
+	err := r.decode()
+	if err == nil && r.off != len(b) {
+		err = fmt.Errorf("%d trailing bytes", len(b)-r.off)
 	}
 	if err != nil {
-		// Not back to the pool: a string whose header claims more bytes
-		// than there are leaves the Decoder's scratch buffer at least a
-		// megabyte longer than it was, every time.
 		return nil, fmt.Errorf("%w: %v", ErrBadCommand, err)
 	}
-	cd.b = nil
-	cd.r.Reset(nil)
-	decoders.Put(cd)
-	return &c, nil
+	return r.command(), nil
 }
 
-// commandDecoder is a Decoder reading a byte slice, pooled: every member
-// decodes every entry. The Decoder reads r, which DecodeCommand points at
-// each entry in turn; it keeps no state between values but scratch space,
-// and no options are set (decode refuses unknown keys itself). It does not
-// buffer a bytes.Reader, so decodeKey may also look at b directly:
-// b[len(b)-r.Len():] is what the Decoder has yet to read.
-type commandDecoder struct {
+// decodedCommand is a Command with room for what its pointer fields point
+// at, so that DecodeCommand allocates them together.
+type decodedCommand struct {
+	Command
+	ttlSec    uint64
+	prevExist bool
+}
+
+// commandReader parses one Command from b. The errors of its methods are
+// those of msgpack's Decoder reading the same bytes (io.EOF when nothing is
+// left, io.ErrUnexpectedEOF when a value is cut short).
+type commandReader struct {
 	b   []byte
-	r   bytes.Reader
-	dec *msgpack.Decoder
+	off int // b[off:] is yet to read
+	// c is the command read so far, but for its strings, which are the
+	// spans of b below until command copies them out, and its pointer
+	// fields, which command sets from hasTTL and hasPrevExist (a pointer
+	// into r would move r to the heap).
+	c                      decodedCommand
+	path, value, prevValue []byte
+	hasTTL, hasPrevExist   bool
 }
 
-var decoders = sync.Pool{New: func() any {
-	cd := &commandDecoder{}
-	cd.dec = msgpack.NewDecoder(&cd.r)
-	return cd
-}}
+// command returns the decoded command, with its strings copied out of b
+// (see DecodeCommand for how).
+func (r *commandReader) command() *Command {
+	var c *Command
+	if r.hasTTL || r.hasPrevExist {
+		dc := new(decodedCommand)
+		*dc = r.c
+		c = &dc.Command
+		if r.hasTTL {
+			c.TTLSec = &dc.ttlSec
+		}
+		if r.hasPrevExist {
+			c.PrevExist = &dc.prevExist
+		}
+	} else {
+		c = new(Command)
+		*c = r.c.Command
+	}
+	if len(r.path) > 0 {
+		c.Path = string(r.path)
+	}
+	if len(r.value) > 0 {
+		c.Value = string(r.value)
+	}
+	if len(r.prevValue) > 0 {
+		c.PrevValue = string(r.prevValue)
+	}
+	return c
+}
 
 // commandFields is the array form's order: the fields' declaration order.
 var commandFields = [...]string{"m", "p", "v", "d", "t", "pv", "pi", "pe", "r", "rc", "s", "tm", "g"}
 
 // decode is reflection's decodeStructValue for a Command: a map (or nil), or
 // else an array; the error for anything else is the map's.
-func (cd *commandDecoder) decode(c *Command) error {
-	code, err := cd.dec.PeekCode()
+func (r *commandReader) decode() error {
+	code, err := r.code()
 	if err != nil {
 		return err // io.EOF for an empty input
 	}
 	switch {
-	case code == msgpcode.Nil || msgpcode.IsFixedMap(code) || code == msgpcode.Map16 || code == msgpcode.Map32:
-		n, err := cd.dec.DecodeMapLen()
+	case code == msgpcode.Nil:
+		return nil
+	case msgpcode.IsFixedMap(code) || code == msgpcode.Map16 || code == msgpcode.Map32:
+		n, err := r.length(code, msgpcode.FixedMapMask, msgpcode.Map16)
 		if err != nil {
 			return err
 		}
+		// Every entry reads at least a byte or fails, so a huge n costs
+		// no more than the input's length.
 		for range n {
-			k, err := cd.decodeKey()
+			k, err := r.key()
 			if err != nil {
 				return err
 			}
-			// string(k) does not allocate: decodeField keeps no reference.
-			known, err := cd.decodeField(c, string(k))
-			if !known {
+			f := fieldOf(k)
+			if f < 0 {
 				return fmt.Errorf("msgpack: unknown field %q", k)
 			}
-			if err != nil {
+			if err := r.field(f); err != nil {
 				return err
 			}
 		}
 		return nil
 	case msgpcode.IsFixedArray(code) || code == msgpcode.Array16 || code == msgpcode.Array32:
-		n, err := cd.dec.DecodeArrayLen()
+		n, err := r.length(code, msgpcode.FixedArrayMask, msgpcode.Array16)
 		if err != nil {
 			return notMap(code)
 		}
@@ -369,8 +424,8 @@ func (cd *commandDecoder) decode(c *Command) error {
 		if n != len(commandFields) {
 			return errors.New("msgpack: number of fields in array-encoded struct has changed")
 		}
-		for _, k := range commandFields {
-			if _, err := cd.decodeField(c, k); err != nil {
+		for f := range commandFields {
+			if err := r.field(f); err != nil {
 				return err
 			}
 		}
@@ -383,77 +438,314 @@ func notMap(code byte) error {
 	return fmt.Errorf("msgpack: unexpected code=%x decoding map length", code)
 }
 
-// decodeKey reads a map key. Known keys are short fixstrs, taken from b
-// without copying; anything else, a truncated fixstr included, takes the
-// Decoder's path, which also reads nil as "" and bin as a string, as
-// reflection does, and fails as it does.
-func (cd *commandDecoder) decodeKey() ([]byte, error) {
-	at := len(cd.b) - cd.r.Len()
-	if at < len(cd.b) && msgpcode.IsFixedString(cd.b[at]) {
-		end := at + 1 + int(cd.b[at]&msgpcode.FixedStrMask)
-		if end <= len(cd.b) {
-			if _, err := cd.r.Seek(int64(end-at), io.SeekCurrent); err != nil {
-				return nil, err
-			}
-			return cd.b[at+1 : end], nil
-		}
-	}
-	k, err := cd.dec.DecodeString()
-	return []byte(k), err
-}
+// The indexes of the fields in commandFields.
+// TestCommandFieldIndexes checks that they agree.
+const (
+	fieldMethod = iota
+	fieldPath
+	fieldValue
+	fieldDir
+	fieldTTL
+	fieldPrevValue
+	fieldPrevIndex
+	fieldPrevExist
+	fieldRefresh
+	fieldRecursive
+	fieldSorted
+	fieldTime
+	fieldGrace
+)
 
-// decodeField decodes the value of the field with key k into c, and
-// reports whether there is such a field (without reading anything if not).
-func (cd *commandDecoder) decodeField(c *Command, k string) (known bool, err error) {
-	dec := cd.dec
-	switch k {
+// fieldOf returns the index in commandFields of key k, or -1.
+func fieldOf(k []byte) int {
+	switch string(k) {
 	case "m":
-		var m uint64
-		m, err = dec.DecodeUint64()
-		c.Method = Method(m) // the low 8 bits, as reflect.Value.SetUint
+		return fieldMethod
 	case "p":
-		c.Path, err = dec.DecodeString()
+		return fieldPath
 	case "v":
-		c.Value, err = dec.DecodeString()
+		return fieldValue
 	case "d":
-		c.Dir, err = dec.DecodeBool()
+		return fieldDir
 	case "t":
-		if cd.nextIsNil() {
-			c.TTLSec = nil
-			return true, dec.DecodeNil()
-		}
-		var t uint64
-		t, err = dec.DecodeUint64()
-		c.TTLSec = &t
+		return fieldTTL
 	case "pv":
-		c.PrevValue, err = dec.DecodeString()
+		return fieldPrevValue
 	case "pi":
-		c.PrevIndex, err = dec.DecodeUint64()
+		return fieldPrevIndex
 	case "pe":
-		if cd.nextIsNil() {
-			c.PrevExist = nil
-			return true, dec.DecodeNil()
-		}
-		var pe bool
-		pe, err = dec.DecodeBool()
-		c.PrevExist = &pe
+		return fieldPrevExist
 	case "r":
-		c.Refresh, err = dec.DecodeBool()
+		return fieldRefresh
 	case "rc":
-		c.Recursive, err = dec.DecodeBool()
+		return fieldRecursive
 	case "s":
-		c.Sorted, err = dec.DecodeBool()
+		return fieldSorted
 	case "tm":
-		c.TimeUnixNano, err = dec.DecodeInt64()
+		return fieldTime
 	case "g":
-		c.GraceNs, err = dec.DecodeInt64()
-	default:
-		return false, nil
+		return fieldGrace
 	}
-	return true, err
+	return -1
 }
 
-func (cd *commandDecoder) nextIsNil() bool {
-	code, err := cd.dec.PeekCode()
-	return err == nil && code == msgpcode.Nil
+// field decodes the value of field commandFields[f] into r.c, as
+// reflection decodes a value of the field's type.
+func (r *commandReader) field(f int) error {
+	c := &r.c
+	switch f {
+	case fieldMethod:
+		m, err := r.uint()
+		c.Method = Method(m) // the low 8 bits, as reflect.Value.SetUint
+		return err
+	case fieldPath:
+		return r.str(&r.path)
+	case fieldValue:
+		return r.str(&r.value)
+	case fieldDir:
+		return r.bool(&c.Dir)
+	case fieldTTL:
+		if r.nextIsNil() {
+			r.off++
+			r.hasTTL = false
+			return nil
+		}
+		var err error
+		c.ttlSec, err = r.uint()
+		r.hasTTL = true
+		return err
+	case fieldPrevValue:
+		return r.str(&r.prevValue)
+	case fieldPrevIndex:
+		var err error
+		c.PrevIndex, err = r.uint()
+		return err
+	case fieldPrevExist:
+		if r.nextIsNil() {
+			r.off++
+			r.hasPrevExist = false
+			return nil
+		}
+		r.hasPrevExist = true
+		return r.bool(&c.prevExist)
+	case fieldRefresh:
+		return r.bool(&c.Refresh)
+	case fieldRecursive:
+		return r.bool(&c.Recursive)
+	case fieldSorted:
+		return r.bool(&c.Sorted)
+	case fieldTime:
+		var err error
+		c.TimeUnixNano, err = r.int()
+		return err
+	case fieldGrace:
+		var err error
+		c.GraceNs, err = r.int()
+		return err
+	}
+	panic("kv: no decoder for field " + commandFields[f])
+}
+
+func (r *commandReader) nextIsNil() bool {
+	return r.off < len(r.b) && r.b[r.off] == msgpcode.Nil
+}
+
+// code reads one byte, as the Decoder's readCode.
+func (r *commandReader) code() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	c := r.b[r.off]
+	r.off++
+	return c, nil
+}
+
+// next reads n bytes, as the Decoder's readN, without copying them.
+func (r *commandReader) next(n int) ([]byte, error) {
+	left := len(r.b) - r.off
+	if n < 0 || n > left {
+		r.off = len(r.b)
+		if left == 0 {
+			return nil, io.EOF
+		}
+		return nil, io.ErrUnexpectedEOF
+	}
+	p := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return p, nil
+}
+
+func (r *commandReader) uint16() (uint16, error) {
+	p, err := r.next(2)
+	if err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint16(p), nil
+}
+
+func (r *commandReader) uint32() (uint32, error) {
+	p, err := r.next(4)
+	if err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint32(p), nil
+}
+
+func (r *commandReader) uint64() (uint64, error) {
+	p, err := r.next(8)
+	if err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(p), nil
+}
+
+// length reads the rest of a map or array header that starts with code:
+// the fixed form (with mask) or the 16- or 32-bit one (code16, code16+1).
+func (r *commandReader) length(code, mask, code16 byte) (int, error) {
+	switch code {
+	case code16:
+		n, err := r.uint16()
+		return int(n), err
+	case code16 + 1:
+		n, err := r.uint32()
+		return int(n), err
+	}
+	return int(code & mask), nil
+}
+
+// bytesLen is the Decoder's bytesLen: the length of a str or bin whose
+// header starts with code, or -1 for nil.
+func (r *commandReader) bytesLen(code byte) (int, error) {
+	switch {
+	case code == msgpcode.Nil:
+		return -1, nil
+	case msgpcode.IsFixedString(code):
+		return int(code & msgpcode.FixedStrMask), nil
+	}
+	switch code {
+	case msgpcode.Str8, msgpcode.Bin8:
+		n, err := r.code()
+		return int(n), err
+	case msgpcode.Str16, msgpcode.Bin16:
+		n, err := r.uint16()
+		return int(n), err
+	case msgpcode.Str32, msgpcode.Bin32:
+		n, err := r.uint32()
+		return int(n), err
+	}
+	return 0, fmt.Errorf("msgpack: invalid code=%x decoding string/bytes length", code)
+}
+
+// key reads a map key, as the Decoder's decodeStringTemp: nil is "", and
+// an empty string is read (which can only fail when nothing is left).
+func (r *commandReader) key() ([]byte, error) {
+	code, err := r.code()
+	if err != nil {
+		return nil, err
+	}
+	n, err := r.bytesLen(code)
+	if err != nil || n == -1 {
+		return nil, err
+	}
+	return r.next(n)
+}
+
+// str reads a string field into *s, as the Decoder's DecodeString: nil is
+// "", and an empty string reads nothing.
+func (r *commandReader) str(s *[]byte) error {
+	code, err := r.code()
+	if err != nil {
+		return err
+	}
+	n, err := r.bytesLen(code)
+	if err != nil {
+		return err
+	}
+	if n <= 0 {
+		*s = nil
+		return nil
+	}
+	*s, err = r.next(n)
+	return err
+}
+
+// bool reads a bool field into *v, as the Decoder's DecodeBool.
+func (r *commandReader) bool(v *bool) error {
+	code, err := r.code()
+	if err != nil {
+		return err
+	}
+	switch code {
+	case msgpcode.Nil, msgpcode.False:
+		*v = false
+	case msgpcode.True:
+		*v = true
+	default:
+		return fmt.Errorf("msgpack: invalid code=%x decoding bool", code)
+	}
+	return nil
+}
+
+// uint reads an integer of any width and sign as a uint64, as the
+// Decoder's DecodeUint64 (nil is 0; a negative value wraps).
+func (r *commandReader) uint() (uint64, error) {
+	code, err := r.code()
+	if err != nil {
+		return 0, err
+	}
+	n, ok, err := r.integer(code)
+	if !ok {
+		return 0, fmt.Errorf("msgpack: invalid code=%x decoding uint64", code)
+	}
+	return n, err
+}
+
+// int reads an integer of any width and sign as an int64, as the Decoder's
+// DecodeInt64 (nil is 0; a uint64 above MaxInt64 wraps).
+func (r *commandReader) int() (int64, error) {
+	code, err := r.code()
+	if err != nil {
+		return 0, err
+	}
+	n, ok, err := r.integer(code)
+	if !ok {
+		return 0, fmt.Errorf("msgpack: invalid code=%x decoding int64", code)
+	}
+	return int64(n), err
+}
+
+// integer reads the rest of an integer (or nil, as 0) that starts with
+// code, sign-extended to 64 bits; ok is false if code starts neither.
+// DecodeUint64 and DecodeInt64 give the same 64 bits for every input.
+func (r *commandReader) integer(code byte) (n uint64, ok bool, err error) {
+	switch {
+	case code == msgpcode.Nil:
+		return 0, true, nil
+	case msgpcode.IsFixedNum(code):
+		return uint64(int8(code)), true, nil
+	}
+	switch code {
+	case msgpcode.Uint8:
+		v, err := r.code()
+		return uint64(v), true, err
+	case msgpcode.Int8:
+		v, err := r.code()
+		return uint64(int8(v)), true, err
+	case msgpcode.Uint16:
+		v, err := r.uint16()
+		return uint64(v), true, err
+	case msgpcode.Int16:
+		v, err := r.uint16()
+		return uint64(int16(v)), true, err
+	case msgpcode.Uint32:
+		v, err := r.uint32()
+		return uint64(v), true, err
+	case msgpcode.Int32:
+		v, err := r.uint32()
+		return uint64(int32(v)), true, err
+	case msgpcode.Uint64, msgpcode.Int64:
+		v, err := r.uint64()
+		return v, true, err
+	}
+	return 0, false, nil
 }

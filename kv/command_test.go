@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -333,10 +334,15 @@ func drawEncoded(t *rapid.T) []byte {
 	return m.b
 }
 
-// sameDecoding fails t unless DecodeCommand and the reflection decoder agree
-// on b: the same command, or errors with the same text.
+// sameDecoding fails t unless DecodeCommand, the reflection decoder and
+// the Decoder-based one it replaced (msgpackDecode) agree on b: the same
+// command, or errors with the same text.
 func sameDecoding(t *rapid.T, b []byte, bug string) {
 	got, gotErr := DecodeCommand(b)
+	old, oldErr := msgpackDecode(b)
+	if (gotErr == nil) != (oldErr == nil) || gotErr != nil && gotErr.Error() != oldErr.Error() || !reflect.DeepEqual(got, old) {
+		t.Fatalf("decode %x: %v %v; the Decoder-based decoder: %v %v", b, got, gotErr, old, oldErr)
+	}
 	want, wantErr := reflectDecode(b, bug)
 	switch {
 	case wantErr != nil && gotErr != nil:
@@ -456,6 +462,7 @@ func TestDecodeCommandQuirks(t *testing.T) {
 // by at least a megabyte before it finds out; a decoder reused after that
 // grows it again with every such entry (the fuzzer ran out of memory, and
 // this test, with the decoder reused, saw 500 MB allocated per decode).
+// DecodeCommand no longer uses a Decoder; the test stays as a guard.
 func TestDecodeCommandRefusalsDoNotGrowMemory(t *testing.T) {
 	hostile := []byte{0x81, msgpcode.Bin32, 0xff, 0xff, 0xff, 0xff}
 	const n = 20
@@ -470,5 +477,82 @@ func TestDecodeCommandRefusalsDoNotGrowMemory(t *testing.T) {
 	// Each refusal allocates about 2 MiB in msgpack's Decoder.
 	if perDecode := (after.TotalAlloc - before.TotalAlloc) / n; perDecode > 4<<20 {
 		t.Fatalf("%d bytes allocated per refused decode", perDecode)
+	}
+}
+
+// TestCommandFieldIndexes: the field constants name commandFields' entries.
+func TestCommandFieldIndexes(t *testing.T) {
+	if len(commandFields) != reflect.TypeOf(Command{}).NumField() {
+		t.Fatalf("%d fields in commandFields, %d in Command", len(commandFields), reflect.TypeOf(Command{}).NumField())
+	}
+	for i, k := range commandFields {
+		if got := fieldOf([]byte(k)); got != i {
+			t.Errorf("fieldOf(%q) = %d, want %d", k, got, i)
+		}
+		if tag := reflect.TypeOf(Command{}).Field(i).Tag.Get("msgpack"); strings.Split(tag, ",")[0] != k {
+			t.Errorf("field %d is %q, tag %q", i, k, tag)
+		}
+	}
+}
+
+// TestDecodeCommandCopiesAndAllocates: the decoded strings are copies (the
+// log entry's buffer may be reused), each of its own (the store keeps Path
+// and Value for different times), and a command costs one allocation and
+// one per string.
+func TestDecodeCommandCopiesAndAllocates(t *testing.T) {
+	for _, bc := range benchCommands {
+		b, err := bc.cmd.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := DecodeCommand(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 0
+		}
+		if !reflect.DeepEqual(*c, bc.cmd) {
+			t.Fatalf("%s: after the input was overwritten: %s", bc.name, commandString(c))
+		}
+		if unsafe.Add(unsafe.Pointer(unsafe.StringData(c.Path)), len(c.Path)) == unsafe.Pointer(unsafe.StringData(c.Value)) {
+			t.Errorf("%s: Path and Value are one block", bc.name)
+		}
+		b, _ = bc.cmd.Encode()
+		want := 3.0
+		if bc.cmd.PrevValue != "" {
+			want = 4
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _ = DecodeCommand(b) }); n != want {
+			t.Errorf("%s: %v allocations per decode, want %v", bc.name, n, want)
+		}
+	}
+}
+
+// TestDecodeCommandLongTruncatedString: a string of more than a MiB cut
+// short is refused wherever it is cut. (Reflection's Decoder reads it in
+// MiB chunks and says "EOF" rather than "unexpected EOF" when the input
+// ends between two; DecodeCommand always says "unexpected EOF" once any of
+// the string was there. The property tests' strings are shorter.)
+func TestDecodeCommandLongTruncatedString(t *testing.T) {
+	b, err := (&Command{Method: MethodPut, Path: "/a", Value: strings.Repeat("x", 3<<20)}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := len(b) - 3<<20
+	for _, cut := range []int{head, head + 1, head + 64, head + 1<<20, head + 1<<20 + 64, head + 2<<20 + 64, len(b) - 1} {
+		_, err := DecodeCommand(b[:cut])
+		_, rerr := reflectDecode(b[:cut], "")
+		if !errors.Is(err, ErrBadCommand) || rerr == nil {
+			t.Fatalf("cut at %d: %v; reflection %v", cut, err, rerr)
+		}
+		want := "unexpected EOF"
+		if cut == head {
+			want = "EOF"
+		}
+		if !strings.HasSuffix(err.Error(), ": "+want) {
+			t.Errorf("cut at %d: %v, want %s", cut, err, want)
+		}
+		t.Logf("cut at head+%d: %v; reflection: %v", cut-head, err, rerr)
 	}
 }

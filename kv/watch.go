@@ -182,9 +182,18 @@ func isHidden(watchPath, key string) bool {
 }
 
 // hub holds the registered watchers by watched path; ordered so that the
-// watchers below a deleted directory are one range.
+// watchers below a deleted directory are one range. Its methods run under
+// the store's write lock (Apply, Watch, Remove, Restore hold it), which is
+// what lets them share pivot and hit.
 type hub struct {
 	watchers *btree.BTreeG[*watchList]
+	// pivot is get's search key, one for all lookups so that they do not
+	// allocate: notify looks up every level of every written path while
+	// the server's own watchers are registered, that is always.
+	pivot watchList
+	// hit is notify's list of the watchers an event goes to, kept for its
+	// capacity. invariant: empty (and cleared) between calls.
+	hit []*Watcher
 }
 
 type watchList struct {
@@ -196,8 +205,16 @@ func newHub() hub {
 	return hub{watchers: btree.NewG(8, func(a, b *watchList) bool { return a.path < b.path })}
 }
 
+// get returns the watchers of path p.
+func (h *hub) get(p string) (*watchList, bool) {
+	h.pivot.path = p
+	l, ok := h.watchers.Get(&h.pivot)
+	h.pivot.path = "" // not to keep p alive
+	return l, ok
+}
+
 func (h *hub) add(w *Watcher, c *counters) {
-	l, ok := h.watchers.Get(&watchList{path: w.path})
+	l, ok := h.get(w.path)
 	if !ok {
 		l = &watchList{path: w.path}
 		h.watchers.ReplaceOrInsert(l)
@@ -213,7 +230,7 @@ func (h *hub) remove(w *Watcher, c *counters) {
 	}
 	w.closed = true
 	close(w.ch)
-	l, ok := h.watchers.Get(&watchList{path: w.path})
+	l, ok := h.get(w.path)
 	if !ok {
 		return
 	}
@@ -230,42 +247,34 @@ func (h *hub) remove(w *Watcher, c *counters) {
 }
 
 // notify delivers ev to every matching watcher without blocking: a watcher
-// whose buffer is full is dropped with an overflow error.
+// whose buffer is full is dropped with an overflow error. An event that
+// goes to no watcher and deletes no directory costs it no allocation.
 func (h *hub) notify(ev *Event, c *counters) {
 	if h.watchers.Len() == 0 {
 		return
 	}
-	var hit []*Watcher
-	collect := func(p string) {
-		if l, ok := h.watchers.Get(&watchList{path: p}); ok {
-			for _, w := range l.ws {
-				if ev.Index >= w.since && watchMatches(w.path, w.recursive, ev) {
-					hit = append(hit, w)
-				}
-			}
-		}
-	}
 	key := ev.Node.Key
-	collect("/")
+	h.collect(ev, "/")
 	for i := 1; i < len(key); i++ {
 		if key[i] == '/' {
-			collect(key[:i])
+			h.collect(ev, key[:i])
 		}
 	}
 	if key != "/" {
-		collect(key)
+		h.collect(ev, key)
 	}
 	deleted := ev.Action == ActionDelete || ev.Action == ActionExpire || ev.Action == ActionCompareAndDelete
 	if deleted && ev.Node.Dir {
-		h.watchers.AscendGreaterOrEqual(&watchList{path: key + "/"}, func(l *watchList) bool {
-			if !strings.HasPrefix(l.path, key+"/") {
+		below := key + "/"
+		h.watchers.AscendGreaterOrEqual(&watchList{path: below}, func(l *watchList) bool {
+			if !strings.HasPrefix(l.path, below) {
 				return false
 			}
-			collect(l.path)
+			h.collectList(ev, l)
 			return true
 		})
 	}
-	for _, w := range hit {
+	for _, w := range h.hit {
 		if w.closed || w.lastSent >= ev.Index {
 			continue
 		}
@@ -283,6 +292,23 @@ func (h *hub) notify(ev *Event, c *counters) {
 				Index:   w.lastSent,
 			}
 			h.remove(w, c)
+		}
+	}
+	clear(h.hit)
+	h.hit = h.hit[:0]
+}
+
+// collect adds to h.hit the watchers of path p that ev matches.
+func (h *hub) collect(ev *Event, p string) {
+	if l, ok := h.get(p); ok {
+		h.collectList(ev, l)
+	}
+}
+
+func (h *hub) collectList(ev *Event, l *watchList) {
+	for _, w := range l.ws {
+		if ev.Index >= w.since && watchMatches(w.path, w.recursive, ev) {
+			h.hit = append(h.hit, w)
 		}
 	}
 }
