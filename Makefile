@@ -27,8 +27,11 @@ build-bin:
 demo:
 	$(GO) run ./cmd/raftkv-demo
 
+# Allocation bounds (files built with !race) hold for the binary as
+# shipped, not under the race detector: a second, short run without it.
 test: lint
 	$(GO) test $(TESTFLAGS) ./...
+	$(GO) test -count=1 -run 'Allocs$$' ./server/
 
 lint: fmt vet staticcheck
 

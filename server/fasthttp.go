@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -55,8 +56,13 @@ import (
 
 // fastServer serves one client listener.
 type fastServer struct {
-	ln      net.Listener
-	h       http.Handler
+	ln net.Listener
+	h  http.Handler
+	// keys, if set, is what h does with a key request whose path is
+	// clean and unescaped (the client API's /v2/keys handler, with its
+	// CORS): the fast path calls it directly, without h's ServeMux,
+	// which would route such a request to it anyway.
+	keys    http.Handler
 	handoff *handoffListener
 	log     *slog.Logger
 
@@ -248,6 +254,14 @@ type fastConn struct {
 	remote string
 	// handedOff: net/http owns the connection (and br) now.
 	handedOff bool
+	// Reused from one request to the next: a connection serves its
+	// requests one at a time, and a handler keeps nothing of a request
+	// (its header map, value slices, body or *http.Request) past its
+	// answer, as with net/http.
+	fr   fastRequest
+	vals []string
+	body fastBody
+	req  http.Request
 }
 
 var fastReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
@@ -312,7 +326,11 @@ func (c *fastConn) readHead() (req *fastRequest, headLen int, ok bool) {
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			return parseFastHead(buf[:i+4]), i + 4, true
+			var ok bool
+			if c.vals, ok = parseFastHeadInto(&c.fr, c.vals, buf[:i+4]); !ok {
+				return nil, i + 4, true
+			}
+			return &c.fr, i + 4, true
 		}
 		if !onlyCRLF(buf) {
 			// A bare LF or CR: net/http reads such heads its own way,
@@ -341,19 +359,21 @@ type fastRequest struct {
 	close                bool
 }
 
-// parseFastHead parses a request head (ending in CRLF CRLF) for the fast
-// path; nil if the request is not one the fast path serves, or is not
-// plainly well-formed (net/http then reads it, and answers 400 if it is
+// parseFastHeadInto parses a request head (ending in CRLF CRLF) for the
+// fast path into r, whose header map (cleared) is reused, as is vals's
+// array for the header's value slices. It returns the value array to reuse
+// next time, and whether the request is one the fast path serves and
+// plainly well-formed (if not, net/http reads it, and answers 400 if it is
 // malformed).
-func parseFastHead(head []byte) *fastRequest {
+func parseFastHeadInto(r *fastRequest, vals []string, head []byte) ([]string, bool) {
 	if !onlyCRLF(head) {
-		return nil
+		return vals, false
 	}
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	method, line, ok1 := bytes.Cut(line, []byte(" "))
 	target, proto, ok2 := bytes.Cut(line, []byte(" "))
 	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" {
-		return nil
+		return vals, false
 	}
 	var m string
 	switch string(method) { // no allocation: the constants are used
@@ -366,21 +386,21 @@ func parseFastHead(head []byte) *fastRequest {
 	case http.MethodDelete:
 		m = http.MethodDelete
 	default:
-		return nil
+		return vals, false
 	}
 	for _, b := range target {
 		if b <= ' ' || b >= 0x7f {
-			return nil
+			return vals, false
 		}
 	}
 	path, query, _ := bytes.Cut(target, []byte("?"))
 	if !bytes.HasPrefix(path, []byte("/v2/keys")) || (len(path) > 8 && path[8] != '/') {
-		return nil
+		return vals, false
 	}
 	// Watches stay with net/http: they stream, flush, and end when their
 	// client goes away.
 	if mayWatch(query) {
-		return nil
+		return vals, false
 	}
 	// One string holds the target and every header value, and one array
 	// backs the header's value slices: two allocations, not two per header.
@@ -394,8 +414,19 @@ func parseFastHead(head []byte) *fastRequest {
 		i := cap(head) - cap(b)
 		return strs[i : i+len(b)]
 	}
-	vals := make([]string, 0, bytes.Count(rest, []byte("\r\n")))
-	r := &fastRequest{method: m, target: sub(target), header: make(http.Header, 6)}
+	if n := bytes.Count(rest, []byte("\r\n")); cap(vals) < n {
+		vals = make([]string, 0, max(n, 8))
+	} else {
+		clear(vals[:cap(vals)]) // let the last request's strings go
+		vals = vals[:0]
+	}
+	h := r.header
+	if h == nil {
+		h = make(http.Header, 6)
+	} else {
+		clear(h)
+	}
+	*r = fastRequest{method: m, target: sub(target), header: h}
 	clSeen, hostSeen := false, false
 	for len(rest) > 0 {
 		var hl []byte
@@ -407,12 +438,12 @@ func parseFastHead(head []byte) *fastRequest {
 		// line starting with SP or HTAB) and a space before the colon.
 		name, value, ok := bytes.Cut(hl, []byte(":"))
 		if !ok || !isToken(name) {
-			return nil
+			return vals, false
 		}
 		value = trimOWS(value)
 		for _, b := range value {
 			if b < ' ' && b != '\t' || b == 0x7f {
-				return nil
+				return vals, false
 			}
 		}
 		key := commonHeaderKey(name)
@@ -421,12 +452,12 @@ func parseFastHead(head []byte) *fastRequest {
 		}
 		switch key {
 		case "Transfer-Encoding", "Expect", "Upgrade", "Te", "Trailer":
-			return nil
+			return vals, false
 		case "Content-Length":
 			// Plain digits only (no sign, no space, no list), and once.
 			n, ok := parseDigits(value)
 			if clSeen || !ok || n > fastMaxBody {
-				return nil
+				return vals, false
 			}
 			clSeen, r.contentLength = true, n
 		case "Connection":
@@ -435,11 +466,11 @@ func parseFastHead(head []byte) *fastRequest {
 				r.close = true
 			case "keep-alive":
 			default:
-				return nil
+				return vals, false
 			}
 		case "Host":
 			if hostSeen || !plainHost(value) {
-				return nil
+				return vals, false
 			}
 			hostSeen, r.host = true, sub(value)
 			continue // net/http keeps it in Request.Host only
@@ -452,9 +483,9 @@ func parseFastHead(head []byte) *fastRequest {
 		r.header[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	if r.host == "" {
-		return nil // HTTP/1.1 requires Host; net/http answers 400
+		return vals, false // HTTP/1.1 requires Host; net/http answers 400
 	}
-	return r
+	return vals, true
 }
 
 // onlyCRLF reports whether every CR and LF in b is part of a CRLF (a CR
@@ -619,8 +650,10 @@ func (c *fastConn) serveOne(fr *fastRequest, headLen int) bool {
 		return c.handBack()
 	}
 	_, _ = c.br.Discard(headLen)
-	body := &fastBody{r: c.br, n: fr.contentLength}
-	req := &http.Request{
+	body := &c.body
+	*body = fastBody{r: c.br, n: fr.contentLength}
+	req := &c.req
+	*req = http.Request{
 		Method: fr.method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: fr.header, ContentLength: fr.contentLength, Host: fr.host,
 		RemoteAddr: c.remoteAddr(), RequestURI: fr.target, Close: fr.close,
@@ -630,9 +663,14 @@ func (c *fastConn) serveOne(fr *fastRequest, headLen int) bool {
 	} else {
 		req.Body = http.NoBody
 	}
+	h := s.h
+	if s.keys != nil && muxClean(u.Path) && strings.IndexByte(fr.target, '%') < 0 {
+		h = s.keys
+	}
+	defer c.forget()
 	w := newFastWriter()
 	defer w.release()
-	if !c.callHandler(w, req) {
+	if !c.callHandler(h, w, req) {
 		return false
 	}
 	// Whatever of the body the handler left unread is skipped, as net/http
@@ -648,6 +686,18 @@ func (c *fastConn) serveOne(fr *fastRequest, headLen int) bool {
 		return false
 	}
 	return !closeAfter
+}
+
+// forget lets go of the request just served (its head's strings, its
+// body's), which the connection keeps to reuse: an idle connection would
+// otherwise hold them until its next request.
+func (c *fastConn) forget() {
+	h := c.fr.header
+	clear(h)
+	c.fr = fastRequest{header: h}
+	clear(c.vals[:cap(c.vals)])
+	c.body = fastBody{}
+	c.req = http.Request{}
 }
 
 func (c *fastConn) remoteAddr() string {
@@ -666,7 +716,7 @@ func (c *fastConn) handBack() bool {
 
 // callHandler runs the handler, recovering a panic as net/http does (the
 // connection is dropped and the panic logged).
-func (c *fastConn) callHandler(w *fastWriter, req *http.Request) (ok bool) {
+func (c *fastConn) callHandler(h http.Handler, w *fastWriter, req *http.Request) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
@@ -675,8 +725,19 @@ func (c *fastConn) callHandler(w *fastWriter, req *http.Request) (ok bool) {
 			ok = false
 		}
 	}()
-	c.s.h.ServeHTTP(w, req)
+	h.ServeHTTP(w, req)
 	return true
+}
+
+// muxClean reports whether a ServeMux leaves p as it is (its cleanPath),
+// rather than redirecting to a cleaned path: path.Clean's form, or that
+// with a trailing slash.
+func muxClean(p string) bool {
+	np := path.Clean(p)
+	if np == p {
+		return true
+	}
+	return len(p) > 1 && p[len(p)-1] == '/' && len(np)+1 == len(p) && p[:len(np)] == np
 }
 
 // fastBody is a request body of known length read from the connection.
@@ -710,6 +771,34 @@ type fastWriter struct {
 	body        []byte
 	head        []byte
 	keys        []string // writeTo's, kept for the next answer
+	vals        []string // headerValues', kept for the next answer
+	// bufs is writeTo's net.Buffers, and its array: a fresh one would
+	// escape to the heap at every answer.
+	bufs    net.Buffers
+	bufsArr [2][]byte
+	// timeout is lent to the handler for its request (timeoutContext).
+	timeout timeoutCtx
+}
+
+// timeoutContext lends the writer's reusable request context: the handler
+// cancels it before it returns.
+func (w *fastWriter) timeoutContext(d time.Duration) (context.Context, context.CancelFunc, bool) {
+	if !w.timeout.start(d) {
+		return nil, nil, false
+	}
+	return &w.timeout, w.timeout.cancel, true
+}
+
+// headerValues lends n strings for header values (setRaftHeadersAt's):
+// they are the writer's until its next answer.
+func (w *fastWriter) headerValues(n int) []string {
+	if len(w.vals)+n > cap(w.vals) {
+		// A new array: the slices lent before keep the old one.
+		w.vals = make([]string, 0, max(8, 2*cap(w.vals), n))
+	}
+	i := len(w.vals)
+	w.vals = w.vals[:i+n]
+	return w.vals[i : i+n : i+n]
 }
 
 var fastWriters = sync.Pool{New: func() any {
@@ -718,17 +807,24 @@ var fastWriters = sync.Pool{New: func() any {
 
 func newFastWriter() *fastWriter {
 	w := fastWriters.Get().(*fastWriter)
-	w.h = make(http.Header, 8)
+	if w.h == nil {
+		w.h = make(http.Header, 8)
+	} else {
+		clear(w.h) // a handler keeps nothing of it past its answer
+	}
 	w.status, w.wroteHeader = 0, false
 	w.body, w.head = w.body[:0], w.head[:0]
+	clear(w.vals)
+	w.vals = w.vals[:0]
 	return w
 }
 
 func (w *fastWriter) release() {
-	if cap(w.body) > maxPooledJSON || cap(w.head) > maxPooledJSON {
+	if cap(w.body) > maxPooledJSON || cap(w.head) > maxPooledJSON || w.timeout.inUse {
+		// (A handler that did not cancel its context, which the client
+		// API always does, leaves the writer to the collector.)
 		return
 	}
-	w.h = nil
 	fastWriters.Put(w)
 }
 
@@ -819,8 +915,10 @@ func (w *fastWriter) writeTo(conn net.Conn, closeAfter bool) error {
 	}
 	b = append(b, "\r\n"...)
 	w.head = b
-	bufs := net.Buffers{b, w.body}
-	_, err := bufs.WriteTo(conn)
+	w.bufsArr = [2][]byte{b, w.body}
+	w.bufs = w.bufsArr[:]
+	_, err := w.bufs.WriteTo(conn)
+	w.bufsArr, w.bufs = [2][]byte{}, nil
 	return err
 }
 

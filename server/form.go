@@ -21,6 +21,10 @@ import (
 // for word.
 func readForm(r *http.Request) (form, error) {
 	var f form
+	// body is what was read of the body, and read says whether it was
+	// read: ParseForm must read it again if the query sends us to it.
+	var body string
+	read := false
 	switch r.Method {
 	case http.MethodPut, http.MethodPost, http.MethodPatch:
 		if r.Body == nil {
@@ -43,7 +47,7 @@ func readForm(r *http.Request) (form, error) {
 		bp := formBufs.Get().(*[]byte)
 		buf := append((*bp)[:0], make([]byte, r.ContentLength)...)
 		n, err := io.ReadFull(r.Body, buf)
-		body := string(buf[:n])
+		body, read = string(buf[:n]), true
 		*bp = buf
 		formBufs.Put(bp)
 		if err != nil {
@@ -58,6 +62,9 @@ func readForm(r *http.Request) (form, error) {
 	}
 	var err error
 	if f.pairs, err = appendPairs(f.pairs, r.URL.RawQuery); err != nil {
+		if read {
+			r.Body = readerCloser{strings.NewReader(body), r.Body}
+		}
 		return parseFormSlow(r)
 	}
 	return f, nil

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,6 +50,9 @@ func (m *Member) serve() {
 		var fast *fastServer
 		if _, isTLS := ln.(*tlsListener); !isTLS {
 			fast = newFastServer(ln, h, m.log)
+			if ch, ok := h.(*clientHandler); ok {
+				fast.keys = ch.keys
+			}
 			m.fastSrvs = append(m.fastSrvs, fast)
 		}
 		go func() {
@@ -81,15 +86,25 @@ func (m *Member) Handler() http.Handler { return m.handler() }
 
 // newHandler builds the client API (Member.handler, once).
 func (m *Member) newHandler() http.Handler {
-	h := (&api{
+	a := &api{
 		b: m, metrics: m.metrics, auth: newAuthorizer(m.Store()),
 		redirect: m.cfg.Redirect, requestTimeout: m.cfg.RequestTimeout,
 		cors: m.cfg.CORS, pprof: m.cfg.EnablePprof,
-	}).handler()
+	}
+	h := a.handler()
 	if m.faults != nil {
 		h = m.faults.wrap(h) // TEST ONLY: /debug/faults
 	}
-	return h
+	return &clientHandler{Handler: h, keys: a.keysHandler()}
+}
+
+// clientHandler is the client API, and beside it what the API does with a
+// request for /v2/keys or /v2/keys/... whose path is clean and unescaped
+// (ServeMux routes such a request to serveKeys, within withCORS): the
+// fast path calls keys directly.
+type clientHandler struct {
+	http.Handler
+	keys http.Handler
 }
 
 // api is the client API over a Backend. It holds no state of its own but
@@ -105,6 +120,28 @@ type api struct {
 	requestTimeout time.Duration
 	cors           []string
 	pprof          bool
+	// clusterID caches IDString of the last cluster id answered with.
+	clusterID atomic.Pointer[idString]
+}
+
+type idString struct {
+	id uint64
+	s  string
+}
+
+// clusterIDString is IDString(id), made once for the cluster's id.
+func (a *api) clusterIDString(id uint64) string {
+	if c := a.clusterID.Load(); c != nil && c.id == id {
+		return c.s
+	}
+	c := &idString{id: id, s: IDString(id)}
+	a.clusterID.Store(c)
+	return c.s
+}
+
+// keysHandler is serveKeys as handler() serves it: within withCORS.
+func (a *api) keysHandler() http.Handler {
+	return a.withCORS(http.HandlerFunc(a.serveKeys))
 }
 
 func (a *api) handler() http.Handler {
@@ -219,12 +256,130 @@ func (a *api) setRaftHeadersAt(w http.ResponseWriter, etcdIndex uint64, res node
 	n2 := len(b)
 	b = strconv.AppendUint(b, st.Term, 10)
 	nums := string(b)
-	vals := make([]string, 4)
-	vals[0], vals[1], vals[2], vals[3] = nums[:n1], nums[n1:n2], nums[n2:], IDString(st.ClusterID)
+	var vals []string
+	if l, ok := w.(headerValueLender); ok {
+		vals = l.headerValues(4)
+	} else {
+		vals = make([]string, 4)
+	}
+	vals[0], vals[1], vals[2], vals[3] = nums[:n1], nums[n1:n2], nums[n2:], a.clusterIDString(st.ClusterID)
 	h["X-Etcd-Index"] = vals[0:1:1]
 	h["X-Raft-Index"] = vals[1:2:2]
 	h["X-Raft-Term"] = vals[2:3:3]
 	h["X-Etcd-Cluster-Id"] = vals[3:4:4]
+}
+
+// requestContext is context.WithTimeout(r.Context(), a.requestTimeout),
+// for a key request: the fast path's writer lends a reusable one.
+func (a *api) requestContext(w http.ResponseWriter, r *http.Request) (context.Context, context.CancelFunc) {
+	if l, ok := w.(timeoutLender); ok && a.requestTimeout > 0 && r.Context() == context.Background() {
+		if ctx, cancel, ok := l.timeoutContext(a.requestTimeout); ok {
+			return ctx, cancel
+		}
+	}
+	return context.WithTimeout(r.Context(), a.requestTimeout)
+}
+
+// timeoutLender is a ResponseWriter that lends a context with a timeout
+// (the fast path's): false if it has none free.
+type timeoutLender interface {
+	timeoutContext(d time.Duration) (context.Context, context.CancelFunc, bool)
+}
+
+// timeoutCtx is context.WithTimeout(context.Background(), d), made to be
+// used again once cancelled: a request then costs no context, channel and
+// timer of its own. Its user must keep it no longer than until it calls
+// cancel (everything the client API hands a request's context to uses it
+// only while it runs: Member.propose, readIndex, forward, the waits).
+//
+// Done closes, and Err turns context.DeadlineExceeded, when the timer
+// fires at the deadline, as with WithTimeout. A use that ends before then
+// stops the timer and keeps the channel, never closed, for the next; one
+// that ends after it takes a fresh channel. A firing that comes too late
+// to be stopped finds the context either disarmed or with a later
+// deadline, and does nothing.
+type timeoutCtx struct {
+	timer  *time.Timer // runs fire
+	cancel context.CancelFunc
+	inUse  bool // between start and cancel (the user's goroutine only)
+
+	mu       sync.Mutex
+	deadline time.Time
+	done     chan struct{}
+	err      error // context.DeadlineExceeded once done is closed
+	armed    bool  // in use, and not yet expired
+}
+
+func (c *timeoutCtx) Deadline() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline, true
+}
+
+func (c *timeoutCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
+func (c *timeoutCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *timeoutCtx) Value(any) any { return nil }
+
+// start arms the context for a use of d; false if it is in use.
+func (c *timeoutCtx) start(d time.Duration) bool {
+	if c.inUse {
+		return false
+	}
+	c.inUse = true
+	deadline := time.Now().Add(d)
+	c.mu.Lock()
+	if c.done == nil || c.err != nil {
+		c.done, c.err = make(chan struct{}), nil
+	}
+	// The timer is set after the deadline is taken, so it fires at or
+	// after it: fire's check below then passes.
+	c.deadline, c.armed = deadline, true
+	c.mu.Unlock()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.fire)
+		c.cancel = c.stop
+	} else {
+		c.timer.Reset(d)
+	}
+	return true
+}
+
+func (c *timeoutCtx) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed && !time.Now().Before(c.deadline) {
+		c.armed, c.err = false, context.DeadlineExceeded
+		close(c.done)
+	}
+}
+
+// stop ends a use (the CancelFunc).
+func (c *timeoutCtx) stop() {
+	if !c.inUse {
+		return
+	}
+	c.timer.Stop()
+	c.mu.Lock()
+	c.armed = false
+	c.mu.Unlock()
+	c.inUse = false
+}
+
+// headerValueLender is a ResponseWriter that lends slices for header
+// values, reused once the answer is written (the fast path's): the
+// handler must not keep them past its answer.
+type headerValueLender interface {
+	headerValues(n int) []string
 }
 
 // form reads the v2 parameters of a request: only the first value of a
@@ -373,10 +528,14 @@ func parseKeyRequest(r *http.Request) (*keyRequest, *kv.Error) {
 		if r.Method == http.MethodPost {
 			kr.cmd.Method = kv.MethodPost
 		}
-		// The key space keeps the path of a key it creates, and the fast
-		// path's is a piece of the whole request head: a copy of its own
-		// frees the rest.
+		// The key space keeps the path of a key it creates and the
+		// value it is given, and each is a piece of something larger:
+		// the path of the whole request head (on the fast path), the
+		// value of the body or, from the query, of the head too, with
+		// every header in it (Authorization among them). Copies of their
+		// own free the rest.
 		kr.cmd.Path = strings.Clone(kr.path)
+		kr.cmd.Value = strings.Clone(kr.cmd.Value)
 	case http.MethodDelete:
 		kr.cmd.Method = kv.MethodDelete
 	}
@@ -425,7 +584,7 @@ func (a *api) serveKeys(w http.ResponseWriter, r *http.Request) {
 	if a.redirect && a.maybeRedirect(w, r) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
+	ctx, cancel := a.requestContext(w, r)
 	defer cancel()
 	var res node.Result
 	var err error
@@ -480,7 +639,7 @@ func (a *api) maybeRedirect(w http.ResponseWriter, r *http.Request) bool {
 // until it has applied that far, then reads its own store.
 func (a *api) serveGet(w http.ResponseWriter, r *http.Request, kr *keyRequest) {
 	if !kr.quorumFalse {
-		ctx, cancel := context.WithTimeout(r.Context(), a.requestTimeout)
+		ctx, cancel := a.requestContext(w, r)
 		err := a.b.ReadIndex(ctx)
 		cancel()
 		if err != nil {

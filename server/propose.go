@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/raftkv/raftkv/kv"
@@ -38,8 +39,9 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (node.Result, err
 	switch {
 	case p.CC != nil:
 	case p.cmd != nil:
-		// A copy: the node keeps the command until it applies it, and the
-		// caller may propose the same one again.
+		// A copy: the node keeps the command until it applies it (and
+		// its log may keep it longer), and the caller may propose the
+		// same one again.
 		c := *p.cmd
 		cmd = &c
 	default:
@@ -48,36 +50,21 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (node.Result, err
 			return node.Result{}, err
 		}
 	}
-	// One channel carries the outcome whichever way it goes: refused by
-	// the node (nothing proposed), or applied. A second channel for the
-	// refusal would wake this goroutine twice per write.
-	type outcome struct {
-		r       node.Result
-		refused error
-	}
-	out := make(chan outcome, 1)
-	done := func(r node.Result) { out <- outcome{r: r} }
-	err := m.do(ctx, func() {
-		var err error
-		if p.CC != nil {
-			err = m.node.ProposeConfChange(*p.CC, done)
-		} else {
-			err = m.node.Propose(cmd, time.Now().UnixNano(), done)
-		}
-		if err != nil {
-			out <- outcome{refused: err}
-			return
-		}
-		m.metrics.proposals.Inc()
-	})
-	if err != nil {
+	lp := localProposals.Get().(*localProposal)
+	lp.m, lp.cmd, lp.cc = m, cmd, p.CC
+	if err := m.do(ctx, lp.run); err != nil {
+		// Not handed to the loop: nothing will send on lp.out.
+		lp.release()
 		return node.Result{}, err
 	}
 	// Counted from here, where the request starts waiting, until it stops.
 	m.metrics.pending.Inc()
 	defer m.metrics.pending.Dec()
 	select {
-	case o := <-out:
+	case o := <-lp.out:
+		// The one outcome there will be (a refusal, or done's only
+		// call): lp can serve another proposal.
+		lp.release()
 		if o.refused != nil {
 			return node.Result{}, o.refused
 		}
@@ -87,12 +74,66 @@ func (m *Member) proposeLocal(ctx context.Context, p proposal) (node.Result, err
 		return o.r, nil
 	case <-ctx.Done():
 		// The closure may not have run yet, or the proposal may be in the
-		// log: either way the outcome is unknown.
+		// log: either way the outcome is unknown. (lp is not reused: an
+		// answer may still come.)
 		m.metrics.proposalsFailed.Inc()
 		return node.Result{}, errTimeout
 	case <-m.donec:
 		return node.Result{}, errStopped
 	}
+}
+
+// outcome is a local proposal's: refused by the node (nothing proposed),
+// or applied. One channel carries it whichever way it goes: a second
+// channel for the refusal would wake the proposer twice per write.
+type outcome struct {
+	r       node.Result
+	refused error
+}
+
+// localProposal is proposeLocal's channel and closures, made once and
+// reused. It goes back to the pool only when nothing can send on out any
+// more: m.do did not hand run to the loop, or the one outcome was
+// received. That is one: a refusal means the node kept no done (Propose
+// and ProposeConfChange register done only when they return nil), and the
+// node calls a registered done at most once (it forgets it first). After a
+// timeout or a stop an answer may still come, and lp is dropped.
+type localProposal struct {
+	// m, cmd and cc are the proposal's, read by run on the loop.
+	m   *Member
+	cmd *kv.Command
+	cc  *raft.ConfChange
+	out chan outcome
+	// done and run are bound to this localProposal.
+	done func(node.Result)
+	run  func()
+}
+
+var localProposals = sync.Pool{New: func() any {
+	lp := &localProposal{out: make(chan outcome, 1)}
+	lp.done = func(r node.Result) { lp.out <- outcome{r: r} }
+	lp.run = func() {
+		// Fields read once, before the proposal can be answered and lp
+		// reused.
+		m, cmd, cc, out := lp.m, lp.cmd, lp.cc, lp.out
+		var err error
+		if cc != nil {
+			err = m.node.ProposeConfChange(*cc, lp.done)
+		} else {
+			err = m.node.Propose(cmd, time.Now().UnixNano(), lp.done)
+		}
+		if err != nil {
+			out <- outcome{refused: err}
+			return
+		}
+		m.metrics.proposals.Inc()
+	}
+	return lp
+}}
+
+func (lp *localProposal) release() {
+	lp.m, lp.cmd, lp.cc = nil, nil, nil
+	localProposals.Put(lp)
 }
 
 var errTimeout = errors.New("server: request timed out (the outcome is unknown: it may still be applied)")

@@ -23,13 +23,17 @@ var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b
 // large directory should not pin its answer's memory in the pool.
 const maxPooledJSON = 64 << 10
 
+// jsonContentType is the Content-Type of every event answer, shared: a
+// header's values are only read once set (net/http clones them).
+var jsonContentType = []string{"application/json"}
+
 // writeEvent writes ev as the JSON answer with status, as
 // writeJSON(w, status, ev) would.
 func writeEvent(w http.ResponseWriter, status int, ev *kv.Event) {
 	bp := jsonBufs.Get().(*[]byte)
 	b := appendEventJSON((*bp)[:0], ev)
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 	if cap(b) <= maxPooledJSON {
