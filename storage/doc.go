@@ -27,7 +27,11 @@
 // Save and SaveSnapshot make what they persisted visible through
 // raft.Storage when they return, never before. To compact its own log after
 // applying up to index i, a member calls st.CreateSnapshot(i, confState,
-// data). Any write or sync error fails the Storage for good (ErrFailed):
+// data), or PrepareSnapshot then CommitSnapshot to write the file in the
+// background. PrepareSnapshotStream is PrepareSnapshot for a member that
+// never holds the snapshot's data in memory: a function writes it straight
+// into the file (a kv.Frozen's Save), and once committed the Storage is as
+// after DropSnapshotData. Any write or sync error fails the Storage for good (ErrFailed):
 // after a failed fsync the data's state is unknown, so the member must stop,
 // Close, and Open again (as after a crash) rather than retry.
 //
@@ -47,6 +51,14 @@
 //	 [voter ids...], [learner ids...], data (bin)]
 //
 // so it is CRC-checked like WAL records, and at most log.MaxRecordLen bytes.
+// The data's bin may use any MessagePack bin header. PrepareSnapshot writes
+// the shortest; PrepareSnapshotStream, which does not know the length until
+// the data has streamed, always writes a bin 32 (0xc6, 4-byte length) and
+// leaves the frame's length and CRC words and that length zero until then:
+// it patches them in place (the CRC computed as the data streams, never by
+// reading the file back) and appends the padding before the file is synced
+// and renamed, so a crash or failure leaves only a temporary file. For data
+// of 64 KiB or more both write the same bytes.
 //
 // # Durability and recovery
 //

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -169,7 +170,24 @@ func TestCrashProperty(t *testing.T) {
 				}
 				i := rapid.Uint64Range(cur.snap.Index+1, cur.hs.Commit).Draw(t, "snapIndex")
 				cs := raft.ConfState{Voters: []uint64{1, 2, i}}
-				snap, err := s.CreateSnapshot(i, cs, nextData())
+				data := nextData()
+				var snap raft.Snapshot
+				var err error
+				if rapid.Bool().Draw(t, "stream") {
+					// Streamed into the file: the Storage keeps no data,
+					// and Snapshot reads it back.
+					var p *PreparedSnapshot
+					p, err = s.PrepareSnapshotStream(i, cs, func(w io.Writer) error {
+						_, err := w.Write(data)
+						return err
+					})
+					if err == nil {
+						err = s.CommitSnapshot(p)
+						snap = raft.Snapshot{Metadata: p.Snapshot().Metadata, Data: data}
+					}
+				} else {
+					snap, err = s.CreateSnapshot(i, cs, data)
+				}
 				if err != nil {
 					t.Fatalf("CreateSnapshot(%d): %v", i, err)
 				}

@@ -79,8 +79,21 @@ func encodeSnapshot(cluster, member uint64, snap raft.Snapshot) []byte {
 func snapshotParts(cluster, member uint64, snap raft.Snapshot) [][]byte {
 	var b bytes.Buffer
 	enc := msgpack.NewEncoder(&b)
-	md := snap.Metadata
+	encodeSnapshotMetadata(enc, cluster, member, snap.Metadata)
 	// Writes to a bytes.Buffer cannot fail.
+	if snap.Data == nil {
+		_ = enc.EncodeBytes(nil) // msgpack's nil, not an empty bin
+	} else {
+		_ = enc.EncodeBytesLen(len(snap.Data))
+	}
+	head, pad := log.FrameParts(log.RecordSnapshotFile, b.Bytes(), snap.Data)
+	return [][]byte{head, b.Bytes(), snap.Data, pad}
+}
+
+// encodeSnapshotMetadata encodes a snapshot file's array up to its last
+// element, the data, into enc, which writes to a bytes.Buffer (and so
+// cannot fail).
+func encodeSnapshotMetadata(enc *msgpack.Encoder, cluster, member uint64, md raft.SnapshotMetadata) {
 	_ = enc.EncodeArrayLen(9)
 	_ = enc.EncodeString(snapMagic)
 	_ = enc.EncodeUint(snapVersion)
@@ -94,13 +107,6 @@ func snapshotParts(cluster, member uint64, snap raft.Snapshot) [][]byte {
 			_ = enc.EncodeUint(id)
 		}
 	}
-	if snap.Data == nil {
-		_ = enc.EncodeBytes(nil) // msgpack's nil, not an empty bin
-	} else {
-		_ = enc.EncodeBytesLen(len(snap.Data))
-	}
-	head, pad := log.FrameParts(log.RecordSnapshotFile, b.Bytes(), snap.Data)
-	return [][]byte{head, b.Bytes(), snap.Data, pad}
 }
 
 // keptData is the data a Storage keeps of a snapshot it wrote (raft sends

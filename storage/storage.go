@@ -65,7 +65,7 @@ type Options struct {
 
 // Storage is a member's durable state. It implements raft.Storage from an
 // in-memory index: reads never touch files (but for Snapshot after
-// DropSnapshotData). Reads are safe concurrently
+// DropSnapshotData or PrepareSnapshotStream). Reads are safe concurrently
 // with each other and with one writer (Save, SaveSnapshot, CreateSnapshot,
 // Close, which are serialised among themselves).
 type Storage struct {
@@ -74,6 +74,9 @@ type Storage struct {
 	opts   Options
 	logger *slog.Logger
 	fresh  bool
+	// maxSnapshotFile, if positive, replaces log.MaxRecordLen as the
+	// largest snapshot file (tests set it).
+	maxSnapshotFile int
 
 	wmu sync.Mutex // serialises writers; held across I/O
 	wal *log.WAL   // guarded by wmu
@@ -82,8 +85,9 @@ type Storage struct {
 	mu   sync.RWMutex // guards the index below; never held across I/O
 	hs   raft.HardState
 	snap raft.Snapshot
-	// snapOnDisk: the snapshot's data was dropped from memory
-	// (DropSnapshotData); snap.Data is nil until Snapshot reads the file.
+	// snapOnDisk: the snapshot's data is only in its file (dropped by
+	// DropSnapshotData, or streamed there by PrepareSnapshotStream);
+	// snap.Data is nil until Snapshot reads the file.
 	snapOnDisk bool
 	// loadMu serialises Snapshot's reads of the file; held across I/O.
 	loadMu sync.Mutex
@@ -230,9 +234,10 @@ func (s *Storage) FirstIndex() (uint64, error) {
 
 // Snapshot implements raft.Storage: the newest saved snapshot.
 //
-// After DropSnapshotData, the first call reads the snapshot's file again
-// (and keeps its data until the next DropSnapshotData): the one read of
-// raft.Storage that touches a file, and may fail like one.
+// After DropSnapshotData, or once a snapshot from PrepareSnapshotStream is
+// committed, the first call reads the snapshot's file (and keeps its data
+// until the next DropSnapshotData): the one read of raft.Storage that
+// touches a file, and may fail like one.
 func (s *Storage) Snapshot() (raft.Snapshot, error) {
 	s.mu.RLock()
 	snap, onDisk := s.snap, s.snapOnDisk
@@ -350,11 +355,20 @@ func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
 // PreparedSnapshot is a snapshot whose file is durable but which the log
 // does not use yet (see PrepareSnapshot).
 type PreparedSnapshot struct {
-	snap raft.Snapshot
+	snap    raft.Snapshot
+	dataLen int
+	// onDisk: the data is only in the file (PrepareSnapshotStream);
+	// snap.Data is nil, and committing it leaves the Storage as after
+	// DropSnapshotData.
+	onDisk bool
 }
 
-// Snapshot is the prepared snapshot.
+// Snapshot is the prepared snapshot (without its data if it was streamed:
+// PrepareSnapshotStream).
 func (p *PreparedSnapshot) Snapshot() raft.Snapshot { return p.snap }
+
+// DataLen is the length of the snapshot's data, in memory or streamed.
+func (p *PreparedSnapshot) DataLen() int { return p.dataLen }
 
 // PrepareSnapshot is the slow half of CreateSnapshot: it writes and syncs
 // the snapshot file of the state machine at index i (which must be in the
@@ -396,7 +410,7 @@ func (s *Storage) prepare(snap raft.Snapshot) (*PreparedSnapshot, error) {
 	for _, b := range parts {
 		size += len(b)
 	}
-	if size > log.MaxRecordLen {
+	if size > s.snapshotLimit() {
 		return nil, ErrSnapshotTooLarge
 	}
 	if err := s.writeSnapshotFile(snap, parts); err != nil {
@@ -405,7 +419,16 @@ func (s *Storage) prepare(snap raft.Snapshot) (*PreparedSnapshot, error) {
 		return nil, s.failed(err)
 	}
 	snap.Data = keptData(snap.Data)
-	return &PreparedSnapshot{snap: snap}, nil
+	return &PreparedSnapshot{snap: snap, dataLen: len(snap.Data)}, nil
+}
+
+// snapshotLimit is the largest snapshot file: log.MaxRecordLen, or less
+// in tests.
+func (s *Storage) snapshotLimit() int {
+	if s.maxSnapshotFile > 0 {
+		return s.maxSnapshotFile
+	}
+	return log.MaxRecordLen
 }
 
 // CommitSnapshot makes a prepared snapshot the log's base: a WAL marker
@@ -437,7 +460,7 @@ func (s *Storage) CommitSnapshot(p *PreparedSnapshot) error {
 	} else {
 		s.ents = nil
 	}
-	s.snap, s.snapOnDisk = snap, false
+	s.snap, s.snapOnDisk = snap, p.onDisk
 	s.mu.Unlock()
 	if err := s.purgeSnapshots(snap.Metadata.Index); err != nil {
 		return s.failed(err)

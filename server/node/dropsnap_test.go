@@ -1,12 +1,18 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"testing"
 
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
 	"github.com/raftkv/raftkv/kv"
+	"github.com/raftkv/raftkv/log"
 	"github.com/raftkv/raftkv/storage"
 	"github.com/raftkv/raftkv/vfs"
 )
@@ -60,5 +66,164 @@ func TestNodeDropSnapshotData(t *testing.T) {
 	}
 	if first, _ := c.nodes[3].Storage().FirstIndex(); first <= 1 {
 		t.Fatalf("the follower caught up without a snapshot (first index %d)", first)
+	}
+}
+
+// streamedSnapshot reports whether a snapshot file's data has the bin 32
+// header that storage.PrepareSnapshotStream always writes, where
+// PrepareSnapshot writes the shortest (for data under 64 KiB, a different
+// one): the file of a small snapshot tells which path wrote it.
+func streamedSnapshot(t *testing.T, file []byte) bool {
+	t.Helper()
+	_, payload, _, err := log.DecodeFrame(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := msgpack.NewDecoder(bytes.NewReader(payload))
+	if _, err := dec.DecodeArrayLen(); err != nil {
+		t.Fatal(err)
+	}
+	for range 8 { // magic, version, cluster, member, index, term, voters, learners
+		if err := dec.Skip(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := dec.PeekCode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c == msgpcode.Bin32
+}
+
+// With Config.DropSnapshotData, members stream their snapshots into the
+// file (never encoding them into memory) and take the next one's size
+// from it; a member restarts from such a snapshot, and a leader sends it,
+// read back from its file, to a follower that fell behind its log.
+func TestNodeSnapshotStream(t *testing.T) {
+	c := newTestClusterWith(t, func(cfg *Config) {
+		cfg.SnapshotCount = 5
+		cfg.DropSnapshotData = true
+	}, 1, 2, 3)
+	lead := c.leader()
+	c.tick()
+	c.nodes[3] = nil // down while the others write and compact
+	value := strings.Repeat("v", 300)
+	for i := range 20 {
+		if r := c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: value}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	c.tick()
+	for _, id := range []uint64{1, 2} {
+		n := c.nodes[id]
+		md := n.Storage().SnapshotMetadata()
+		if md.Index == 0 {
+			t.Fatalf("member %d took no snapshot", id)
+		}
+		file, err := vfs.ReadFile(c.fs[id], path.Join("/data/snap", fmt.Sprintf("%016x-%016x.snap", md.Index, md.Term)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !streamedSnapshot(t, file) {
+			t.Fatalf("member %d: snapshot %d was not streamed", id, md.Index)
+		}
+		snap, err := n.Storage().Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.snapLen != len(snap.Data) || n.snapLen == 0 {
+			t.Fatalf("member %d: snapLen %d for a snapshot of %d bytes", id, n.snapLen, len(snap.Data))
+		}
+	}
+	// The leader restarts from its streamed snapshot.
+	leadID := lead.ID()
+	c.fs[leadID].Crash()
+	c.start(leadID)
+	if first, _ := c.nodes[leadID].Storage().FirstIndex(); first <= 1 {
+		t.Fatalf("member %d restarted without its snapshot (first index %d)", leadID, first)
+	}
+	c.net.queue = nil
+	c.leader()
+	c.tick()
+	for i := range 20 {
+		if _, err := c.nodes[leadID].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {
+			t.Fatalf("member %d after restart: /k%d: %v", leadID, i, err)
+		}
+	}
+	c.start(3)
+	for range 30 {
+		c.tick()
+	}
+	if r := c.do(&kv.Command{Method: kv.MethodPut, Path: "/last", Value: "x"}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	c.tick()
+	for i := range 20 {
+		if _, err := c.nodes[3].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {
+			t.Fatalf("the follower that was behind: /k%d: %v", i, err)
+		}
+	}
+	if _, err := c.nodes[3].Store().Get("/last", false, false); err != nil {
+		t.Fatalf("the follower that was behind: /last: %v", err)
+	}
+	if first, _ := c.nodes[3].Storage().FirstIndex(); first <= 1 {
+		t.Fatalf("the follower caught up without a snapshot (first index %d)", first)
+	}
+}
+
+// A streamed snapshot written in the background, while the node applies
+// more, holds exactly the writes up to its index (TestNodeBackgroundSnapshot
+// for the stream: the frozen key space streams into the file on another
+// goroutine).
+func TestNodeBackgroundSnapshotStream(t *testing.T) {
+	var works []func() func()
+	c := newTestClusterWith(t, func(cfg *Config) {
+		cfg.SnapshotCount = 5
+		cfg.DropSnapshotData = true
+		cfg.Background = func(work func() func()) { works = append(works, work) }
+	}, 1)
+	for i := range 6 {
+		c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
+	}
+	if len(works) != 1 {
+		t.Fatalf("%d background snapshots started; want 1", len(works))
+	}
+	n := c.nodes[1]
+	finished := make(chan func(), 1)
+	go func() { finished <- works[0]() }()
+	for i := 6; i < 20; i++ {
+		c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
+	}
+	(<-finished)()
+	snap, err := n.Storage().Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := n.Storage().FirstIndex(); first != snap.Metadata.Index+1 || snap.Metadata.Index < 5 || snap.Metadata.Index >= n.applied {
+		t.Fatalf("snapshot at %d, first index %d, applied %d", snap.Metadata.Index, first, n.applied)
+	}
+	if n.snapLen != len(snap.Data) {
+		t.Fatalf("snapLen %d for %d bytes", n.snapLen, len(snap.Data))
+	}
+	st := kv.New(kv.Options{})
+	if err := st.Restore(bytes.NewReader(snap.Data)); err != nil {
+		t.Fatal(err)
+	}
+	// Index 1 is the leader's empty entry, then /k0 at 2, /k1 at 3, ...
+	last := int(snap.Metadata.Index) - 2
+	for i := 0; i <= last+1; i++ {
+		_, err := st.Get(fmt.Sprintf("/k%d", i), false, false)
+		if (err == nil) != (i <= last) {
+			t.Fatalf("snapshot labelled %d: /k%d: %v", snap.Metadata.Index, i, err)
+		}
+	}
+	c.fs[1].Crash()
+	c.start(1)
+	c.leader()
+	c.tick()
+	for i := range 20 {
+		if _, err := c.nodes[1].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {
+			t.Fatalf("after restart: /k%d: %v", i, err)
+		}
 	}
 }

@@ -120,7 +120,10 @@ type Config struct {
 	// rather than in memory (storage.Storage.DropSnapshotData) whenever
 	// no follower is being sent one: the data is as large as the key
 	// space, and needed only for such a transfer, which reads the file
-	// back. Off (the simulator), the storage keeps it.
+	// back. The member's own snapshots are then encoded straight into
+	// their file (storage.Storage.PrepareSnapshotStream), never whole in
+	// memory. Off (the simulator), the storage keeps the data, and a
+	// snapshot is encoded into a buffer and then written.
 	DropSnapshotData bool
 
 	// OnReady, if set, sees every Ready before it is handled (the
@@ -622,6 +625,18 @@ func (n *Node) maybeSnapshot() error {
 			p, err = st.PrepareSnapshot(index, cs, data)
 		}
 		return func() { n.finishSnapshot(index, len(data), since, p, err) }
+	}
+	if n.cfg.DropSnapshotData && !bugs.SnapshotPastApplied && !bugs.SnapshotBeforeApply {
+		// The data is not kept in memory after it is written: it need not
+		// be there while it is written either. The file is its only copy.
+		work = func() func() {
+			p, err := st.PrepareSnapshotStream(index, cs, frozen.Save)
+			size := 0
+			if err == nil {
+				size = p.DataLen()
+			}
+			return func() { n.finishSnapshot(index, size, since, p, err) }
+		}
 	}
 	n.snapshotting = true
 	if n.cfg.Background == nil || bugs.SnapshotPastApplied || bugs.SnapshotBeforeApply {
