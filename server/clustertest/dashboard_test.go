@@ -44,26 +44,7 @@ func (p *pageErrors) list() []string {
 // every test.
 func newBrowser(t *testing.T, width, height int64) (context.Context, *pageErrors) {
 	t.Helper()
-	path := browsertest.Chromium()
-	browsertest.Need(t, path, "Chromium", "apt-get install chromium, or set RAFTKV_CHROMIUM")
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(int(width), int(height)),
-		chromedp.UserDataDir(t.TempDir()))
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	// The first Run starts the browser and must not carry a timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", path, err)
-	}
+	ctx := browsertest.Start(t, int(width), int(height))
 	pe := &pageErrors{}
 	if err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
