@@ -3,6 +3,7 @@ package vfs
 import (
 	"io"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -46,21 +47,38 @@ type memDir struct {
 // invariant: data[:dirtyFrom] == synced[:dirtyFrom], and
 // dirtyFrom <= min(len(data), len(synced)). The file is clean when
 // dirtyFrom == len(data) == len(synced). data and synced never share memory.
+// When len(data) == len(synced), they also agree from dirtyTo on: writes
+// in place (a preallocated WAL segment's) then cost a sync only the bytes
+// they changed, not the rest of the file.
 type inode struct {
 	data      []byte
 	synced    []byte
 	dirtyFrom int
+	dirtyTo   int
 }
 
 func (n *inode) clean() bool { return n.dirtyFrom == len(n.data) && len(n.data) == len(n.synced) }
 
+// markDirty records a change of data from off to the end of the file.
 func (n *inode) markDirty(off int) {
+	n.markDirtyRange(off, math.MaxInt)
+}
+
+// markDirtyRange records a change of data[off:end] (end may be past the end).
+func (n *inode) markDirtyRange(off, end int) {
 	n.dirtyFrom = min(n.dirtyFrom, off, len(n.data), len(n.synced))
+	n.dirtyTo = max(n.dirtyTo, end)
 }
 
 func (n *inode) sync() {
-	n.synced = append(n.synced[:n.dirtyFrom], n.data[n.dirtyFrom:]...)
-	n.dirtyFrom = len(n.data)
+	if len(n.synced) == len(n.data) {
+		if to := min(n.dirtyTo, len(n.data)); n.dirtyFrom < to {
+			copy(n.synced[n.dirtyFrom:to], n.data[n.dirtyFrom:to])
+		}
+	} else {
+		n.synced = append(n.synced[:n.dirtyFrom], n.data[n.dirtyFrom:]...)
+	}
+	n.dirtyFrom, n.dirtyTo = len(n.data), 0
 }
 
 // NewMem returns an empty in-memory file system whose every random choice
@@ -140,7 +158,7 @@ func (m *MemFS) crashInode(n *inode) {
 	}
 	n.data = after
 	n.synced = slices.Clone(after)
-	n.dirtyFrom = len(after)
+	n.dirtyFrom, n.dirtyTo = len(after), 0
 }
 
 func sortedKeys[V any](mp map[string]V) []string {
@@ -435,11 +453,16 @@ func (f *memFile) writeAt(p []byte, off int) (int, error) {
 		return 0, &fs.PathError{Op: "write", Path: f.name, Err: ErrInjected}
 	}
 	n := f.n
+	end := off + len(p)
+	grows := end > len(n.data)
 	if off > len(n.data) {
 		n.data = append(n.data, make([]byte, off-len(n.data))...)
 	}
-	n.markDirty(off)
-	end := off + len(p)
+	if grows {
+		n.markDirty(off) // to the end
+	} else {
+		n.markDirtyRange(off, end)
+	}
 	if end > len(n.data) {
 		n.data = append(n.data[:off], p...)
 	} else {
