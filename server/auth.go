@@ -379,9 +379,9 @@ func (z *authorizer) allowRoot(r *http.Request) bool {
 	return ok && u != nil && u.hasRole(rootName)
 }
 
-// hashPassword is how passwords are stored: bcrypt at its default cost,
-// as etcd.
-func hashPassword(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+// hashPassword is how passwords are stored: bcrypt, at --bcrypt-cost (by
+// default bcrypt's default, as etcd).
+func hashPassword(password string, cost int) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 	return string(h), err
 }

@@ -364,7 +364,7 @@ func (a *api) putUser(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if in.Password != "" {
 		// Once, here, before proposing: the log and the store only ever
 		// hold the hash.
-		h, err := hashPassword(in.Password)
+		h, err := hashPassword(in.Password, a.bcryptCost)
 		if err != nil {
 			a.writeAuthError(w, err)
 			return

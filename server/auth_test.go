@@ -382,7 +382,7 @@ func applyAll(t *testing.T, s *kv.Store, cmds ...*kv.Command) {
 }
 
 func mustHash(t *testing.T, pw string) string {
-	h, err := hashPassword(pw)
+	h, err := hashPassword(pw, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestAuthSurvivesRestart(t *testing.T) {
 // password is cached: the check a /v2/keys request makes.
 func BenchmarkAuthCheck(b *testing.B) {
 	s := kv.New(kv.Options{})
-	h, err := hashPassword("pw")
+	h, err := hashPassword("pw", bcrypt.DefaultCost)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func (m *Member) newHandler() http.Handler {
 	a := &api{
 		b: m, metrics: m.metrics, auth: newAuthorizer(m.Store()),
 		redirect: m.cfg.Redirect, requestTimeout: m.cfg.RequestTimeout,
-		cors: m.cfg.CORS, pprof: m.cfg.EnablePprof,
+		cors: m.cfg.CORS, pprof: m.cfg.EnablePprof, bcryptCost: m.cfg.BcryptCost,
 	}
 	h := a.handler()
 	if m.faults != nil {
@@ -120,6 +120,7 @@ type api struct {
 	requestTimeout time.Duration
 	cors           []string
 	pprof          bool
+	bcryptCost     int // of the passwords it hashes (MemberConfig.BcryptCost)
 	// clusterID caches IDString of the last cluster id answered with.
 	clusterID atomic.Pointer[idString]
 }

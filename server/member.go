@@ -19,6 +19,7 @@ import (
 	"github.com/raftkv/raftkv/rpc"
 	"github.com/raftkv/raftkv/server/node"
 	"github.com/raftkv/raftkv/vfs"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // MemberConfig configures a running member (the raftkv server). The flag
@@ -77,6 +78,11 @@ type MemberConfig struct {
 	// every member must run with it.
 	LeaseReads  bool
 	EnablePprof bool
+	// BcryptCost is the bcrypt cost of the v2 auth passwords this member
+	// hashes (etcd's --bcrypt-cost): 0 means bcrypt.DefaultCost (10);
+	// otherwise from bcrypt.MinCost (4) to bcrypt.MaxCost (31). A password
+	// keeps the cost it was hashed with.
+	BcryptCost int
 	// FaultInjection is --experimental-fault-injection. TEST ONLY: it
 	// serves /debug/faults, which drops and delays this member's outbound
 	// raft messages (faults.go); the nemesis uses it.
@@ -298,6 +304,12 @@ func (cfg *MemberConfig) setDefaults() error {
 	}
 	if cfg.TLSMinVersion == 0 {
 		cfg.TLSMinVersion = tls.VersionTLS12
+	}
+	switch {
+	case cfg.BcryptCost == 0:
+		cfg.BcryptCost = bcrypt.DefaultCost
+	case cfg.BcryptCost < bcrypt.MinCost || cfg.BcryptCost > bcrypt.MaxCost:
+		return fmt.Errorf("server: --bcrypt-cost must be from %d to %d, not %d", bcrypt.MinCost, bcrypt.MaxCost, cfg.BcryptCost)
 	}
 	return nil
 }

@@ -33,6 +33,7 @@ import (
 
 	"github.com/raftkv/raftkv/server"
 	"github.com/raftkv/raftkv/vfs"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // MemberID is the hex id of the server's one member: etcd's default member
@@ -94,6 +95,9 @@ func start(history int) (*Server, error) {
 		HeartbeatInterval:        10 * time.Millisecond,
 		ElectionTimeout:          50 * time.Millisecond,
 		EventHistory:             history,
+		// The cheapest cost: a test's password checks must not take
+		// seconds under the race detector.
+		BcryptCost: bcrypt.MinCost,
 		// Small WAL segments: a preallocated 64 MiB segment is held twice
 		// by the in-memory disk (written and synced contents).
 		WALSegmentSize:  1 << 20,

@@ -37,11 +37,11 @@ func TestEtcdEnvAliases(t *testing.T) {
 		o, warns, infos := applyEnvFor(t, nil, []string{
 			"ETCD_NAME=infra1", "ETCD_DATA_DIR=/var/lib/etcd",
 			"ETCD_LISTEN_CLIENT_URLS=http://10.0.0.1:2379", "ETCD_HEARTBEAT_INTERVAL=200",
-			"ETCD_ELECTION_TIMEOUT=2000", "ETCD_ENABLE_PPROF=true",
+			"ETCD_ELECTION_TIMEOUT=2000", "ETCD_ENABLE_PPROF=true", "ETCD_BCRYPT_COST=6",
 			"ETCDCTL_API=2", // etcdctl's, not etcd's: no warning
 		})
 		if o.name != "infra1" || o.dataDir != "/var/lib/etcd" || o.listenClient != "http://10.0.0.1:2379" ||
-			o.heartbeatMs != 200 || o.electionMs != 2000 || !o.pprof {
+			o.heartbeatMs != 200 || o.electionMs != 2000 || !o.pprof || o.bcryptCost != 6 {
 			t.Errorf("options %+v", o)
 		}
 		if len(warns) != 0 {

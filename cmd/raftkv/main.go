@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/raftkv/raftkv/server"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func main() {
@@ -47,6 +48,7 @@ type options struct {
 	initialCluster, initialState, initialToken string
 	heartbeatMs, electionMs                    uint
 	snapshotCount                              uint64
+	bcryptCost                                 int
 	requestTimeout                             time.Duration
 	redirect, leaseReads, pprof, version       bool
 	faultInjection                             bool
@@ -89,6 +91,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.leaseReads, "lease-reads", false, "serve linearizable reads from the leader's read lease, without a heartbeat round (correct only while clocks drift less than one heartbeat interval per election timeout; give it to every member)")
 	fs.StringVar(&o.cors, "cors", "", "comma-separated origins allowed by CORS, or *")
 	fs.BoolVar(&o.pprof, "enable-pprof", false, "serve /debug/pprof/ on the client URLs")
+	fs.IntVar(&o.bcryptCost, "bcrypt-cost", 10, "bcrypt cost (4 to 31) of the v2 auth passwords this member hashes: each step doubles the time a password check takes when it is not cached")
 	fs.BoolVar(&o.faultInjection, "experimental-fault-injection", false, "TEST ONLY, never in production: serve /debug/faults on the client URLs, which drops and delays this member's raft messages (used by the nemesis)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
@@ -340,7 +343,10 @@ func memberConfig(o *options, logger *slog.Logger) (server.MemberConfig, error) 
 		ElectionTimeout:   time.Duration(o.electionMs) * time.Millisecond,
 		SnapshotCount:     o.snapshotCount, RequestTimeout: o.requestTimeout,
 		Redirect: o.redirect, LeaseReads: o.leaseReads, EnablePprof: o.pprof, Logger: logger,
-		FaultInjection: o.faultInjection,
+		FaultInjection: o.faultInjection, BcryptCost: o.bcryptCost,
+	}
+	if o.bcryptCost < bcrypt.MinCost || o.bcryptCost > bcrypt.MaxCost {
+		return cfg, fmt.Errorf("--bcrypt-cost must be from %d to %d, not %d", bcrypt.MinCost, bcrypt.MaxCost, o.bcryptCost)
 	}
 	if o.name == "" {
 		return cfg, errors.New("--name is empty")

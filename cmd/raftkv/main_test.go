@@ -56,6 +56,8 @@ func TestTLSFlagErrors(t *testing.T) {
 		{[]string{"--cipher-suites", "TLS_BOGUS"}, `unknown cipher suite "TLS_BOGUS"`},
 		{[]string{"--tls-min-version", "TLS1.0"}, "want TLS1.2 or TLS1.3"},
 		{[]string{"--ca-file", "a.crt", "--trusted-ca-file", "b.crt"}, "disagree"},
+		{[]string{"--bcrypt-cost", "3"}, "--bcrypt-cost must be from 4 to 31, not 3"},
+		{[]string{"--bcrypt-cost", "32"}, "--bcrypt-cost must be from 4 to 31, not 32"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(tc.args, nil, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
