@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -130,7 +131,8 @@ func decodeSnapshot(b []byte) (cluster, member uint64, snap raft.Snapshot, err e
 	if typ != log.RecordSnapshotFile || n != len(b) {
 		return 0, 0, snap, fmt.Errorf("not a snapshot file (record %v, %d of %d bytes)", typ, n, len(b))
 	}
-	dec := msgpack.NewDecoder(bytes.NewReader(p))
+	r := bytes.NewReader(p)
+	dec := msgpack.NewDecoder(r)
 	l, err := dec.DecodeArrayLen()
 	if err != nil {
 		return 0, 0, snap, err
@@ -165,11 +167,20 @@ func decodeSnapshot(b []byte) (cluster, member uint64, snap raft.Snapshot, err e
 			*ids = append(*ids, id)
 		}
 	}
-	if snap.Data, err = dec.DecodeBytes(); err != nil {
+	// The data is a piece of b, not a copy: a snapshot is as large as the
+	// key space, and b is read for it alone. (A bytes.Reader is a
+	// ByteScanner, so the Decoder reads no further ahead than it needs:
+	// r.Len() is what follows the header.)
+	k, err := dec.DecodeBytesLen()
+	if err != nil {
 		return 0, 0, snap, err
 	}
-	if len(snap.Data) == 0 {
-		snap.Data = nil
+	if k > r.Len() {
+		return 0, 0, snap, fmt.Errorf("data of %d bytes, %d left: %w", k, r.Len(), io.ErrUnexpectedEOF)
+	}
+	if k > 0 {
+		off := len(p) - r.Len()
+		snap.Data = p[off : off+k : off+k]
 	}
 	return cluster, member, snap, nil
 }

@@ -91,6 +91,9 @@ type Storage struct {
 	snapOnDisk bool
 	// loadMu serialises Snapshot's reads of the file; held across I/O.
 	loadMu sync.Mutex
+	// loadFailed is the index of the last snapshot whose file Snapshot
+	// could not read back (logged once); guarded by loadMu.
+	loadFailed uint64
 	// ents are the entries after snap.Metadata.Index.
 	// invariant: ents[i].Index == snap.Metadata.Index + 1 + i.
 	ents []raft.Entry
@@ -255,6 +258,12 @@ func (s *Storage) Snapshot() (raft.Snapshot, error) {
 	}
 	loaded, err := s.readSnapshot(snap.Metadata.Index, snap.Metadata.Term)
 	if err != nil {
+		// Raft asks again at its next chance; say so once per snapshot,
+		// since a follower that needs it cannot catch up meanwhile.
+		if s.loadFailed != snap.Metadata.Index {
+			s.loadFailed = snap.Metadata.Index
+			s.logger.Error("storage: cannot read the snapshot back from its file: a follower that needs it cannot catch up", "index", snap.Metadata.Index, "err", err)
+		}
 		return raft.Snapshot{}, err
 	}
 	s.mu.Lock()

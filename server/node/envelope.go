@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/binary"
+	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -66,9 +67,30 @@ func decodeEnvelope(data []byte) (envelope, error) {
 	if env, ok := decodeEnvelopeFast(data); ok {
 		return env, nil
 	}
+	if binLongerThanData(data) {
+		// Unmarshal would fail too, after allocating what the header
+		// claims (up to 4 GiB).
+		return envelope{}, io.ErrUnexpectedEOF
+	}
 	var env envelope
 	err := msgpack.Unmarshal(data, &env)
 	return env, err
+}
+
+// binLongerThanData reports whether b has encodeEnvelope's form up to its
+// command, whose bin header claims more bytes than follow.
+func binLongerThanData(b []byte) bool {
+	if len(b) < 1+9+9+1 || b[0] != 0x93 || b[1] != 0xcf || b[10] != 0xcf {
+		return false
+	}
+	rest := b[19:]
+	switch {
+	case rest[0] == 0xc5 && len(rest) >= 3:
+		return int(binary.BigEndian.Uint16(rest[1:])) > len(rest)-3
+	case rest[0] == 0xc6 && len(rest) >= 5:
+		return int64(binary.BigEndian.Uint32(rest[1:])) > int64(len(rest)-5)
+	}
+	return false
 }
 
 func decodeEnvelopeFast(b []byte) (envelope, bool) {
