@@ -2,12 +2,15 @@ package kv
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/google/btree"
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // snapshotVersion is the first value of every snapshot (see doc.go).
@@ -95,37 +98,24 @@ func (f *Frozen) Save(w io.Writer) error {
 	if err := enc.Encode(&f.hdr); err != nil {
 		return err
 	}
+	// The nodes, the bulk of a snapshot, are appended by hand to a chunk
+	// that goes to bw whenever it holds 32 KiB: the same bytes as the
+	// Encoder's calls in saveNodeReference (tested), at a fraction of the
+	// cost of one call through the Encoder per field.
+	chunk := make([]byte, 0, 40<<10)
 	var err error
 	f.tree.Ascend(func(n node) bool {
-		var flags uint8
-		if n.dir {
-			flags |= flagDir
+		chunk = appendSnapNode(chunk, &n)
+		if len(chunk) >= 32<<10 {
+			_, err = bw.Write(chunk)
+			chunk = chunk[:0]
 		}
-		if n.hasTTL {
-			flags |= flagTTL
-		}
-		if err = enc.EncodeArrayLen(6); err != nil {
-			return false
-		}
-		if err = enc.EncodeString(n.path); err != nil {
-			return false
-		}
-		if err = enc.EncodeString(n.value); err != nil {
-			return false
-		}
-		if err = enc.EncodeUint8(flags); err != nil {
-			return false
-		}
-		if err = enc.EncodeUint(n.created); err != nil {
-			return false
-		}
-		if err = enc.EncodeUint(n.modified); err != nil {
-			return false
-		}
-		err = enc.EncodeInt(n.expireNs)
 		return err == nil
 	})
 	if err != nil {
+		return err
+	}
+	if _, err := bw.Write(chunk); err != nil {
 		return err
 	}
 	for _, ev := range f.events {
@@ -136,6 +126,74 @@ func (f *Frozen) Save(w io.Writer) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// appendSnapNode appends n's snapshot record: the array [path, value,
+// flags, created, modified, expireNs] as msgpack.Encoder writes it with
+// EncodeArrayLen(6), EncodeString, EncodeString, EncodeUint8, EncodeUint,
+// EncodeUint and EncodeInt (shortest forms, but the flags' uint 8).
+func appendSnapNode(b []byte, n *node) []byte {
+	var flags uint8
+	if n.dir {
+		flags |= flagDir
+	}
+	if n.hasTTL {
+		flags |= flagTTL
+	}
+	b = append(b, msgpcode.FixedArrayLow|6)
+	b = appendMsgpString(b, n.path)
+	b = appendMsgpString(b, n.value)
+	b = append(b, msgpcode.Uint8, flags)
+	b = appendMsgpUint(b, n.created)
+	b = appendMsgpUint(b, n.modified)
+	return appendMsgpInt(b, n.expireNs)
+}
+
+// appendMsgpString is Encoder.EncodeString: the shortest str header.
+func appendMsgpString(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, msgpcode.FixedStrLow|byte(n))
+	case n < 1<<8:
+		b = append(b, msgpcode.Str8, byte(n))
+	case n < 1<<16:
+		b = binary.BigEndian.AppendUint16(append(b, msgpcode.Str16), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, msgpcode.Str32), uint32(n))
+	}
+	return append(b, s...)
+}
+
+// appendMsgpUint is Encoder.EncodeUint: the shortest form.
+func appendMsgpUint(b []byte, n uint64) []byte {
+	switch {
+	case n <= math.MaxInt8:
+		return append(b, byte(n))
+	case n <= math.MaxUint8:
+		return append(b, msgpcode.Uint8, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Uint16), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Uint32), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
+}
+
+// appendMsgpInt is Encoder.EncodeInt: the shortest form.
+func appendMsgpInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0:
+		return appendMsgpUint(b, uint64(n))
+	case n >= int64(int8(msgpcode.NegFixedNumLow)):
+		return append(b, byte(n))
+	case n >= math.MinInt8:
+		return append(b, msgpcode.Int8, byte(n))
+	case n >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Int16), uint16(n))
+	case n >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Int32), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Int64), uint64(n))
 }
 
 func toSnapNode(n *Node) *snapNode {
