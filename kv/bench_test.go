@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"sync"
@@ -171,15 +172,23 @@ func BenchmarkListRecursive10k(b *testing.B) {
 	}
 }
 
+// BenchmarkSnapshotSave1M saves a million keys with Save ("hand") and
+// with the Encoder-only writer it replaced ("reference", saveReference).
 func BenchmarkSnapshotSave1M(b *testing.B) {
 	s := bigStoreForBench(b)
-	b.SetBytes(int64(len(bigSnap)))
-	b.ResetTimer()
-	for range b.N {
-		var w countingWriter
-		if err := s.Save(&w); err != nil || w.n != len(bigSnap) {
-			b.Fatal(err, w.n)
-		}
+	for _, bc := range []struct {
+		name string
+		save func(*Frozen, io.Writer) error
+	}{{"hand", (*Frozen).Save}, {"reference", (*Frozen).saveReference}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bigSnap)))
+			for b.Loop() {
+				var w countingWriter
+				if err := bc.save(s.Freeze(), &w); err != nil || w.n != len(bigSnap) {
+					b.Fatal(err, w.n)
+				}
+			}
+		})
 	}
 }
 

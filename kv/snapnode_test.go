@@ -123,17 +123,3 @@ func TestSaveAsReference(t *testing.T) {
 		t.Fatalf("Save wrote %d bytes, saveReference %d, equal %v", got.Len(), want.Len(), bytes.Equal(got.Bytes(), want.Bytes()))
 	}
 }
-
-// BenchmarkSnapshotSaveReference is BenchmarkSnapshotSave1M through the
-// Encoder-only writer Save replaced.
-func BenchmarkSnapshotSaveReference1M(b *testing.B) {
-	s := bigStoreForBench(b)
-	b.SetBytes(int64(len(bigSnap)))
-	b.ResetTimer()
-	for range b.N {
-		var w countingWriter
-		if err := s.Freeze().saveReference(&w); err != nil || w.n != len(bigSnap) {
-			b.Fatal(err, w.n)
-		}
-	}
-}

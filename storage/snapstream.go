@@ -42,13 +42,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // is. Neither fails the Storage. Every failure removes the temporary file
 // if it can (Open removes any left behind).
 func (s *Storage) PrepareSnapshotStream(i uint64, cs raft.ConfState, write func(io.Writer) error) (*PreparedSnapshot, error) {
-	s.mu.RLock()
-	t, err := s.term(i)
-	cur := s.snap.Metadata.Index
-	s.mu.RUnlock()
-	if i <= cur {
-		return nil, raft.ErrSnapOutOfDate
-	}
+	md, err := s.newSnapshotMetadata(i, cs)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +52,7 @@ func (s *Storage) PrepareSnapshotStream(i uint64, cs raft.ConfState, write func(
 	if err != nil {
 		return nil, err
 	}
-	snap := raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: i, Term: t, ConfState: cs}}
+	snap := raft.Snapshot{Metadata: md}
 	n, fileErr, err := s.streamSnapshotFile(snap, write)
 	switch {
 	case err == nil:

@@ -388,17 +388,28 @@ func (p *PreparedSnapshot) DataLen() int { return p.dataLen }
 // A prepared snapshot that is never committed is only a file, ignored on
 // restart (no WAL marker names it) and removed by later purges.
 func (s *Storage) PrepareSnapshot(i uint64, cs raft.ConfState, data []byte) (*PreparedSnapshot, error) {
+	md, err := s.newSnapshotMetadata(i, cs)
+	if err != nil {
+		return nil, err
+	}
+	return s.prepare(raft.Snapshot{Metadata: md, Data: data})
+}
+
+// newSnapshotMetadata is the metadata of a snapshot at index i, which must
+// be in the log and newer than the current snapshot (else
+// raft.ErrSnapOutOfDate).
+func (s *Storage) newSnapshotMetadata(i uint64, cs raft.ConfState) (raft.SnapshotMetadata, error) {
 	s.mu.RLock()
 	t, err := s.term(i)
 	cur := s.snap.Metadata.Index
 	s.mu.RUnlock()
 	if i <= cur {
-		return nil, raft.ErrSnapOutOfDate
+		return raft.SnapshotMetadata{}, raft.ErrSnapOutOfDate
 	}
 	if err != nil {
-		return nil, err
+		return raft.SnapshotMetadata{}, err
 	}
-	return s.prepare(raft.Snapshot{Metadata: raft.SnapshotMetadata{Index: i, Term: t, ConfState: cs}, Data: data})
+	return raft.SnapshotMetadata{Index: i, Term: t, ConfState: cs}, nil
 }
 
 func (s *Storage) prepare(snap raft.Snapshot) (*PreparedSnapshot, error) {

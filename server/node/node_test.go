@@ -333,61 +333,73 @@ func TestLeaderAppendsOverlapItsWrite(t *testing.T) {
 // node's goroutine, to the index the snapshot was frozen at, and a restart
 // from it (plus the log after it) has every write.
 func TestNodeBackgroundSnapshot(t *testing.T) {
-	var works []func() func()
-	c := newTestClusterWith(t, func(cfg *Config) {
-		cfg.SnapshotCount = 5
-		cfg.Background = func(work func() func()) { works = append(works, work) }
-	}, 1)
-	for i := range 6 {
-		c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
-	}
-	if len(works) != 1 {
-		t.Fatalf("%d background snapshots started; want 1", len(works))
-	}
-	n := c.nodes[1]
-	// Run the work on another goroutine while the node applies more.
-	finished := make(chan func(), 1)
-	go func() { finished <- works[0]() }()
-	for i := 6; i < 20; i++ {
-		c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
-	}
-	if len(works) != 1 {
-		t.Fatalf("a second snapshot started while the first was being written")
-	}
-	finish := <-finished
-	if first, _ := n.Storage().FirstIndex(); first != 1 {
-		t.Fatalf("log compacted to %d before the finish ran", first)
-	}
-	finish()
-	snap, _ := n.Storage().Snapshot()
-	if first, _ := n.Storage().FirstIndex(); first != snap.Metadata.Index+1 || snap.Metadata.Index < 5 || snap.Metadata.Index >= n.applied {
-		t.Fatalf("snapshot at %d, first index %d, applied %d", snap.Metadata.Index, first, n.applied)
-	}
-	// The snapshot holds exactly the writes up to its index.
-	st := kv.New(kv.Options{})
-	if err := st.Restore(bytes.NewReader(snap.Data)); err != nil {
-		t.Fatal(err)
-	}
-	// Index 1 is the leader's empty entry, then /k0 at 2, /k1 at 3, ...
-	last := int(snap.Metadata.Index) - 2
-	for i := 0; i <= last+1; i++ {
-		_, err := st.Get(fmt.Sprintf("/k%d", i), false, false)
-		if (err == nil) != (i <= last) {
-			t.Fatalf("snapshot labelled %d: /k%d: %v", snap.Metadata.Index, i, err)
-		}
-	}
-	// The next write starts the next background snapshot.
-	c.do(&kv.Command{Method: kv.MethodPut, Path: "/last", Value: "v"})
-	if len(works) != 2 {
-		t.Fatalf("%d background snapshots; want a second one after the first finished", len(works))
-	}
-	c.fs[1].Crash()
-	c.start(1)
-	c.leader()
-	for i := range 20 {
-		if _, err := c.nodes[1].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {
-			t.Fatalf("after restart: /k%d: %v", i, err)
-		}
+	// With DropSnapshotData, the work streams the key space into the file.
+	for _, drop := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DropSnapshotData=%v", drop), func(t *testing.T) {
+			var works []func() func()
+			c := newTestClusterWith(t, func(cfg *Config) {
+				cfg.SnapshotCount = 5
+				cfg.DropSnapshotData = drop
+				cfg.Background = func(work func() func()) { works = append(works, work) }
+			}, 1)
+			for i := range 6 {
+				c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
+			}
+			if len(works) != 1 {
+				t.Fatalf("%d background snapshots started; want 1", len(works))
+			}
+			n := c.nodes[1]
+			// Run the work on another goroutine while the node applies more.
+			finished := make(chan func(), 1)
+			go func() { finished <- works[0]() }()
+			for i := 6; i < 20; i++ {
+				c.do(&kv.Command{Method: kv.MethodPut, Path: fmt.Sprintf("/k%d", i), Value: "v"})
+			}
+			if len(works) != 1 {
+				t.Fatalf("a second snapshot started while the first was being written")
+			}
+			finish := <-finished
+			if first, _ := n.Storage().FirstIndex(); first != 1 {
+				t.Fatalf("log compacted to %d before the finish ran", first)
+			}
+			finish()
+			snap, err := n.Storage().Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first, _ := n.Storage().FirstIndex(); first != snap.Metadata.Index+1 || snap.Metadata.Index < 5 || snap.Metadata.Index >= n.applied {
+				t.Fatalf("snapshot at %d, first index %d, applied %d", snap.Metadata.Index, first, n.applied)
+			}
+			if n.snapLen != len(snap.Data) {
+				t.Fatalf("snapLen %d for %d bytes", n.snapLen, len(snap.Data))
+			}
+			// The snapshot holds exactly the writes up to its index.
+			st := kv.New(kv.Options{})
+			if err := st.Restore(bytes.NewReader(snap.Data)); err != nil {
+				t.Fatal(err)
+			}
+			// Index 1 is the leader's empty entry, then /k0 at 2, /k1 at 3, ...
+			last := int(snap.Metadata.Index) - 2
+			for i := 0; i <= last+1; i++ {
+				_, err := st.Get(fmt.Sprintf("/k%d", i), false, false)
+				if (err == nil) != (i <= last) {
+					t.Fatalf("snapshot labelled %d: /k%d: %v", snap.Metadata.Index, i, err)
+				}
+			}
+			// The next write starts the next background snapshot.
+			c.do(&kv.Command{Method: kv.MethodPut, Path: "/last", Value: "v"})
+			if len(works) != 2 {
+				t.Fatalf("%d background snapshots; want a second one after the first finished", len(works))
+			}
+			c.fs[1].Crash()
+			c.start(1)
+			c.leader()
+			for i := range 20 {
+				if _, err := c.nodes[1].Store().Get(fmt.Sprintf("/k%d", i), false, false); err != nil {
+					t.Fatalf("after restart: /k%d: %v", i, err)
+				}
+			}
+		})
 	}
 }
 
