@@ -484,15 +484,18 @@ func (t *Transport) serveConn(raw net.Conn) {
 		return
 	}
 	status, p := t.judge(h)
-	if _, err := conn.Write(appendReply(nil, status)); err != nil {
-		log.Warn("peer stream: writing header reply", "err", err)
-		return
-	}
 	if status != StatusOK {
+		// Logged and counted before the reply: once the sender knows,
+		// so does this side's log (tests wait on the sender).
 		log.Warn("peer stream refused", "reason", status.String(),
 			"cluster", fmt.Sprintf("%x", h.ClusterID), "from", fmt.Sprintf("%x", h.From),
 			"to", fmt.Sprintf("%x", h.To), "version", h.Version, "lane", h.Lane.String())
 		t.refused.Add(1)
+		_, _ = conn.Write(appendReply(nil, status)) // why, if it can still hear it
+		return
+	}
+	if _, err := conn.Write(appendReply(nil, status)); err != nil {
+		log.Warn("peer stream: writing header reply", "err", err)
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
