@@ -192,19 +192,7 @@ func (w *commandWriter) key(k string) {
 }
 
 // string is EncodeString: the shortest str header, then the bytes.
-func (w *commandWriter) string(s string) {
-	switch n := len(s); {
-	case n < 32:
-		w.b = append(w.b, msgpcode.FixedStrLow|byte(n))
-	case n < 1<<8:
-		w.b = append(w.b, msgpcode.Str8, byte(n))
-	case n < 1<<16:
-		w.b = binary.BigEndian.AppendUint16(append(w.b, msgpcode.Str16), uint16(n))
-	default:
-		w.b = binary.BigEndian.AppendUint32(append(w.b, msgpcode.Str32), uint32(n))
-	}
-	w.b = append(w.b, s...)
-}
+func (w *commandWriter) string(s string) { w.b = appendMsgpString(w.b, s) }
 
 // uint64 is EncodeUint64 (code Uint64) or EncodeInt64 (code Int64): the
 // code and all eight bytes, whatever the value.

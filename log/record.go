@@ -75,9 +75,9 @@ var (
 	ErrBadType = errors.New("wal: unknown record type")
 )
 
-// frameSize is the number of bytes a frame with an l-byte body occupies,
+// FrameSize is the number of bytes a frame with an l-byte body occupies,
 // padding included.
-func frameSize(l int) int {
+func FrameSize(l int) int {
 	return (FrameHeaderSize + l + FrameAlign - 1) / FrameAlign * FrameAlign
 }
 
@@ -101,7 +101,7 @@ func AppendFrameParts(dst []byte, typ RecordType, parts ...[]byte) []byte {
 	for _, p := range parts {
 		n += len(p)
 	}
-	dst = slices.Grow(dst, frameSize(n))
+	dst = slices.Grow(dst, FrameSize(n))
 	dst = append(dst, make([]byte, FrameHeaderSize)...)
 	dst = append(dst, byte(typ))
 	for _, p := range parts {
@@ -125,7 +125,7 @@ func FrameParts(typ RecordType, parts ...[]byte) (head, pad []byte) {
 	binary.LittleEndian.PutUint32(head, uint32(n))
 	binary.LittleEndian.PutUint32(head[4:], crc)
 	head[FrameHeaderSize] = byte(typ)
-	return head, make([]byte, frameSize(n)-FrameHeaderSize-n)
+	return head, make([]byte, FrameSize(n)-FrameHeaderSize-n)
 }
 
 // sealFrame fills in the header of the frame that starts at dst[start] and
@@ -134,7 +134,7 @@ func sealFrame(dst []byte, start int) []byte {
 	body := dst[start+FrameHeaderSize:]
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(body)))
 	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(body, castagnoli))
-	for pad := frameSize(len(body)) - FrameHeaderSize - len(body); pad > 0; pad-- {
+	for pad := FrameSize(len(body)) - FrameHeaderSize - len(body); pad > 0; pad-- {
 		dst = append(dst, 0)
 	}
 	return dst
@@ -153,8 +153,8 @@ func DecodeFrame(b []byte) (RecordType, []byte, int, error) {
 		return 0, nil, 0, ErrZeroLength
 	case l > MaxRecordLen:
 		return 0, nil, 0, fmt.Errorf("%w: %d", ErrBadLength, l)
-	case frameSize(int(l)) > len(b):
-		return 0, nil, 0, fmt.Errorf("%w: frame of %d bytes, %d left", ErrShortFrame, frameSize(int(l)), len(b))
+	case FrameSize(int(l)) > len(b):
+		return 0, nil, 0, fmt.Errorf("%w: frame of %d bytes, %d left", ErrShortFrame, FrameSize(int(l)), len(b))
 	}
 	body := b[FrameHeaderSize : FrameHeaderSize+int(l)]
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[4:]); got != want {
@@ -164,7 +164,7 @@ func DecodeFrame(b []byte) (RecordType, []byte, int, error) {
 	if !typ.valid() {
 		return 0, nil, 0, fmt.Errorf("%w: %d", ErrBadType, body[0])
 	}
-	return typ, body[1:], frameSize(int(l)), nil
+	return typ, body[1:], FrameSize(int(l)), nil
 }
 
 // Header is the payload of a segment header record.

@@ -76,8 +76,9 @@ type fastServer struct {
 // go to net/http.
 const fastMaxBody = 1 << 20
 
-// fastHeadTimeout is net/http's ReadHeaderTimeout of the client servers.
-const fastHeadTimeout = 10 * time.Second
+// clientHeadTimeout is how long a client listener waits for a request's
+// head: net/http's ReadHeaderTimeout, and the fast path's.
+const clientHeadTimeout = 10 * time.Second
 
 // The pause after a failed accept: net/http's.
 const (
@@ -88,7 +89,7 @@ const (
 func newFastServer(ln net.Listener, h http.Handler, log *slog.Logger) *fastServer {
 	return &fastServer{
 		ln: ln, h: h, log: log,
-		handoff: &handoffListener{ln: ln, ch: make(chan net.Conn), done: make(chan struct{})},
+		handoff: &handoffListener{chanListener: newChanListener(nil), ln: ln},
 		conns:   map[*fastConn]struct{}{},
 	}
 }
@@ -115,7 +116,7 @@ func (s *fastServer) serve() {
 			s.log.Warn("client listener: accept failed; retrying", "addr", s.ln.Addr().String(), "err", err, "retry-in", delay)
 			select {
 			case <-time.After(delay):
-			case <-s.handoff.done:
+			case <-s.handoff.closed:
 				return
 			}
 			continue
@@ -175,29 +176,19 @@ func (s *fastServer) isClosing() bool {
 	return s.closing
 }
 
-// handoffListener gives net/http the connections the fast path hands over.
-// Closing it closes the real listener too, so net/http's Shutdown and
-// Close stop the accepting as they would have.
+// handoffListener gives net/http the connections the fast path hands over
+// (offer). Closing it closes the real listener too, so net/http's Shutdown
+// and Close stop the accepting as they would have.
 type handoffListener struct {
+	*chanListener
 	ln   net.Listener
-	ch   chan net.Conn
-	done chan struct{}
 	once sync.Once
-}
-
-func (l *handoffListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ch:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
 }
 
 func (l *handoffListener) Close() error {
 	var err error
 	l.once.Do(func() {
-		close(l.done)
+		l.chanListener.Close()
 		err = l.ln.Close()
 	})
 	return err
@@ -205,30 +196,12 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.ln.Addr() }
 
-// give hands c to net/http; false if it no longer accepts.
-func (l *handoffListener) give(c net.Conn) bool {
-	select {
-	case l.ch <- c:
-		return true
-	case <-l.done:
-		return false
-	}
-}
-
-// bufferedConn is a connection whose first bytes are already in r.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// bufferedHalfCloser is a bufferedConn over a connection that can close
+// bufferedHalfCloser is a peekedConn over a connection that can close
 // its writing half (a TCP connection): net/http does so before closing a
 // connection, so that a client's unread request bytes do not turn the
 // close into a reset that loses the last answer.
 type bufferedHalfCloser struct {
-	*bufferedConn
+	*peekedConn
 	cw interface{ CloseWrite() error }
 }
 
@@ -237,7 +210,7 @@ func (c bufferedHalfCloser) CloseWrite() error { return c.cw.CloseWrite() }
 // handedConn is conn, with the bytes in br still to be read, as net/http
 // is given it.
 func handedConn(conn net.Conn, br *bufio.Reader) net.Conn {
-	bc := &bufferedConn{Conn: conn, r: br}
+	bc := &peekedConn{Conn: conn, r: br}
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		return bufferedHalfCloser{bc, cw}
 	}
@@ -270,7 +243,7 @@ func (c *fastConn) serve() {
 	if _, isTLS := c.conn.(interface{ ConnectionState() tls.ConnectionState }); isTLS {
 		// A TLS connection (a caller's crypto/tls listener): its bytes
 		// are records, not requests. net/http serves it whole.
-		c.handedOff = c.s.handoff.give(c.conn)
+		c.handedOff = c.s.handoff.offer(c.conn)
 		if !c.handedOff {
 			c.conn.Close()
 		}
@@ -343,7 +316,7 @@ func (c *fastConn) readHead() (req *fastRequest, headLen int, ok bool) {
 		}
 		if !deadline {
 			deadline = true
-			_ = c.conn.SetReadDeadline(time.Now().Add(fastHeadTimeout))
+			_ = c.conn.SetReadDeadline(time.Now().Add(clientHeadTimeout))
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return nil, 0, false // closed, reset, or too slow (net/http drops these too)
@@ -710,7 +683,7 @@ func (c *fastConn) remoteAddr() string {
 // handBack gives the connection, whose request is still unread, to
 // net/http; the caller's loop then ends.
 func (c *fastConn) handBack() bool {
-	c.handedOff = c.s.handoff.give(handedConn(c.conn, c.br))
+	c.handedOff = c.s.handoff.offer(handedConn(c.conn, c.br))
 	return false
 }
 

@@ -43,7 +43,7 @@ func versionBody() map[string]string {
 func (m *Member) serve() {
 	h := m.Handler()
 	for _, ln := range m.cfg.ClientListeners {
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: clientHeadTimeout}
 		m.clientSrvs = append(m.clientSrvs, srv)
 		// Plain-HTTP listeners read key requests on the fast path first
 		// (fasthttp.go); it hands everything else to srv.
@@ -74,7 +74,7 @@ func (m *Member) serve() {
 			}
 		}()
 	}
-	m.peerSrv = &http.Server{Handler: m.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
+	m.peerSrv = &http.Server{Handler: m.peerHandler(), ReadHeaderTimeout: clientHeadTimeout}
 	go func() { _ = m.peerSrv.Serve(m.peerMux.httpListener()) }()
 }
 

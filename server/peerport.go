@@ -115,11 +115,21 @@ func newChanListener(addr net.Addr) *chanListener {
 	return &chanListener{addr: addr, ch: make(chan net.Conn), closed: make(chan struct{})}
 }
 
+// put hands c to Accept, or closes it once the listener is closed.
 func (l *chanListener) put(c net.Conn) {
+	if !l.offer(c) {
+		c.Close()
+	}
+}
+
+// offer hands c to Accept; false, leaving c to the caller, once the
+// listener is closed.
+func (l *chanListener) offer(c net.Conn) bool {
 	select {
 	case l.ch <- c:
+		return true
 	case <-l.closed:
-		c.Close()
+		return false
 	}
 }
 

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
@@ -12,12 +11,8 @@ import (
 	"github.com/raftkv/raftkv/raft"
 	"github.com/raftkv/raftkv/vfs"
 	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
-
-// streamBufSize is the buffer between a streamed snapshot's writer and its
-// file: writes at least this large (kv's encoder writes its own 64 KiB
-// chunks) go straight to the file.
-const streamBufSize = 64 << 10
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -94,7 +89,9 @@ func (s *Storage) streamSnapshotFile(snap raft.Snapshot, write func(io.Writer) e
 		return 0, true, err
 	}
 	fw := &fileWriter{w: p}
-	sw := &streamWriter{w: bufio.NewWriterSize(fw, streamBufSize), room: limit - len(prefix)}
+	// No buffer of its own: the writer buffers (kv's encoder writes 64 KiB
+	// at a time), and a second one would copy the whole key space again.
+	sw := &streamWriter{w: fw, room: limit - len(prefix)}
 	werr := write(sw)
 	switch {
 	case fw.err != nil:
@@ -104,12 +101,9 @@ func (s *Storage) streamSnapshotFile(snap raft.Snapshot, write func(io.Writer) e
 	case werr != nil:
 		return 0, false, werr
 	}
-	if err := sw.w.Flush(); err != nil {
-		return 0, true, err
-	}
 	n = sw.n
 	bodyLen := len(prefix) - log.FrameHeaderSize + n // type byte, metadata, data
-	pad := frameLen(bodyLen) - log.FrameHeaderSize - bodyLen
+	pad := log.FrameSize(bodyLen) - log.FrameHeaderSize - bodyLen
 	if len(prefix)+n+pad > limit {
 		return 0, false, ErrSnapshotTooLarge
 	}
@@ -141,18 +135,8 @@ func streamPrefix(cluster, member uint64, md raft.SnapshotMetadata) []byte {
 	b.Write(make([]byte, log.FrameHeaderSize))
 	b.WriteByte(byte(log.RecordSnapshotFile))
 	encodeSnapshotMetadata(msgpack.NewEncoder(&b), cluster, member, md)
-	b.Write([]byte{msgpackBin32, 0, 0, 0, 0})
+	b.Write([]byte{msgpcode.Bin32, 0, 0, 0, 0})
 	return b.Bytes()
-}
-
-// msgpackBin32 is the MessagePack type byte of a bin 32 (length in 4
-// big-endian bytes).
-const msgpackBin32 = 0xc6
-
-// frameLen is log's frame size for an l-byte body (type byte and payload):
-// header, body and padding to FrameAlign.
-func frameLen(l int) int {
-	return (log.FrameHeaderSize + l + log.FrameAlign - 1) / log.FrameAlign * log.FrameAlign
 }
 
 // fileWriter remembers the first error of the file under a stream, so that
@@ -177,7 +161,7 @@ func (f *fileWriter) Write(p []byte) (int, error) {
 // it counts the data and computes its CRC on the way to the file, and
 // refuses data past room (the file would be too large).
 type streamWriter struct {
-	w        *bufio.Writer
+	w        io.Writer
 	n, room  int
 	crc      uint32
 	tooLarge bool

@@ -64,66 +64,53 @@ func encodeEnvelope(e *envelope) []byte {
 // keeps). The form encodeEnvelope writes is read here; any other goes to
 // msgpack.Unmarshal.
 func decodeEnvelope(data []byte) (envelope, error) {
-	if env, ok := decodeEnvelopeFast(data); ok {
+	env, ok, short := decodeEnvelopeFast(data)
+	switch {
+	case ok:
 		return env, nil
-	}
-	if binLongerThanData(data) {
+	case short:
 		// Unmarshal would fail too, after allocating what the header
 		// claims (up to 4 GiB).
 		return envelope{}, io.ErrUnexpectedEOF
 	}
-	var env envelope
 	err := msgpack.Unmarshal(data, &env)
 	return env, err
 }
 
-// binLongerThanData reports whether b has encodeEnvelope's form up to its
-// command, whose bin header claims more bytes than follow.
-func binLongerThanData(b []byte) bool {
+// decodeEnvelopeFast reads encodeEnvelope's form: ok if b is in it; short
+// if b is in it up to its command, whose bin 16 or bin 32 header claims
+// more bytes than follow.
+func decodeEnvelopeFast(b []byte) (env envelope, ok, short bool) {
 	if len(b) < 1+9+9+1 || b[0] != 0x93 || b[1] != 0xcf || b[10] != 0xcf {
-		return false
+		return envelope{}, false, false
 	}
-	rest := b[19:]
-	switch {
-	case rest[0] == 0xc5 && len(rest) >= 3:
-		return int(binary.BigEndian.Uint16(rest[1:])) > len(rest)-3
-	case rest[0] == 0xc6 && len(rest) >= 5:
-		return int64(binary.BigEndian.Uint32(rest[1:])) > int64(len(rest)-5)
-	}
-	return false
-}
-
-func decodeEnvelopeFast(b []byte) (envelope, bool) {
-	if len(b) < 1+9+9+1 || b[0] != 0x93 || b[1] != 0xcf || b[10] != 0xcf {
-		return envelope{}, false
-	}
-	env := envelope{From: binary.BigEndian.Uint64(b[2:]), Seq: binary.BigEndian.Uint64(b[11:])}
+	env = envelope{From: binary.BigEndian.Uint64(b[2:]), Seq: binary.BigEndian.Uint64(b[11:])}
 	rest := b[19:]
 	var n, head int
 	switch rest[0] {
 	case 0xc0:
-		return env, len(rest) == 1
+		return env, len(rest) == 1, false
 	case 0xc4:
 		if len(rest) < 2 {
-			return envelope{}, false
+			return envelope{}, false, false
 		}
 		n, head = int(rest[1]), 2
 	case 0xc5:
 		if len(rest) < 3 {
-			return envelope{}, false
+			return envelope{}, false, false
 		}
 		n, head = int(binary.BigEndian.Uint16(rest[1:])), 3
 	case 0xc6:
 		if len(rest) < 5 {
-			return envelope{}, false
+			return envelope{}, false, false
 		}
 		n, head = int(binary.BigEndian.Uint32(rest[1:])), 5
 	default:
-		return envelope{}, false
+		return envelope{}, false, false
 	}
 	if len(rest)-head != n {
-		return envelope{}, false
+		return envelope{}, false, head > 2 && n > len(rest)-head
 	}
 	env.Cmd = rest[head:len(rest):len(rest)]
-	return env, true
+	return env, true, false
 }

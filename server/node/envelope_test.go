@@ -31,7 +31,7 @@ func TestEnvelopeAsMsgpack(t *testing.T) {
 			if cap(got) != len(got) {
 				t.Errorf("cmd of %d bytes, %x: capacity %d for %d bytes", n, ids, cap(got), len(got))
 			}
-			if _, ok := decodeEnvelopeFast(got); !ok {
+			if _, ok, _ := decodeEnvelopeFast(got); !ok {
 				t.Errorf("cmd of %d bytes, %x: the hand-written reader does not take what encodeEnvelope wrote", n, ids)
 			}
 			checkDecodeEnvelope(t, got)
