@@ -346,9 +346,11 @@ func (l *Live) AdvanceEvents(n int) error {
 		return fmt.Errorf("sim: advance by %d events", n)
 	}
 	return l.call(func() error {
-		for i := 0; i < n && l.s.failure == nil && len(l.s.q) > 0; i++ {
-			l.step()
+		end := l.s.res.Events + int64(n)
+		if end < 0 { // overflowed: a huge n runs every event left
+			end = math.MaxInt64
 		}
+		l.runTo(end, 0)
 		return nil
 	})
 }
@@ -853,11 +855,11 @@ func (l *Live) ApplyAt(in Input) error {
 			return fmt.Errorf("sim: input %s at %.3fms after %d events: the session is past it (%.3fms, %d events)",
 				in.Kind, in.AtMs, in.Events, msOf(s.nowNs), s.res.Events)
 		}
+		ev := in.Events
 		if timed {
-			l.runTo(-1, t)
-		} else {
-			l.runTo(in.Events, t)
+			ev = -1
 		}
+		l.runTo(ev, t)
 		if s.failure != nil {
 			return nil
 		}

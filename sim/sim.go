@@ -253,7 +253,7 @@ func (s *Sim) finishResult() Result {
 			end.Result = string(s.failure.Class)
 			end.Reason = s.failure.Check + ": " + s.failure.Msg
 		}
-		s.tr.write(end)
+		s.tr.writeEvent(&end)
 		if err := s.tr.flush(); err != nil && s.failure == nil {
 			s.failure = &Failure{Class: ClassCrash, Check: "trace", Msg: err.Error(), AtNs: s.nowNs}
 			s.res.Failure = s.failure

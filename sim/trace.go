@@ -102,10 +102,6 @@ func newTracer(w io.Writer) *tracer {
 }
 
 func (t *tracer) write(v any) {
-	if e, ok := v.(TraceEvent); ok {
-		t.writeEvent(&e)
-		return
-	}
 	if t.err == nil {
 		t.err = t.enc.Encode(v)
 	}

@@ -852,7 +852,6 @@ export function createTimeline(header, opts = {}) {
       return out;
     },
   };
-  memo = null;
   return tl;
 }
 

@@ -141,9 +141,14 @@ func (e *engine) step(n float64) answer {
 	if n != math.Trunc(n) || n < 1 || n > 1e6 {
 		return e.moved(fmt.Errorf("step %v events: want a whole number from 1 to 1e6", n))
 	}
+	// Lines are counted as they come, not over the whole output each time.
+	nl := []byte("\n")
+	seen, lines := e.out.Len(), bytes.Count(e.out.Bytes(), nl)
 	var err error
-	for i := 0; err == nil && i < maxQuietEvents && bytes.Count(e.out.Bytes(), []byte("\n")) < int(n); i++ {
+	for i := 0; err == nil && i < maxQuietEvents && lines < int(n); i++ {
 		err = e.live.AdvanceEvents(1)
+		lines += bytes.Count(e.out.Bytes()[seen:], nl)
+		seen = e.out.Len()
 	}
 	return e.moved(err)
 }

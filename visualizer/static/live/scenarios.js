@@ -10,15 +10,13 @@
 // The live preset: 5 members, a tick of 10 ms, election timeouts drawn
 // from 300-600 ms, heartbeats every 50 ms, 10-15 ms links.
 
-import { leaderOf, termAt } from '../trace.js';
+import { lastIndexOf, leaderOf, termAt } from '../trace.js';
 
 const S = (id) => `S${id}`;
 const up = (st) => Object.values(st.members).filter((m) => m.up && !m.absent && !m.gone);
-const leader = (st) => leaderOf(st);
-const lastIndex = (m) => (m.runs.length ? m.runs[m.runs.length - 1][1] : m.snapIndex);
 // A leader that every running member follows, in its term.
 const settled = (st) => {
-  const l = leader(st);
+  const l = leaderOf(st);
   return l && up(st).every((m) => m.term === l.term && (m.id === l.id || m.lead === l.id)) ? l : null;
 };
 // The last response of the user's client operations (the answer to the
@@ -53,8 +51,8 @@ export const SCENARIOS = [
         },
       },
       {
-        when: (st) => !!leader(st), pause: true,
-        caption: (st) => `${S(leader(st).id)} won the votes of a majority (3 of 5, its own included: the green dots it had as a candidate) and leads term ${leader(st).term}. A member grants one vote per term, to a candidate whose log is at least as up to date as its own (§5.4.1), so there is at most one leader per term.`,
+        when: (st) => !!leaderOf(st), pause: true,
+        caption: (st) => `${S(leaderOf(st).id)} won the votes of a majority (3 of 5, its own included: the green dots it had as a candidate) and leads term ${leaderOf(st).term}. A member grants one vote per term, to a candidate whose log is at least as up to date as its own (§5.4.1), so there is at most one leader per term.`,
       },
       {
         delay: 400, pause: true,
@@ -74,8 +72,8 @@ export const SCENARIOS = [
       { when: (st) => !!settled(st), delay: 0, caption: 'A leader is elected. Watch its log row in the Logs panel.' },
       {
         delay: 200, pause: true,
-        input: (st) => ({ kind: 'client', op: 'put', id: leader(st).id, key: '/x', value: 'hello' }),
-        caption: (st) => `A client sends PUT /x=hello to the leader ${S(leader(st).id)}. The leader appends it to its own log first: pale and dashed, because it is not committed yet.`,
+        input: (st) => ({ kind: 'client', op: 'put', id: leaderOf(st).id, key: '/x', value: 'hello' }),
+        caption: (st) => `A client sends PUT /x=hello to the leader ${S(leaderOf(st).id)}. The leader appends it to its own log first: pale and dashed, because it is not committed yet.`,
       },
       {
         delay: 5,
@@ -83,22 +81,22 @@ export const SCENARIOS = [
       },
       {
         when: (st) => {
-          const l = leader(st);
-          return l && l.commit >= lastIndex(l);
+          const l = leaderOf(st);
+          return l && l.commit >= lastIndexOf(l);
         },
         pause: true,
         caption: 'A majority now stores the entry, so the leader commits it (solid) and applies it: the client gets its answer (the green bar in the client lanes). The followers learn the new commit index from the next message and apply it too.',
       },
       {
         when: (st, tl) => {
-          const l = leader(st);
+          const l = leaderOf(st);
           return l && answered(tl) && up(st).every((m) => m.commit >= l.commit);
         },
         caption: 'Every member has committed the write: the key space (full view) shows /x=hello on each. ' + TRY,
       },
     ],
     expect: (st, tl) => {
-      const l = leader(st);
+      const l = leaderOf(st);
       const op = answered(tl);
       if (!l || !op || op.result !== 'ok') return 'the write was not answered ok';
       return up(st).every((m) => m.commit >= op.index) || 'not every member committed the write';
@@ -114,8 +112,8 @@ export const SCENARIOS = [
       {
         when: (st) => !!settled(st), delay: 0, pause: true,
         input: (st, tl, ctx) => {
-          ctx.old = leader(st).id;
-          ctx.oldTerm = leader(st).term;
+          ctx.old = leaderOf(st).id;
+          ctx.oldTerm = leaderOf(st).term;
           return { kind: 'crash', id: ctx.old };
         },
         caption: (st, tl, ctx) => `${S(ctx.old)} led term ${ctx.oldTerm}. It crashes now: no more heartbeats.`,
@@ -125,8 +123,8 @@ export const SCENARIOS = [
         caption: 'The followers\' timers run out one after another; the first to run out campaigns. The four that are up still make a majority of five.',
       },
       {
-        when: (st, tl, ctx) => leader(st) && leader(st).id !== ctx.old, pause: true,
-        caption: (st, tl, ctx) => `${S(leader(st).id)} leads term ${leader(st).term}, higher than ${S(ctx.old)}'s ${ctx.oldTerm}. Everything committed before the crash is in its log: a candidate missing a committed entry cannot win a majority (leader completeness).`,
+        when: (st, tl, ctx) => leaderOf(st) && leaderOf(st).id !== ctx.old, pause: true,
+        caption: (st, tl, ctx) => `${S(leaderOf(st).id)} leads term ${leaderOf(st).term}, higher than ${S(ctx.old)}'s ${ctx.oldTerm}. Everything committed before the crash is in its log: a candidate missing a committed entry cannot win a majority (leader completeness).`,
       },
       {
         delay: 300,
@@ -136,7 +134,7 @@ export const SCENARIOS = [
       {
         when: (st, tl, ctx) => {
           const m = st.members[ctx.old];
-          return m.up && m.role === 'follower' && leader(st) && m.term === leader(st).term && m.lead === leader(st).id;
+          return m.up && m.role === 'follower' && leaderOf(st) && m.term === leaderOf(st).term && m.lead === leaderOf(st).id;
         },
         pause: true,
         caption: (st, tl, ctx) => `The first message from the new leader carries a higher term: ${S(ctx.old)} adopts it and follows. Any entry it had that was never committed is replaced by the leader's.`,
@@ -159,8 +157,8 @@ export const SCENARIOS = [
       {
         when: (st) => !!settled(st), delay: 0, pause: true,
         input: (st, tl, ctx) => {
-          ctx.old = leader(st).id;
-          ctx.term = leader(st).term;
+          ctx.old = leaderOf(st).id;
+          ctx.term = leaderOf(st).term;
           return { kind: 'crash', id: ctx.old };
         },
         caption: (st, tl, ctx) => `Pre-Vote is off in this scenario, to show plain Raft. The leader ${S(ctx.old)} crashes.`,
@@ -175,10 +173,10 @@ export const SCENARIOS = [
         caption: (st, tl, ctx) => `${S(ctx.a)} and ${S(ctx.b)} time out at the same moment. Each votes for itself and asks the other three. Each of the others votes for whichever request reaches it first.`,
       },
       {
-        when: (st, tl, ctx) => ctx.a && [ctx.a, ctx.b].every((id) => st.members[id].role !== 'candidate') || !!leader(st),
+        when: (st, tl, ctx) => ctx.a && [ctx.a, ctx.b].every((id) => st.members[id].role !== 'candidate') || !!leaderOf(st),
         pause: true,
         caption: (st, tl, ctx) => {
-          const l = leader(st);
+          const l = leaderOf(st);
           return l && l.term === ctx.term + 1
             ? `This time ${S(l.id)} got 3 votes before the other: it leads term ${l.term}. Split votes do not always happen; when they do, nobody wins the term.`
             : 'Neither candidate got 3 of the 4 votes of the members up: the term ends with no leader. Each draws a new random timeout, and the first to run out tries again in a higher term — randomized timeouts make a second split unlikely.';
@@ -186,7 +184,7 @@ export const SCENARIOS = [
       },
       {
         when: (st) => !!settled(st), pause: true,
-        caption: (st, tl, ctx) => `${S(leader(st).id)} leads term ${leader(st).term} (the crashed leader had term ${ctx.term}).`,
+        caption: (st, tl, ctx) => `${S(leaderOf(st).id)} leads term ${leaderOf(st).term} (the crashed leader had term ${ctx.term}).`,
       },
       { delay: 5, caption: TRY },
     ],
@@ -205,7 +203,7 @@ export const SCENARIOS = [
       {
         when: (st) => !!settled(st), delay: 0, pause: true,
         input: (st, tl, ctx) => {
-          const l = leader(st);
+          const l = leaderOf(st);
           const ids = up(st).map((m) => m.id).filter((x) => x !== l.id);
           Object.assign(ctx, { a: l.id, b: ids[0], rest: ids.slice(1), t1: l.term });
           // Cut the leader off from all but b.
@@ -221,16 +219,16 @@ export const SCENARIOS = [
       {
         delay: 150, pause: true,
         input: (st, tl, ctx) => {
-          ctx.k = lastIndex(st.members[ctx.a]);
+          ctx.k = lastIndexOf(st.members[ctx.a]);
           return [{ kind: 'crash', id: ctx.a }, { kind: 'crash', id: ctx.b }, { kind: 'healAll' }];
         },
         caption: (st, tl, ctx) => `${S(ctx.a)} and ${S(ctx.b)} crash with the entry at index ${ctx.k}; the links heal. ${ctx.rest.map(S).join(', ')} lack it, but they are 3 of 5: they can elect a leader among themselves.`,
       },
       {
-        when: (st, tl, ctx) => leader(st) && ![ctx.a, ctx.b].includes(leader(st).id),
+        when: (st, tl, ctx) => leaderOf(st) && ![ctx.a, ctx.b].includes(leaderOf(st).id),
         input: (st, tl, ctx) => {
-          ctx.c = leader(st).id;
-          ctx.t2 = leader(st).term;
+          ctx.c = leaderOf(st).id;
+          ctx.t2 = leaderOf(st).term;
           return ctx.rest.filter((x) => x !== ctx.c).map((x) => ({ kind: 'cut', from: ctx.c, to: x, both: true }));
         },
         caption: (st, tl, ctx) => `${S(ctx.c)} leads term ${ctx.t2}. A new leader first appends an entry of its own term: at index ${ctx.k}, where ${S(ctx.a)} and ${S(ctx.b)} hold the entry of term ${ctx.t1}. Cut off at once, ${S(ctx.c)} reaches no one with it.`,
@@ -241,18 +239,18 @@ export const SCENARIOS = [
         caption: (st, tl, ctx) => `${S(ctx.c)} crashes; ${S(ctx.a)} and ${S(ctx.b)} come back. Only they can win now: their logs end at index ${ctx.k}, longer than the others'.`,
       },
       {
-        when: (st, tl, ctx) => leader(st) && [ctx.a, ctx.b].includes(leader(st).id),
+        when: (st, tl, ctx) => leaderOf(st) && [ctx.a, ctx.b].includes(leaderOf(st).id),
         pause: true,
-        caption: (st, tl, ctx) => `${S(leader(st).id)} leads term ${leader(st).term} and sends the entry of term ${ctx.t1} to the others: soon it sits on a majority. Counting replicas would call it committed — but it is not safe: ${S(ctx.c)}, whose entry at index ${ctx.k} has the later term ${ctx.t2}, could still be elected by three members whose logs end at index ${ctx.k} in term ${ctx.t1}, and overwrite it. So Raft commits by counting only entries of the leader's own term: the new leader's empty entry of term ${leader(st).term} after it, and committing that commits the old one with it (§5.4.2).`,
+        caption: (st, tl, ctx) => `${S(leaderOf(st).id)} leads term ${leaderOf(st).term} and sends the entry of term ${ctx.t1} to the others: soon it sits on a majority. Counting replicas would call it committed — but it is not safe: ${S(ctx.c)}, whose entry at index ${ctx.k} has the later term ${ctx.t2}, could still be elected by three members whose logs end at index ${ctx.k} in term ${ctx.t1}, and overwrite it. So Raft commits by counting only entries of the leader's own term: the new leader's empty entry of term ${leaderOf(st).term} after it, and committing that commits the old one with it (§5.4.2).`,
       },
       {
         when: (st, tl, ctx) => {
-          const l = leader(st);
-          return l && [ctx.a, ctx.b].includes(l.id) && l.commit >= lastIndex(l) && l.commit > ctx.k;
+          const l = leaderOf(st);
+          return l && [ctx.a, ctx.b].includes(l.id) && l.commit >= lastIndexOf(l) && l.commit > ctx.k;
         },
         pause: true,
         input: (st, tl, ctx) => ({ kind: 'restart', id: ctx.c }),
-        caption: (st, tl, ctx) => `The entry of term ${leader(st).term} is on a majority: both it and the old entry are committed, and ${S(ctx.c)} can never be elected again with its entry of term ${ctx.t2}. ${S(ctx.c)} restarts: watch its entry at index ${ctx.k} replaced by the leader's.`,
+        caption: (st, tl, ctx) => `The entry of term ${leaderOf(st).term} is on a majority: both it and the old entry are committed, and ${S(ctx.c)} can never be elected again with its entry of term ${ctx.t2}. ${S(ctx.c)} restarts: watch its entry at index ${ctx.k} replaced by the leader's.`,
       },
       {
         when: (st, tl, ctx) => termAt(st.members[ctx.c], ctx.k) === ctx.t1,
@@ -260,7 +258,7 @@ export const SCENARIOS = [
       },
     ],
     expect: (st, tl, ctx) => {
-      const l = leader(st);
+      const l = leaderOf(st);
       if (!l || ![ctx.a, ctx.b].includes(l.id)) return 'the leader is not one that holds the old entry';
       return termAt(st.members[ctx.c], ctx.k) === ctx.t1 || `${S(ctx.c)}'s entry at ${ctx.k} was not replaced`;
     },
@@ -274,22 +272,22 @@ export const SCENARIOS = [
     steps: [
       {
         when: (st) => !!settled(st), delay: 0,
-        input: (st) => ({ kind: 'client', op: 'put', id: leader(st).id, key: '/x', value: '1' }),
-        caption: (st) => `${S(leader(st).id)} leads. A client writes /x=1.`,
+        input: (st) => ({ kind: 'client', op: 'put', id: leaderOf(st).id, key: '/x', value: '1' }),
+        caption: (st) => `${S(leaderOf(st).id)} leads. A client writes /x=1.`,
       },
       {
         when: (st, tl) => !!answered(tl), delay: 0, pause: true,
         input: (st, tl, ctx) => {
-          ctx.old = leader(st).id;
-          ctx.term = leader(st).term;
+          ctx.old = leaderOf(st).id;
+          ctx.term = leaderOf(st).term;
           return { kind: 'isolate', id: ctx.old };
         },
         caption: (st, tl, ctx) => `/x=1 is committed. Now ${S(ctx.old)}, the leader, is cut off from everyone: it is in a minority of one. It does not know it yet and still believes it leads.`,
       },
       {
-        when: (st, tl, ctx) => leader(st) && leader(st).id !== ctx.old && leader(st).term > ctx.term, pause: true,
-        input: (st) => ({ kind: 'client', op: 'put', id: leader(st).id, key: '/x', value: '2' }),
-        caption: (st, tl, ctx) => `The majority elected ${S(leader(st).id)} in term ${leader(st).term}, and a client writes /x=2 there. ` +
+        when: (st, tl, ctx) => leaderOf(st) && leaderOf(st).id !== ctx.old && leaderOf(st).term > ctx.term, pause: true,
+        input: (st) => ({ kind: 'client', op: 'put', id: leaderOf(st).id, key: '/x', value: '2' }),
+        caption: (st, tl, ctx) => `The majority elected ${S(leaderOf(st).id)} in term ${leaderOf(st).term}, and a client writes /x=2 there. ` +
           (st.members[ctx.old].role === 'leader'
             ? `${S(ctx.old)} still believes it leads term ${ctx.term}: two leaders, in different terms; only the newer can commit.`
             : `${S(ctx.old)} has already stepped down (CheckQuorum, below), but its copy of the key space is stuck at /x=1.`),
@@ -306,7 +304,7 @@ export const SCENARIOS = [
       {
         delay: 600,
         input: (st, tl, ctx) => ({ kind: 'rejoin', id: ctx.old }),
-        caption: (st, tl, ctx) => `${S(ctx.old)} rejoins, still in term ${st.members[ctx.old].term}. Cut off, it timed out again and again, but with Pre-Vote a member raises its term only once a majority would vote for it, and no one answered: so it does not force the healthy leader of term ${leader(st) ? leader(st).term : ''} to step down with a higher term. It just follows.`,
+        caption: (st, tl, ctx) => `${S(ctx.old)} rejoins, still in term ${st.members[ctx.old].term}. Cut off, it timed out again and again, but with Pre-Vote a member raises its term only once a majority would vote for it, and no one answered: so it does not force the healthy leader of term ${leaderOf(st) ? leaderOf(st).term : ''} to step down with a higher term. It just follows.`,
       },
       {
         when: (st, tl, ctx) => {
@@ -337,7 +335,7 @@ export const SCENARIOS = [
       },
       {
         when: (st) => {
-          const l = leader(st);
+          const l = leaderOf(st);
           return l && l.voters && l.voters.length === 6;
         },
         pause: true,
@@ -346,7 +344,7 @@ export const SCENARIOS = [
       {
         delay: 200,
         input: (st, tl, ctx) => {
-          ctx.gone = other(st, leader(st).id);
+          ctx.gone = other(st, leaderOf(st).id);
           return { kind: 'remove', id: ctx.gone };
         },
         caption: (st, tl, ctx) => `Now ${S(ctx.gone)} is removed: once the change commits it is stopped for good and no longer drawn.`,
@@ -370,25 +368,25 @@ export const SCENARIOS = [
     steps: [
       {
         when: (st) => !!settled(st), delay: 0,
-        input: (st) => ({ kind: 'client', op: 'put', id: leader(st).id, key: '/y', value: 'old' }),
+        input: (st) => ({ kind: 'client', op: 'put', id: leaderOf(st).id, key: '/y', value: 'old' }),
         caption: 'A client writes /y=old.',
       },
       {
         when: (st, tl) => {
           const op = answered(tl);
-          const l = leader(st);
+          const l = leaderOf(st);
           return op && l && up(st).every((m) => m.commit >= op.index);
         },
         pause: true,
         input: (st, tl, ctx) => {
-          ctx.f = other(st, leader(st).id);
+          ctx.f = other(st, leaderOf(st).id);
           return { kind: 'isolate', id: ctx.f };
         },
         caption: (st, tl, ctx) => `Every member has /y=old. Now the follower ${S(ctx.f)} is cut off.`,
       },
       {
         delay: 20,
-        input: (st) => ({ kind: 'client', op: 'put', id: leader(st).id, key: '/y', value: 'new' }),
+        input: (st) => ({ kind: 'client', op: 'put', id: leaderOf(st).id, key: '/y', value: 'new' }),
         caption: 'A client writes /y=new through the leader: the four others commit it.',
       },
       {
