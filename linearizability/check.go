@@ -57,11 +57,12 @@ type Result struct {
 	// Operations is the number of operations checked, Ambiguous the number
 	// of those whose outcome was unknown, Keys the number of partitions.
 	Operations, Ambiguous, Keys int
-	// Settled is how many of the ambiguous writes the exact rewrites
-	// settled before the search (dropped as unobservable, or known to have
-	// taken effect because their value was observed); Restricted is how
-	// many keys were proven linearizable with their remaining ambiguous
-	// writes dropped or made to return early (see [Check]).
+	// Settled is how many of the ambiguous operations the exact rewrites
+	// settled before the search: the reads (which changed nothing) and the
+	// unobservable writes, dropped, and the writes known to have taken
+	// effect because their value was observed. Restricted is how many keys
+	// were proven linearizable with their remaining ambiguous writes
+	// dropped or made to return early (see [Check]).
 	Settled, Restricted int
 	// Elapsed is how long the check took (wall clock; for reports only).
 	Elapsed time.Duration
@@ -126,12 +127,16 @@ func Check(ops []porcupine.Operation, opts CheckOptions) (Result, error) {
 	parts := partitionOperations(ops)
 	ds := make([]decision, len(parts))
 	var wg sync.WaitGroup
+	left := 0 // ambiguous writes the rewrites left, over all keys
 	for i, kops := range parts {
 		simple, n := simplify(kops)
-		res.Settled += countAmbiguous(kops) - n
+		left += n
 		wg.Go(func() { ds[i] = checkKey(simple, n, ws, opts.Timeout, remaining) })
 	}
 	wg.Wait()
+	// The keys' operations cover ops, whose ambiguous ones normalize
+	// counted.
+	res.Settled = res.Ambiguous - left
 	for i, kops := range parts {
 		d := ds[i]
 		switch {
@@ -300,16 +305,6 @@ func proveRestricted(simple []porcupine.Operation, ws []int64, timeout time.Dura
 		}
 	}
 	return nil, false
-}
-
-func countAmbiguous(ops []porcupine.Operation) int {
-	n := 0
-	for _, op := range ops {
-		if op.Output.(Output).Status == StatusAmbiguous {
-			n++
-		}
-	}
-	return n
 }
 
 // notes annotates the visualization, on the clients' rows, with what the

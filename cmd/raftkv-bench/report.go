@@ -86,9 +86,7 @@ func (r *Result) WriteReport(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %8d  %s\n", "", r.Errors[k], k)
 	}
 	fmt.Fprintf(w, "  %-10s %.2fs (%.2f cores)\n", "client cpu", r.ClientCPU.Seconds(), r.cores())
-	if len(r.Members) == 0 {
-		r.writeMachine(w)
-	}
+	r.writeMachine(w)
 	r.writeServer(w)
 	if r.Lat.Count() > 0 {
 		fmt.Fprintf(w, "  histogram (ms)\n")
@@ -294,7 +292,6 @@ func (r *Result) writeServer(w io.Writer) {
 		return
 	}
 	cl, lead, foll, ok := r.memberCPUPerOp()
-	r.writeMachine(w)
 	fmt.Fprintf(w, "  %-10s cluster %s µs/op (leader %s, follower %s); generator %.1f µs/op\n", "cpu",
 		optional("%.1f", cl, ok), optional("%.1f", lead, ok), optional("%.1f", foll, ok), r.genCPUPerOp())
 	fs, fok := r.fsyncsPerOp()

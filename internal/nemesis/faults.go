@@ -74,10 +74,9 @@ func ParseFaults(s string) ([]Fault, error) {
 // injected is one fault as applied: what, to whom, for how long, and
 // how to undo it.
 type injected struct {
-	kind  Fault
-	what  string
-	heal  func(ctx context.Context) error
-	start time.Time
+	kind Fault
+	what string
+	heal func(ctx context.Context) error
 }
 
 // inject applies a fault of kind drawn with rng. leader is the member
@@ -91,7 +90,7 @@ func (r *runner) inject(ctx context.Context, kind Fault, rng *rand.Rand, leader 
 		}
 		return perm[0]
 	}
-	inj := &injected{kind: kind, start: time.Now()}
+	inj := &injected{kind: kind}
 	switch kind {
 	case FaultIsolateLeader:
 		l := pickLeader()
@@ -102,18 +101,19 @@ func (r *runner) inject(ctx context.Context, kind Fault, rng *rand.Rand, leader 
 			}
 		}
 		inj.what = fmt.Sprintf("%s cut off", r.name(l))
-		return inj, r.partition(ctx, inj, [][]int{{l}, others}, -1)
+		return inj, r.partition(ctx, inj, [][]int{{l}, others})
 	case FaultSplit:
 		k := 1 + rng.IntN((n-1)/2) // minority size: 1..(n-1)/2
 		a, b := slices.Clone(perm[:k]), slices.Clone(perm[k:])
 		inj.what = fmt.Sprintf("%s | %s", r.names(a), r.names(b))
-		return inj, r.partition(ctx, inj, [][]int{a, b}, -1)
+		return inj, r.partition(ctx, inj, [][]int{a, b})
 	case FaultBridge:
-		// n=3: a | bridge | b; n=5: a b | bridge | c d.
+		// n=3: a | bridge | b; n=5: a b | bridge | c d. The bridge is in
+		// no side: it drops nothing and nobody drops it, so it sees all.
 		side := (n - 1) / 2
 		a, bridge, b := slices.Clone(perm[:side]), perm[side], slices.Clone(perm[side+1:])
 		inj.what = fmt.Sprintf("%s | %s | %s", r.names(a), r.name(bridge), r.names(b))
-		return inj, r.partition(ctx, inj, [][]int{a, b}, bridge)
+		return inj, r.partition(ctx, inj, [][]int{a, b})
 	case FaultOneWay:
 		// The receiver (the leader half of the time) loses what some
 		// others send it; what it sends still arrives.
@@ -188,9 +188,9 @@ func (r *runner) inject(ctx context.Context, kind Fault, rng *rand.Rand, leader 
 	return nil, fmt.Errorf("unknown fault %q", kind)
 }
 
-// partition cuts every side off from every other side; bridge (if >= 0)
-// is in no side and sees all of them.
-func (r *runner) partition(ctx context.Context, inj *injected, sides [][]int, bridge int) error {
+// partition cuts every side off from every other side; a member in no
+// side sees all of them.
+func (r *runner) partition(ctx context.Context, inj *injected, sides [][]int) error {
 	rules := make([][]int, r.opts.Members)
 	for si, side := range sides {
 		for sj, other := range sides {
@@ -202,7 +202,6 @@ func (r *runner) partition(ctx context.Context, inj *injected, sides [][]int, br
 			}
 		}
 	}
-	_ = bridge // the bridge drops nothing and nobody drops it
 	inj.heal = r.healRules
 	return r.applyRules(ctx, rules)
 }

@@ -104,6 +104,20 @@ type LockStats struct {
 	Violations []string
 }
 
+// add adds o's counters to s; Clients and Violations are the caller's.
+func (s *LockStats) add(o *LockStats) {
+	s.Acquisitions += o.Acquisitions
+	s.LockErrors += o.LockErrors
+	s.Losses += o.Losses
+	s.Writes += o.Writes
+	s.Accepted += o.Accepted
+	s.Rejected += o.Rejected
+	s.PausedHolds += o.PausedHolds
+	s.StaleRejected += o.StaleRejected
+	s.StaleAccepted += o.StaleAccepted
+	s.PartitionedWrites += o.PartitionedWrites
+}
+
 // checkLocks checks the register's writes and the acquisitions:
 //
 //   - the accepted writes' tokens never go down: no two holders' writes
@@ -355,17 +369,7 @@ func (r *runner) startLocks(ctx context.Context, n int) (func() *LockStats, erro
 		st := &LockStats{Clients: n}
 		var acqs []acquisition
 		for _, l := range clients {
-			s := l.stats
-			st.Acquisitions += s.Acquisitions
-			st.LockErrors += s.LockErrors
-			st.Losses += s.Losses
-			st.Writes += s.Writes
-			st.Accepted += s.Accepted
-			st.Rejected += s.Rejected
-			st.PausedHolds += s.PausedHolds
-			st.StaleRejected += s.StaleRejected
-			st.StaleAccepted += s.StaleAccepted
-			st.PartitionedWrites += s.PartitionedWrites
+			st.add(&l.stats)
 			acqs = append(acqs, l.acqs...)
 		}
 		reg.mu.Lock()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/raftkv/raftkv/internal/testcluster"
 	"github.com/raftkv/raftkv/linearizability"
+	"github.com/raftkv/raftkv/linearizability/v2workload"
 )
 
 // needNamespaces skips the test when this machine cannot make network
@@ -58,7 +59,7 @@ func TestShortRun(t *testing.T) {
 	}
 	definite := 0
 	for _, c := range res.Ops {
-		definite += c[OutcomeOK] + c[OutcomeFailed]
+		definite += c[v2workload.OK] + c[v2workload.Failed]
 	}
 	if definite < 300 {
 		t.Errorf("only %d definite operations: too few to mean much", definite)

@@ -135,8 +135,8 @@ type Result struct {
 	Verdict Verdict
 	// Why explains a verdict other than ok.
 	Why string
-	// Ops counts the clients' operations by kind and outcome (final reads
-	// not included).
+	// Ops counts the clients' operations by kind and outcome (indexed by
+	// v2workload.Outcome; final reads not included).
 	Ops map[linearizability.Op][numOutcomes]int
 	// Faults counts the injected faults by kind; Log lists them in order.
 	Faults   map[Fault]int
@@ -509,6 +509,7 @@ func (r *runner) finalReads(ctx context.Context, h *linearizability.History, key
 		var detail string
 		for _, key := range todo {
 			var vals []string
+			var first string
 			for i, m := range r.cluster.Members {
 				v, why := readFinal(wctx, hc, recs[i], m.ClientURL, key)
 				if why != "" {
@@ -516,7 +517,9 @@ func (r *runner) finalReads(ctx context.Context, h *linearizability.History, key
 				}
 				res.FinalReads++
 				vals = append(vals, m.Name+"="+v)
-				if len(vals) > 1 && v != strings.SplitN(vals[0], "=", 2)[1] {
+				if i == 0 {
+					first = v
+				} else if v != first {
 					disagree = append(disagree, key)
 					detail = strings.Join(vals, " ")
 					break

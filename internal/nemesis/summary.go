@@ -44,7 +44,7 @@ func writeOps(w io.Writer, ops map[linearizability.Op][numOutcomes]int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "op\t")
 	for o := range numOutcomes {
-		fmt.Fprintf(tw, "%s\t", Outcome(o))
+		fmt.Fprintf(tw, "%s\t", o)
 	}
 	fmt.Fprintln(tw, "total\t")
 	var sum [numOutcomes]int
@@ -122,16 +122,7 @@ func (t *Totals) Add(r *Result) {
 	if l := r.Locks; l != nil {
 		s := &t.Locks
 		s.Clients = max(s.Clients, l.Clients)
-		s.Acquisitions += l.Acquisitions
-		s.LockErrors += l.LockErrors
-		s.Losses += l.Losses
-		s.Writes += l.Writes
-		s.Accepted += l.Accepted
-		s.Rejected += l.Rejected
-		s.PausedHolds += l.PausedHolds
-		s.StaleRejected += l.StaleRejected
-		s.StaleAccepted += l.StaleAccepted
-		s.PartitionedWrites += l.PartitionedWrites
+		s.add(l)
 		s.Violations = append(s.Violations, l.Violations...)
 	}
 	if r.Verdict != VerdictOK {

@@ -11,28 +11,8 @@ import (
 	"github.com/raftkv/raftkv/linearizability/v2workload"
 )
 
-// Outcome is the class of a client operation's answer (v2workload's).
-type Outcome uint8
-
-const (
-	// OutcomeOK: the operation succeeded.
-	OutcomeOK = Outcome(v2workload.OK)
-	// OutcomeFailed: a definite failure the model knows (key not found,
-	// compare failed, already exists): nothing changed.
-	OutcomeFailed = Outcome(v2workload.Failed)
-	// OutcomeUnknown: a timeout, a broken connection, error 300 or an
-	// answer outside the model; a write stays in the history with an
-	// unknown outcome.
-	OutcomeUnknown = Outcome(v2workload.Unknown)
-	// OutcomeRefused: the connection was refused (the member was down):
-	// the request never left.
-	OutcomeRefused = Outcome(v2workload.Refused)
-	numOutcomes    = OutcomeRefused + 1
-)
-
-var outcomeNames = [numOutcomes]string{"ok", "failed", "unknown", "refused"}
-
-func (o Outcome) String() string { return outcomeNames[o] }
+// numOutcomes sizes the tally's rows: one count per v2workload.Outcome.
+const numOutcomes = v2workload.Refused + 1
 
 // opKinds are the operations the KV clients run, in the table's order.
 var opKinds = []linearizability.Op{
@@ -57,7 +37,7 @@ func newTally() *tally {
 	return t
 }
 
-func (t *tally) add(op linearizability.Op, o Outcome) {
+func (t *tally) add(op linearizability.Op, o v2workload.Outcome) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.counts[op][o]++
@@ -100,7 +80,7 @@ type kvClient struct {
 
 func (c *kvClient) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		if c.step(c.urls[c.Rng.IntN(len(c.urls))]) == OutcomeRefused {
+		if c.step(c.urls[c.Rng.IntN(len(c.urls))]) == v2workload.Refused {
 			// The member is down: a refused connection returns at once,
 			// and retrying in a tight loop only burns the CPU the
 			// members need.
@@ -112,13 +92,13 @@ func (c *kvClient) run(ctx context.Context) {
 	}
 }
 
-func (c *kvClient) step(base string) Outcome {
+func (c *kvClient) step(base string) v2workload.Outcome {
 	key := c.keys.pick(c.Rng)
 	c.used[key] = true
 	op, o, unexpected := c.Step(base, "", key)
 	if unexpected != "" {
 		c.tally.unexpectedAnswer(unexpected)
 	}
-	c.tally.add(op, Outcome(o))
-	return Outcome(o)
+	c.tally.add(op, o)
+	return o
 }

@@ -42,6 +42,10 @@ const (
 	Refused
 )
 
+var outcomeNames = [Refused + 1]string{"ok", "failed", "unknown", "refused"}
+
+func (o Outcome) String() string { return outcomeNames[o] }
+
 // Client is one client of a workload: one operation at a time, recorded
 // through its own Recorder.
 type Client struct {
